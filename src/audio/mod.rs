@@ -1,0 +1,1 @@
+//! ALSA edge. STUB

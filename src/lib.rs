@@ -1,0 +1,30 @@
+//! gemlive: a headless voice-and-camera appliance daemon for the Gemini Live API.
+//!
+//! Data flow (one arrow = one channel or socket):
+//!
+//! ```text
+//!  ALSA capture thread ──PcmChunk──▶ daemon (tokio) ──realtimeInput──▶ live::transport ─▶ Live API
+//!  ALSA playback thread ◀─PlaybackCmd── daemon ◀── machine ◀── live::proto ◀───────────────┘
+//! ```
+//!
+//! | module      | owns                                                              |
+//! |-------------|-------------------------------------------------------------------|
+//! | `config`    | the TOML file: parsing, validation with line/column, API key      |
+//! | `cli`       | command-line parsing                                              |
+//! | `audio`     | ALSA capture and playback threads, device listing                 |
+//! | `live`      | wire types (`proto`), TLS WebSocket (`transport`), setup handshake |
+//! | `machine`   | pure state machine: turns, generations, interruptions             |
+//! | `daemon`    | wiring: spawns the edges, feeds the machine, performs its actions |
+//! | `service`   | logging (journald or stderr), sd-notify, signals                  |
+//! | `standin`   | a Live API stand-in on 127.0.0.1 used by `demo` and the tests     |
+//! | `demo`      | the no-hardware, no-key demonstration                             |
+
+pub mod audio;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod demo;
+pub mod live;
+pub mod machine;
+pub mod service;
+pub mod standin;

@@ -1,0 +1,11 @@
+//! The Live API edge, in three layers that only ever call downwards:
+//!
+//! | layer       | knows                                   | must not know            |
+//! |-------------|-----------------------------------------|--------------------------|
+//! | `proto`     | JSON wire types, base64, event order     | sockets, policy          |
+//! | `transport` | URL rules, TLS (ring), WebSocket frames | JSON, reconnect policy   |
+//! | `session`   | setup handshake, setupComplete timeout  | audio devices            |
+
+pub mod proto;
+pub mod session;
+pub mod transport;

@@ -1,0 +1,200 @@
+//! TLS WebSocket to the Live API: URL rules, rustls with the ring provider chosen explicitly,
+//! the API key in the `x-goog-api-key` header. Frames only: no JSON, no policy.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use crate::config::ApiKey;
+
+/// The public Gemini Developer API endpoint (v1beta).
+pub const DEFAULT_ENDPOINT: &str = "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
+
+pub type LiveSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why an endpoint URL is refused before any byte goes on the wire.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EndpointError {
+    #[error("`{0}` is not a valid URL (expected wss://HOST/PATH)")]
+    Invalid(String),
+    #[error("unsupported scheme `{0}`: use wss:// (or ws:// to a loopback address for local testing)")]
+    Scheme(String),
+    #[error("plain ws:// is only allowed to a loopback host (127.0.0.1, ::1, localhost), not `{0}`: the API key would cross the network in clear text; use wss://")]
+    InsecureRemote(String),
+}
+
+/// A checked endpoint: wss:// anywhere, ws:// only to loopback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    url: String,
+    tls: bool,
+    host: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Self, EndpointError> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| EndpointError::Invalid(url.to_string()))?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "wss" => true,
+            "ws" => false,
+            other => return Err(EndpointError::Scheme(other.to_string())),
+        };
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        // Userinfo would put credentials in the URL; refuse rather than guess.
+        if authority.is_empty() || authority.contains('@') {
+            return Err(EndpointError::Invalid(url.to_string()));
+        }
+        let host = if let Some(v6) = authority.strip_prefix('[') {
+            v6.split(']').next().unwrap_or("").to_string()
+        } else {
+            authority.split(':').next().unwrap_or("").to_string()
+        };
+        if host.is_empty() {
+            return Err(EndpointError::Invalid(url.to_string()));
+        }
+        if !tls && !is_loopback(&host) {
+            return Err(EndpointError::InsecureRemote(host));
+        }
+        Ok(Endpoint {
+            url: url.to_string(),
+            tls,
+            host,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// Why a connection attempt failed. Callers branch on these (issue 4: retry vs. give up).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("the API key contains characters that cannot be sent in an HTTP header")]
+    BadKey,
+    #[error("TLS set-up failed")]
+    Tls(#[source] rustls::Error),
+    #[error("server refused the WebSocket upgrade with HTTP {status}")]
+    Rejected { status: u16 },
+    #[error("could not connect to {host}")]
+    Io {
+        host: String,
+        #[source]
+        source: tokio_tungstenite::tungstenite::Error,
+    },
+}
+
+/// rustls with the ring provider, chosen explicitly: tokio-tungstenite's own path would call
+/// `ClientConfig::builder()`, which panics when no process-wide provider is installed.
+pub fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Server audio messages are 13–21 KB, but a generous bound costs nothing until used.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(16 << 20))
+        .max_frame_size(Some(16 << 20))
+}
+
+/// Opens the WebSocket. The key travels only in the `x-goog-api-key` header (never in the URL,
+/// which proxies log).
+pub async fn connect(endpoint: &Endpoint, key: &ApiKey) -> Result<LiveSocket, ConnectError> {
+    let mut req = endpoint
+        .url()
+        .into_client_request()
+        .map_err(|source| ConnectError::Io {
+            host: endpoint.host().to_string(),
+            source,
+        })?;
+    let mut value = HeaderValue::from_str(key.expose()).map_err(|_| ConnectError::BadKey)?;
+    value.set_sensitive(true);
+    req.headers_mut().insert("x-goog-api-key", value);
+    let connector = if endpoint.is_tls() {
+        Connector::Rustls(Arc::new(tls_config().map_err(ConnectError::Tls)?))
+    } else {
+        Connector::Plain
+    };
+    match tokio_tungstenite::connect_async_tls_with_config(req, Some(ws_config()), true, Some(connector))
+        .await
+    {
+        Ok((ws, _resp)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(ConnectError::Rejected {
+            status: resp.status().as_u16(),
+        }),
+        Err(source) => Err(ConnectError::Io {
+            host: endpoint.host().to_string(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_rules() {
+        assert!(Endpoint::parse(DEFAULT_ENDPOINT).unwrap().is_tls());
+        for ok in [
+            "ws://127.0.0.1:8080/",
+            "ws://localhost:9/x",
+            "ws://[::1]:80/",
+            "ws://127.3.2.1/",
+        ] {
+            assert!(Endpoint::parse(ok).is_ok(), "{ok}");
+        }
+        assert_eq!(
+            Endpoint::parse("ws://192.168.1.5:8080/"),
+            Err(EndpointError::InsecureRemote("192.168.1.5".into()))
+        );
+        assert_eq!(
+            Endpoint::parse("ws://example.com/"),
+            Err(EndpointError::InsecureRemote("example.com".into()))
+        );
+        assert!(matches!(
+            Endpoint::parse("http://example.com/"),
+            Err(EndpointError::Scheme(_))
+        ));
+        assert!(matches!(
+            Endpoint::parse("ws://user:pw@127.0.0.1/"),
+            Err(EndpointError::Invalid(_))
+        ));
+        assert!(matches!(Endpoint::parse("nonsense"), Err(EndpointError::Invalid(_))));
+    }
+
+    #[test]
+    fn tls_config_builds_without_a_process_provider() {
+        assert!(tls_config().is_ok());
+    }
+}
