@@ -1,49 +1,1656 @@
-//! STUB being written by the config helper. Public API fixed here.
+//! The configuration file: one strict TOML file, parsed in two stages.
+//!
+//! 1. serde reads the text into `Raw*` structs (`deny_unknown_fields` on every table). Every leaf
+//!    is a `Spanned<toml::Value>`, so no value is judged yet but each keeps its byte span.
+//! 2. `resolve` checks types, enums and ranges and builds the validated [`Config`].
+//!
+//! Every error about the file reads `PATH:LINE:COL: message` (1-based, column in characters),
+//! pointing at the offending key (unknown keys) or value (bad values), so a user editing over
+//! SSH can jump straight to it.
+//!
+//! The API key never lives in this file: see [`resolve_api_key`].
+
+use std::fmt;
+use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// The API key. Never printed: `Debug` and `Display` are redacted.
+use serde::Deserialize;
+use toml::{Spanned, Value};
+
+/// Where the daemon looks when neither `--config` nor `$GEMLIVE_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/gemlive/gemlive.toml";
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "GEMLIVE_CONFIG";
+/// Environment variable holding the API key.
+pub const API_KEY_ENV: &str = "GEMINI_API_KEY";
+/// Name of the systemd credential (`LoadCredential=gemini-api-key:/path`).
+pub const CREDENTIAL_NAME: &str = "gemini-api-key";
+/// Default model, as written in the file (stored with the `models/` prefix).
+pub const DEFAULT_MODEL: &str = "gemini-3.1-flash-live-preview";
+/// Default prebuilt voice.
+pub const DEFAULT_VOICE: &str = "Kore";
+/// The prebuilt voices of the Live API, in canonical case.
+pub const VOICES: [&str; 30] = [
+    "Zephyr",
+    "Puck",
+    "Charon",
+    "Kore",
+    "Fenrir",
+    "Leda",
+    "Orus",
+    "Aoede",
+    "Callirrhoe",
+    "Autonoe",
+    "Enceladus",
+    "Iapetus",
+    "Umbriel",
+    "Algieba",
+    "Despina",
+    "Erinome",
+    "Algenib",
+    "Rasalgethi",
+    "Laomedeia",
+    "Achernar",
+    "Alnilam",
+    "Schedar",
+    "Gacrux",
+    "Pulcherrima",
+    "Achird",
+    "Zubenelgenubi",
+    "Vindemiatrix",
+    "Sadachbia",
+    "Sadaltager",
+    "Sulafat",
+];
+/// Allowed `setup_timeout_ms`, milliseconds.
+pub const SETUP_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 1_000..=120_000;
+/// Allowed `chunk_ms`, milliseconds.
+pub const CHUNK_MS_RANGE: std::ops::RangeInclusive<u32> = 20..=100;
+
+/// The API key. Never printed: `Debug` is redacted and there is no `Display` or `Serialize`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
-impl ApiKey {
-    pub fn new(s: impl Into<String>) -> Self { ApiKey(s.into()) }
-    pub fn expose(&self) -> &str { &self.0 }
-}
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("ApiKey(<redacted>)") }
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaResolution { Low, Medium, High }
-impl MediaResolution {
-    pub fn wire_name(self) -> &'static str {
-        match self { Self::Low => "MEDIA_RESOLUTION_LOW", Self::Medium => "MEDIA_RESOLUTION_MEDIUM", Self::High => "MEDIA_RESOLUTION_HIGH" }
+impl ApiKey {
+    pub fn new(s: impl Into<String>) -> Self {
+        ApiKey(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake { Always, Button }
 
-#[derive(Debug, Clone)]
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Resolution of camera frames sent to the model. TOML: `"low"`, `"medium"`, `"high"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaResolution {
+    #[default]
+    Low,
+    Medium,
+    High,
+}
+
+impl MediaResolution {
+    pub const ALL: [MediaResolution; 3] = [Self::Low, Self::Medium, Self::High];
+
+    /// The name in the Live API `setup` message.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Self::Low => "MEDIA_RESOLUTION_LOW",
+            Self::Medium => "MEDIA_RESOLUTION_MEDIUM",
+            Self::High => "MEDIA_RESOLUTION_HIGH",
+        }
+    }
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+}
+
+/// When the microphone is live. TOML: `"always"`, `"button"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wake {
+    /// Always listening.
+    #[default]
+    Always,
+    /// Listening only while a button is held (GPIO support arrives later).
+    Button,
+}
+
+impl Wake {
+    pub const ALL: [Wake; 2] = [Self::Always, Self::Button];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::Button => "button",
+        }
+    }
+}
+
+/// `[live]`: the Live API session.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveConfig {
+    /// WebSocket URL. Default [`crate::live::transport::DEFAULT_ENDPOINT`]; `wss://` anywhere,
+    /// plain `ws://` only to a loopback host.
     pub endpoint: String,
+    /// Model resource name, always with its `models/` (or `tunedModels/`) prefix.
+    /// Default `models/gemini-3.1-flash-live-preview`.
     pub model: String,
+    /// Prebuilt voice, canonical case (one of [`VOICES`]). Default `Kore`.
     pub voice: String,
+    /// System instruction sent at setup, trimmed. Default empty (= none).
     pub system_instruction: String,
+    /// Camera frame resolution. Default `low`.
     pub media_resolution: MediaResolution,
+    /// File holding the API key (mode 0600); relative paths are relative to the config file's
+    /// directory. Default none.
     pub api_key_file: Option<PathBuf>,
+    /// Ask the server to transcribe what the user says. Default `true`.
     pub input_transcription: bool,
+    /// Ask the server to transcribe what the model says. Default `true`.
     pub output_transcription: bool,
+    /// How long to wait for `setupComplete`, milliseconds. Default 10000, range 1000..=120000.
     pub setup_timeout_ms: u64,
 }
-#[derive(Debug, Clone)]
-pub struct AudioConfig { pub capture_device: String, pub playback_device: String, pub chunk_ms: u32 }
-#[derive(Debug, Clone)]
-pub struct SessionConfig { pub wake: Wake }
-#[derive(Debug, Clone)]
-pub struct Config { pub path: PathBuf, pub live: LiveConfig, pub audio: AudioConfig, pub session: SessionConfig }
 
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            endpoint: crate::live::transport::DEFAULT_ENDPOINT.to_string(),
+            model: format!("models/{DEFAULT_MODEL}"),
+            voice: DEFAULT_VOICE.to_string(),
+            system_instruction: String::new(),
+            media_resolution: MediaResolution::Low,
+            api_key_file: None,
+            input_transcription: true,
+            output_transcription: true,
+            setup_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[audio]`: ALSA devices and chunking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioConfig {
+    /// ALSA capture PCM name (see `gemlive list-devices`). Default `default`.
+    pub capture_device: String,
+    /// ALSA playback PCM name (see `gemlive list-devices`). Default `default`.
+    pub playback_device: String,
+    /// Microphone chunk length sent per message, milliseconds. Default 40, range 20..=100.
+    pub chunk_ms: u32,
+}
+
+impl Default for AudioConfig {
+    fn default() -> Self {
+        AudioConfig {
+            capture_device: "default".to_string(),
+            playback_device: "default".to_string(),
+            chunk_ms: 40,
+        }
+    }
+}
+
+/// `[session]`: when to talk.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SessionConfig {
+    /// When the microphone is live. Default `always`.
+    pub wake: Wake,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The file this was read from (used in messages).
+    pub path: PathBuf,
+    pub live: LiveConfig,
+    pub audio: AudioConfig,
+    pub session: SessionConfig,
+}
+
+impl Config {
+    /// All defaults, as if `path` were an empty file.
+    pub fn with_defaults(path: impl Into<PathBuf>) -> Self {
+        Config {
+            path: path.into(),
+            live: LiveConfig::default(),
+            audio: AudioConfig::default(),
+            session: SessionConfig::default(),
+        }
+    }
+}
+
+/// Everything that can go wrong with the config file or the API key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{0}")]
-    Other(String),
+    /// The config file could not be read at all.
+    #[error("cannot read config file {}: {error}; pass --config PATH or set ${CONFIG_ENV}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A problem at a position in the config file.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    At {
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        message: String,
+    },
+    /// The API key could not be used. `origin` is a file path or the variable name; the message
+    /// never contains the key.
+    #[error("{origin}: {message}")]
+    ApiKey { origin: String, message: String },
 }
-pub fn load(_path: &Path) -> Result<Config, ConfigError> { todo!() }
+
+impl ConfigError {
+    /// `(line, column)` for errors inside the config file.
+    pub fn line_col(&self) -> Option<(usize, usize)> {
+        match self {
+            ConfigError::At { line, column, .. } => Some((*line, *column)),
+            _ => None,
+        }
+    }
+}
+
+/// `$GEMLIVE_CONFIG` if set and non-empty, else `/etc/gemlive/gemlive.toml`.
+pub fn default_config_path(env: impl Fn(&str) -> Option<String>) -> PathBuf {
+    match env(CONFIG_ENV) {
+        Some(p) if !p.trim().is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+    }
+}
+
+/// Reads and validates the config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse_str(&text, path)
+}
+
+/// Validates config text; `path` is used in messages and to resolve a relative `api_key_file`.
+pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let ctx = Ctx { path, text };
+    if let Err(e) = toml::de::DeTable::parse(text) {
+        return Err(ctx.syntax_error(&e));
+    }
+    let raw: RawConfig = toml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
+    ctx.resolve(raw)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 1: raw, strict, spanned.
+
+type RawValue = Option<Spanned<Value>>;
+
+const TOP_KEYS: &[&str] = &["live", "audio", "session"];
+const LIVE_KEYS: &[&str] = &[
+    "endpoint",
+    "model",
+    "voice",
+    "system_instruction",
+    "media_resolution",
+    "api_key_file",
+    "input_transcription",
+    "output_transcription",
+    "setup_timeout_ms",
+];
+const AUDIO_KEYS: &[&str] = &["capture_device", "playback_device", "chunk_ms"];
+const SESSION_KEYS: &[&str] = &["wake"];
+const SECTIONS: [(&str, &[&str]); 3] = [
+    ("live", LIVE_KEYS),
+    ("audio", AUDIO_KEYS),
+    ("session", SESSION_KEYS),
+];
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    live: RawLive,
+    #[serde(default)]
+    audio: RawAudio,
+    #[serde(default)]
+    session: RawSession,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLive {
+    endpoint: RawValue,
+    model: RawValue,
+    voice: RawValue,
+    system_instruction: RawValue,
+    media_resolution: RawValue,
+    api_key_file: RawValue,
+    input_transcription: RawValue,
+    output_transcription: RawValue,
+    setup_timeout_ms: RawValue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudio {
+    capture_device: RawValue,
+    playback_device: RawValue,
+    chunk_ms: RawValue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    wake: RawValue,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stage 2: validation.
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+/// A value with its place, for messages.
+struct Item<'v> {
+    table: &'static str,
+    key: &'static str,
+    value: &'v Value,
+    span: Range<usize>,
+}
+
+impl<'a> Ctx<'a> {
+    fn at(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, column) = line_col(self.text, span.start);
+        ConfigError::At {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn syntax_error(&self, e: &toml::de::Error) -> ConfigError {
+        let span = e.span().unwrap_or(0..0);
+        let msg = one_line(e.message());
+        if msg == "duplicate key" {
+            let key = self.text.get(span.clone()).unwrap_or("").trim();
+            if self.is_table_header(span.start) {
+                return self.at(
+                    span,
+                    format!("duplicate table `[{key}]`: each table may appear only once"),
+                );
+            }
+            return self.at(
+                span,
+                format!("duplicate key `{key}`: each key may appear only once per table"),
+            );
+        }
+        self.at(span, format!("TOML syntax error: {msg}"))
+    }
+
+    fn serde_error(&self, e: &toml::de::Error) -> ConfigError {
+        let span = e.span().unwrap_or(0..0);
+        let msg = one_line(e.message());
+        if let Some(message) = self.unknown_key_message(&msg, &span) {
+            return self.at(span, message);
+        }
+        if let Some((found, expected)) = msg.split_once(", expected struct Raw") {
+            let table: String = expected
+                .chars()
+                .take_while(char::is_ascii_alphabetic)
+                .collect::<String>()
+                .to_ascii_lowercase();
+            let found = match found.strip_prefix("invalid type: ") {
+                Some(f) => format!(", found {f}"),
+                None if found.starts_with("invalid length") => " (found [[{table}]])".to_string(),
+                None => String::new(),
+            };
+            let found = found.replace("{table}", &table);
+            return self.at(
+                span,
+                format!("`{table}` must be a table, written as [{table}]{found}"),
+            );
+        }
+        if msg == "duplicate key" {
+            return self.syntax_error(e);
+        }
+        // Anything else: name the key on the value's line if there is one.
+        let offset = floor_char_boundary(self.text, span.start);
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        if let Some((key, _)) = self.text[line_start..offset].split_once('=') {
+            let key = key.trim();
+            if !key.is_empty() && !key.starts_with('[') {
+                return self.at(span, format!("invalid value for {key}: {msg}"));
+            }
+        }
+        self.at(span, msg)
+    }
+
+    /// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a message naming the
+    /// table and the nearest valid key.
+    fn unknown_key_message(&self, msg: &str, span: &Range<usize>) -> Option<String> {
+        let rest = msg.strip_prefix("unknown field `")?;
+        let (name, rest) = rest.split_once('`')?;
+        let mut expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+        expected.sort_unstable();
+        let same = |keys: &[&str]| {
+            let mut k = keys.to_vec();
+            k.sort_unstable();
+            k == expected
+        };
+
+        let normalized: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if normalized == "apikey" || normalized == "geminiapikey" {
+            return Some(format!(
+                "`{name}` does not belong in this file (config files get copied and backed up): \
+                 put the key in a file named by api_key_file (chmod 600), in the {API_KEY_ENV} \
+                 environment variable, or in the systemd credential {CREDENTIAL_NAME} \
+                 (LoadCredential={CREDENTIAL_NAME}:/path/to/key)"
+            ));
+        }
+
+        if same(TOP_KEYS) {
+            if self.is_table_header(span.start) {
+                return Some(match suggest(name, TOP_KEYS) {
+                    Some(s) => format!("unknown table `[{name}]`; did you mean `[{s}]`?"),
+                    None => format!(
+                        "unknown table `[{name}]`; valid tables: {}",
+                        list(TOP_KEYS, |k| format!("[{k}]"))
+                    ),
+                });
+            }
+            if let Some((table, _)) = SECTIONS.iter().find(|(_, keys)| keys.contains(&name)) {
+                return Some(format!(
+                    "key `{name}` must be inside a table: put it under [{table}]"
+                ));
+            }
+            return Some(match suggest(name, TOP_KEYS) {
+                Some(s) => format!("unknown table `{name}`; did you mean `[{s}]`?"),
+                None => format!(
+                    "unknown key `{name}` at top level; valid tables: {}",
+                    list(TOP_KEYS, |k| format!("[{k}]"))
+                ),
+            });
+        }
+
+        let (table, keys) = SECTIONS.iter().find(|(_, keys)| same(keys))?;
+        if let Some((other, _)) = SECTIONS
+            .iter()
+            .find(|(t, keys)| t != table && keys.contains(&name))
+        {
+            return Some(format!(
+                "unknown key `{name}` in [{table}]; it belongs in [{other}]"
+            ));
+        }
+        Some(match suggest(name, keys) {
+            Some(s) => format!("unknown key `{name}` in [{table}]; did you mean `{s}`?"),
+            None => format!(
+                "unknown key `{name}` in [{table}]; valid keys: {}",
+                list(keys, |k| k.to_string())
+            ),
+        })
+    }
+
+    /// True when `offset` sits inside a `[table]` header line.
+    fn is_table_header(&self, offset: usize) -> bool {
+        let offset = floor_char_boundary(self.text, offset);
+        let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        self.text[line_start..offset].trim_start().starts_with('[')
+    }
+
+    fn resolve(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let mut cfg = Config::with_defaults(self.path);
+        let RawConfig {
+            live,
+            audio,
+            session,
+        } = raw;
+
+        let l = &mut cfg.live;
+        if let Some(it) = item("live", "endpoint", &live.endpoint) {
+            let s = self.string(&it, "a string (wss://HOST/PATH)")?;
+            let s = s.trim();
+            crate::live::transport::Endpoint::parse(s).map_err(|e| {
+                self.at(
+                    it.span.clone(),
+                    format!("invalid value {} for endpoint in [live]: {e}", quote(s)),
+                )
+            })?;
+            l.endpoint = s.to_string();
+        }
+        if let Some(it) = item("live", "model", &live.model) {
+            let s = self.string(&it, "a string (model name)")?.trim();
+            let bare = s
+                .strip_prefix("models/")
+                .or_else(|| s.strip_prefix("tunedModels/"))
+                .unwrap_or(s);
+            if bare.is_empty() || s.chars().any(char::is_whitespace) {
+                return Err(self.at(
+                    it.span,
+                    format!(
+                        "invalid value {} for model in [live]; expected a model name such as \
+                         \"{DEFAULT_MODEL}\"",
+                        quote(s)
+                    ),
+                ));
+            }
+            l.model = if s.starts_with("models/") || s.starts_with("tunedModels/") {
+                s.to_string()
+            } else {
+                format!("models/{s}")
+            };
+        }
+        if let Some(it) = item("live", "voice", &live.voice) {
+            let s = self.string(&it, "a string (voice name)")?.trim();
+            match VOICES.iter().find(|v| v.eq_ignore_ascii_case(s)) {
+                Some(v) => l.voice = v.to_string(),
+                None => {
+                    let hint = suggest_voice(s)
+                        .map(|v| format!("did you mean {v}? "))
+                        .unwrap_or_default();
+                    return Err(self.at(
+                        it.span,
+                        format!(
+                            "invalid value {} for voice in [live]; {hint}allowed \
+                             (case-insensitive): {}",
+                            quote(s),
+                            VOICES.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(it) = item("live", "system_instruction", &live.system_instruction) {
+            l.system_instruction = self.string(&it, "a string")?.trim().to_string();
+        }
+        if let Some(it) = item("live", "media_resolution", &live.media_resolution) {
+            l.media_resolution = self.choice(&it, &MediaResolution::ALL, |m| m.as_str())?;
+        }
+        if let Some(it) = item("live", "api_key_file", &live.api_key_file) {
+            let s = self.string(&it, "a string (path to the key file)")?;
+            if s.trim().is_empty() {
+                return Err(self.at(
+                    it.span,
+                    "invalid value \"\" for api_key_file in [live]; give the path of a file \
+                     holding only the key, or remove the line",
+                ));
+            }
+            if s.starts_with('~') {
+                return Err(self.at(
+                    it.span,
+                    format!(
+                        "invalid value {} for api_key_file in [live]: `~` is not expanded; \
+                         write the full path",
+                        quote(s)
+                    ),
+                ));
+            }
+            let p = Path::new(s);
+            l.api_key_file = Some(if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                self.path.parent().unwrap_or(Path::new("")).join(p)
+            });
+        }
+        if let Some(it) = item("live", "input_transcription", &live.input_transcription) {
+            l.input_transcription = self.boolean(&it)?;
+        }
+        if let Some(it) = item("live", "output_transcription", &live.output_transcription) {
+            l.output_transcription = self.boolean(&it)?;
+        }
+        if let Some(it) = item("live", "setup_timeout_ms", &live.setup_timeout_ms) {
+            l.setup_timeout_ms = self.int_in(&it, &SETUP_TIMEOUT_MS_RANGE, "milliseconds")?;
+        }
+
+        let a = &mut cfg.audio;
+        if let Some(it) = item("audio", "capture_device", &audio.capture_device) {
+            a.capture_device = self.device(&it)?;
+        }
+        if let Some(it) = item("audio", "playback_device", &audio.playback_device) {
+            a.playback_device = self.device(&it)?;
+        }
+        if let Some(it) = item("audio", "chunk_ms", &audio.chunk_ms) {
+            let range = u64::from(*CHUNK_MS_RANGE.start())..=u64::from(*CHUNK_MS_RANGE.end());
+            let v = self.int_in(&it, &range, "milliseconds")?;
+            a.chunk_ms = u32::try_from(v).map_err(|_| self.at(it.span.clone(), "out of range"))?;
+        }
+
+        if let Some(it) = item("session", "wake", &session.wake) {
+            cfg.session.wake = self.choice(&it, &Wake::ALL, |w| w.as_str())?;
+        }
+        Ok(cfg)
+    }
+
+    fn wrong_type(&self, it: &Item<'_>, expected: &str) -> ConfigError {
+        self.at(
+            it.span.clone(),
+            format!(
+                "wrong type for {} in [{}]: expected {expected}, found {}",
+                it.key,
+                it.table,
+                describe(it.value)
+            ),
+        )
+    }
+
+    fn string<'v>(&self, it: &Item<'v>, expected: &str) -> Result<&'v str, ConfigError> {
+        match it.value {
+            Value::String(s) => Ok(s),
+            _ => Err(self.wrong_type(it, expected)),
+        }
+    }
+
+    fn boolean(&self, it: &Item<'_>) -> Result<bool, ConfigError> {
+        match it.value {
+            Value::Boolean(b) => Ok(*b),
+            _ => Err(self.wrong_type(it, "true or false (without quotes)")),
+        }
+    }
+
+    fn int_in(
+        &self,
+        it: &Item<'_>,
+        range: &std::ops::RangeInclusive<u64>,
+        unit: &str,
+    ) -> Result<u64, ConfigError> {
+        let allowed = format!("{}..={} ({unit})", range.start(), range.end());
+        let Value::Integer(n) = it.value else {
+            return Err(self.wrong_type(it, &format!("an integer in {allowed}")));
+        };
+        match u64::try_from(*n) {
+            Ok(v) if range.contains(&v) => Ok(v),
+            _ => Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {n} for {} in [{}]; allowed: {allowed}",
+                    it.key, it.table
+                ),
+            )),
+        }
+    }
+
+    fn choice<T: Copy>(
+        &self,
+        it: &Item<'_>,
+        all: &[T],
+        name: impl Fn(T) -> &'static str,
+    ) -> Result<T, ConfigError> {
+        let allowed = all.iter().map(|t| name(*t)).collect::<Vec<_>>().join(", ");
+        let s = self.string(it, &format!("a string, one of: {allowed}"))?;
+        all.iter()
+            .copied()
+            .find(|t| name(*t).eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                self.at(
+                    it.span.clone(),
+                    format!(
+                        "invalid value {} for {} in [{}]; allowed: {allowed}",
+                        quote(s),
+                        it.key,
+                        it.table
+                    ),
+                )
+            })
+    }
+
+    fn device(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let s = self.string(it, "a string (ALSA device name)")?.trim();
+        if s.is_empty() {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value \"\" for {} in [{}]; expected an ALSA device name such as \
+                     \"default\" or \"plughw:CARD=Device,DEV=0\" (see `gemlive list-devices`)",
+                    it.key, it.table
+                ),
+            ));
+        }
+        Ok(s.to_string())
+    }
+}
+
+fn item<'v>(table: &'static str, key: &'static str, v: &'v RawValue) -> Option<Item<'v>> {
+    v.as_ref().map(|sp| Item {
+        table,
+        key,
+        value: sp.get_ref(),
+        span: sp.span(),
+    })
+}
+
+/// A short, quoted rendering of a string value for messages (long values are cut).
+fn quote(s: &str) -> String {
+    const MAX: usize = 60;
+    if s.chars().count() > MAX {
+        let cut: String = s.chars().take(MAX).collect();
+        format!("{:?}…", cut)
+    } else {
+        format!("{s:?}")
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("string {}", quote(s)),
+        Value::Integer(n) => format!("integer {n}"),
+        Value::Float(f) => format!("float {f}"),
+        Value::Boolean(b) => format!("boolean {b}"),
+        other => other.type_str().to_string(),
+    }
+}
+
+fn list(items: &[&str], f: impl Fn(&str) -> String) -> String {
+    items.iter().map(|k| f(k)).collect::<Vec<_>>().join(", ")
+}
+
+fn one_line(s: &str) -> String {
+    s.trim()
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    let mut o = offset.min(text.len());
+    while !text.is_char_boundary(o) {
+        o -= 1;
+    }
+    o
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset);
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Optimal-string-alignment distance (Levenshtein plus adjacent transpositions).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The candidate nearest to `name`, if it is close enough to be a plausible typo.
+fn suggest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
+    let lower = name.to_ascii_lowercase().replace('-', "_");
+    let max = match lower.chars().count() {
+        0..=2 => 0,
+        3..=5 => 1,
+        6..=9 => 2,
+        _ => 3,
+    };
+    let (dist, best) = candidates
+        .iter()
+        .map(|c| (edit_distance(&lower, c), *c))
+        .min_by_key(|(d, _)| *d)?;
+    if dist <= max {
+        return Some(best);
+    }
+    // `timeout` → `setup_timeout_ms`, `voice_name` → `voice`: a unique containment.
+    if lower.len() >= 4 {
+        let hits: Vec<&str> = candidates
+            .iter()
+            .copied()
+            .filter(|c| c.contains(lower.as_str()) || lower.contains(c))
+            .collect();
+        if let [one] = hits[..] {
+            return Some(one);
+        }
+    }
+    None
+}
+
+fn suggest_voice(s: &str) -> Option<&'static str> {
+    let lower: Vec<String> = VOICES.iter().map(|v| v.to_ascii_lowercase()).collect();
+    let refs: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let hit = suggest(s, &refs)?;
+    VOICES.iter().copied().find(|v| v.eq_ignore_ascii_case(hit))
+}
+
+// ---------------------------------------------------------------------------------------------
+// API key.
+
+/// Where the API key came from (for `check-config` and logs; never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// `api_key_file` in `[live]`.
+    File(PathBuf),
+    /// The `GEMINI_API_KEY` environment variable.
+    Env,
+    /// `$CREDENTIALS_DIRECTORY/gemini-api-key` (systemd `LoadCredential=`).
+    Credential(PathBuf),
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File(p) => write!(f, "api_key_file {}", p.display()),
+            KeySource::Env => f.write_str(API_KEY_ENV),
+            KeySource::Credential(p) => {
+                write!(f, "systemd credential {CREDENTIAL_NAME}, {}", p.display())
+            }
+        }
+    }
+}
+
+/// Finds the API key: (1) `api_key_file` if set (must exist, be mode 0600 or stricter, and be
+/// non-empty; a problem here is an error, not a fall-through), (2) `$GEMINI_API_KEY` if
+/// non-empty, (3) `$CREDENTIALS_DIRECTORY/gemini-api-key` if present. `Ok(None)` = no key.
+pub fn resolve_api_key(
+    live: &LiveConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(ApiKey, KeySource)>, ConfigError> {
+    if let Some(path) = &live.api_key_file {
+        let key = read_key_file(path, true)?;
+        return Ok(Some((key, KeySource::File(path.clone()))));
+    }
+    if let Some(v) = env(API_KEY_ENV) {
+        let v = v.trim();
+        if !v.is_empty() {
+            check_key_chars(v, API_KEY_ENV.to_string(), "the variable")?;
+            return Ok(Some((ApiKey::new(v), KeySource::Env)));
+        }
+    }
+    if let Some(dir) = env("CREDENTIALS_DIRECTORY").filter(|d| !d.trim().is_empty()) {
+        let path = Path::new(&dir).join(CREDENTIAL_NAME);
+        match std::fs::metadata(&path) {
+            Ok(_) => {
+                let key = read_key_file(&path, false)?;
+                return Ok(Some((key, KeySource::Credential(path))));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ConfigError::ApiKey {
+                    origin: path.display().to_string(),
+                    message: format!("cannot read systemd credential {CREDENTIAL_NAME}: {e}"),
+                })
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// [`resolve_api_key`] without the key, for `check-config`.
+pub fn api_key_status(
+    live: &LiveConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<KeySource>, ConfigError> {
+    resolve_api_key(live, env).map(|o| o.map(|(_, source)| source))
+}
+
+fn read_key_file(path: &Path, check_mode: bool) -> Result<ApiKey, ConfigError> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let what = if check_mode {
+        "api_key_file".to_string()
+    } else {
+        format!("systemd credential {CREDENTIAL_NAME}")
+    };
+    let err = |message: String| ConfigError::ApiKey {
+        origin: path.display().to_string(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read {what}: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| err(format!("cannot read {what}: {e}")))?;
+    if !meta.is_file() {
+        return Err(err(format!("{what} is not a regular file")));
+    }
+    let mode = meta.permissions().mode();
+    if check_mode && mode & 0o077 != 0 {
+        return Err(err(format!(
+            "{what} is readable by group or others (mode {:04o}); run `chmod 600 {}`",
+            mode & 0o7777,
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(64 * 1024)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(format!("cannot read {what}: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        err(format!(
+            "{what} is not text; it must hold only the key, on one line"
+        ))
+    })?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(err(format!(
+            "{what} is empty; it must hold only the key, on one line"
+        )));
+    }
+    check_key_chars(key, path.display().to_string(), &what)?;
+    Ok(ApiKey::new(key))
+}
+
+/// The key travels in an HTTP header: printable ASCII, no spaces. Never echoes the key.
+fn check_key_chars(key: &str, origin: String, what: &str) -> Result<(), ConfigError> {
+    if key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{what} must hold only the key (found spaces, line breaks or non-ASCII characters)"
+    );
+    if key.contains('=') && key.contains(API_KEY_ENV) {
+        message.push_str(&format!("; write the bare key, not {API_KEY_ENV}=..."));
+    }
+    Err(ConfigError::ApiKey { origin, message })
+}
+
+// ---------------------------------------------------------------------------------------------
+// check-config.
+
+/// The effective settings, one screen, for `gemlive check-config`. Never shows the key.
+pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> String {
+    let l = &cfg.live;
+    let a = &cfg.audio;
+    let on = |b: bool| if b { "on" } else { "off" };
+    let instruction = {
+        let flat: String = l
+            .system_instruction
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let n = flat.chars().count();
+        if n == 0 {
+            "(none)".to_string()
+        } else if n > 60 {
+            let cut: String = flat.chars().take(60).collect();
+            format!("\"{cut}…\" ({n} chars)")
+        } else {
+            format!("\"{flat}\"")
+        }
+    };
+    let key_line = match key {
+        Ok(Some(source)) => format!("set (from {source})"),
+        Ok(None) => format!(
+            "missing — set api_key_file, {API_KEY_ENV} or the systemd credential \
+             {CREDENTIAL_NAME}"
+        ),
+        Err(e) => format!("error — {e}"),
+    };
+    let wake = match cfg.session.wake {
+        Wake::Always => "always",
+        Wake::Button => "button (not supported yet)",
+    };
+    let lines = [
+        format!("config: {} (ok)", cfg.path.display()),
+        format!("endpoint: {}", l.endpoint),
+        format!("model: {}", l.model),
+        format!("voice: {}", l.voice),
+        format!("media resolution: {}", l.media_resolution.as_str()),
+        format!("system instruction: {instruction}"),
+        format!(
+            "transcription: input {}, output {}",
+            on(l.input_transcription),
+            on(l.output_transcription)
+        ),
+        format!("setup timeout: {} ms", l.setup_timeout_ms),
+        format!("capture device: {}", a.capture_device),
+        format!("playback device: {}", a.playback_device),
+        format!("chunk: {} ms", a.chunk_ms),
+        format!("wake: {wake}"),
+        format!("api key: {key_line}"),
+    ];
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const P: &str = "/etc/gemlive/gemlive.toml";
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse_str(text, Path::new(P))
+    }
+
+    /// Parses, expects an error, returns (line, col, message).
+    fn err(text: &str) -> (usize, usize, String) {
+        match parse(text) {
+            Ok(c) => panic!("expected an error for {text:?}, got {c:?}"),
+            Err(ConfigError::At {
+                path,
+                line,
+                column,
+                message,
+            }) => {
+                assert_eq!(path, Path::new(P));
+                (line, column, message)
+            }
+            Err(other) => panic!("expected a positioned error, got {other}"),
+        }
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn empty_file_and_empty_live_are_defaults() {
+        for text in [
+            "",
+            "[live]\n",
+            "[live]\n[audio]\n[session]\n",
+            "# nothing\n",
+        ] {
+            let c = parse(text).expect(text);
+            assert_eq!(c, Config::with_defaults(P), "{text:?}");
+        }
+        let d = Config::with_defaults(P);
+        assert_eq!(d.live.endpoint, crate::live::transport::DEFAULT_ENDPOINT);
+        assert_eq!(d.live.model, "models/gemini-3.1-flash-live-preview");
+        assert_eq!(d.live.voice, "Kore");
+        assert_eq!(d.live.system_instruction, "");
+        assert_eq!(d.live.media_resolution, MediaResolution::Low);
+        assert_eq!(d.live.api_key_file, None);
+        assert!(d.live.input_transcription && d.live.output_transcription);
+        assert_eq!(d.live.setup_timeout_ms, 10_000);
+        assert_eq!(d.audio.capture_device, "default");
+        assert_eq!(d.audio.playback_device, "default");
+        assert_eq!(d.audio.chunk_ms, 40);
+        assert_eq!(d.session.wake, Wake::Always);
+    }
+
+    #[test]
+    fn all_keys_set() {
+        let c = parse(
+            r#"
+[live]
+endpoint = "ws://127.0.0.1:9000/live"
+model = "gemini-2.5-flash-native-audio"
+voice = "puck"
+system_instruction = """
+  Be brief.
+"""
+media_resolution = "HIGH"
+api_key_file = "/etc/gemlive/key"
+input_transcription = false
+output_transcription = false
+setup_timeout_ms = 1000
+[audio]
+capture_device = "plughw:CARD=Device,DEV=0"
+playback_device = "hw:1,0"
+chunk_ms = 100
+[session]
+wake = "button"
+"#,
+        )
+        .expect("valid");
+        assert_eq!(c.live.endpoint, "ws://127.0.0.1:9000/live");
+        assert_eq!(c.live.model, "models/gemini-2.5-flash-native-audio");
+        assert_eq!(c.live.voice, "Puck");
+        assert_eq!(c.live.system_instruction, "Be brief.");
+        assert_eq!(c.live.media_resolution, MediaResolution::High);
+        assert_eq!(c.live.api_key_file, Some(PathBuf::from("/etc/gemlive/key")));
+        assert!(!c.live.input_transcription && !c.live.output_transcription);
+        assert_eq!(c.live.setup_timeout_ms, 1000);
+        assert_eq!(c.audio.capture_device, "plughw:CARD=Device,DEV=0");
+        assert_eq!(c.audio.playback_device, "hw:1,0");
+        assert_eq!(c.audio.chunk_ms, 100);
+        assert_eq!(c.session.wake, Wake::Button);
+    }
+
+    #[test]
+    fn model_prefix() {
+        for (given, stored) in [
+            ("gemini-x", "models/gemini-x"),
+            ("models/gemini-x", "models/gemini-x"),
+            ("tunedModels/abc", "tunedModels/abc"),
+            ("  gemini-x ", "models/gemini-x"),
+        ] {
+            let c = parse(&format!("[live]\nmodel = \"{given}\"\n")).expect(given);
+            assert_eq!(c.live.model, stored);
+        }
+        for bad in ["", "  ", "models/", "gemini x"] {
+            let (l, col, m) = err(&format!("[live]\nmodel = \"{bad}\"\n"));
+            assert_eq!((l, col), (2, 9), "{bad:?}");
+            assert!(m.contains("for model in [live]"), "{m}");
+        }
+    }
+
+    #[test]
+    fn relative_api_key_file_is_relative_to_config_dir() {
+        let c = parse("[live]\napi_key_file = \"key\"\n").expect("valid");
+        assert_eq!(c.live.api_key_file, Some(PathBuf::from("/etc/gemlive/key")));
+        let (_, _, m) = err("[live]\napi_key_file = \"~/key\"\n");
+        assert!(m.contains("`~` is not expanded"), "{m}");
+        let (_, _, m) = err("[live]\napi_key_file = \"\"\n");
+        assert!(m.contains("api_key_file"), "{m}");
+    }
+
+    #[test]
+    fn value_errors_point_at_the_value() {
+        // (text, line, col, words that must appear)
+        let cases: &[(&str, usize, usize, &[&str])] = &[
+            (
+                "[live]\nmedia_resolution = \"ultra\"\n",
+                2,
+                20,
+                &[
+                    "\"ultra\"",
+                    "media_resolution",
+                    "allowed: low, medium, high",
+                ],
+            ),
+            (
+                "[live]\nvoice = \"Kroe\"\n",
+                2,
+                9,
+                &["\"Kroe\"", "did you mean Kore?", "Zephyr", "Sulafat"],
+            ),
+            (
+                "[live]\nvoice = \"Bob\"\n",
+                2,
+                9,
+                &["\"Bob\"", "allowed (case-insensitive): Zephyr, Puck"],
+            ),
+            (
+                "[live]\nendpoint = \"ws://192.168.1.5/\"\n",
+                2,
+                12,
+                &["endpoint", "loopback", "wss://"],
+            ),
+            (
+                "[live]\nendpoint = \"https://x/\"\n",
+                2,
+                12,
+                &["endpoint", "unsupported scheme `https`"],
+            ),
+            (
+                "[live]\nsetup_timeout_ms = 999\n",
+                2,
+                20,
+                &["invalid value 999", "setup_timeout_ms", "1000..=120000"],
+            ),
+            (
+                "[live]\nsetup_timeout_ms = -1\n",
+                2,
+                20,
+                &["invalid value -1", "1000..=120000"],
+            ),
+            (
+                "[live]\nsetup_timeout_ms = \"10s\"\n",
+                2,
+                20,
+                &[
+                    "wrong type for setup_timeout_ms",
+                    "an integer",
+                    "string \"10s\"",
+                ],
+            ),
+            (
+                "[live]\ninput_transcription = \"yes\"\n",
+                2,
+                23,
+                &["wrong type for input_transcription", "true or false"],
+            ),
+            (
+                "[live]\nvoice = 3\n",
+                2,
+                9,
+                &["wrong type for voice", "integer 3"],
+            ),
+            (
+                "[audio]\nchunk_ms = 10\n",
+                2,
+                12,
+                &["invalid value 10 for chunk_ms in [audio]", "20..=100"],
+            ),
+            (
+                "[audio]\nchunk_ms = 101\n",
+                2,
+                12,
+                &["invalid value 101", "20..=100 (milliseconds)"],
+            ),
+            (
+                "[audio]\nchunk_ms = 40.0\n",
+                2,
+                12,
+                &["wrong type for chunk_ms", "float 40"],
+            ),
+            (
+                "[audio]\ncapture_device = \"\"\n",
+                2,
+                18,
+                &["capture_device", "gemlive list-devices"],
+            ),
+            (
+                "[audio]\nplayback_device = [\"a\"]\n",
+                2,
+                19,
+                &["wrong type for playback_device", "found array"],
+            ),
+            (
+                "[session]\nwake = \"clap\"\n",
+                2,
+                8,
+                &["\"clap\"", "wake in [session]", "allowed: always, button"],
+            ),
+            (
+                "live = 5\n",
+                1,
+                8,
+                &["`live` must be a table", "integer `5`"],
+            ),
+            (
+                "[[audio]]\n",
+                1,
+                1,
+                &["`audio` must be a table", "[[audio]]"],
+            ),
+            (
+                "[live]\nsetup_timeout_ms = 99999999999999999999\n",
+                2,
+                20,
+                &["invalid value for setup_timeout_ms"],
+            ),
+        ];
+        for (text, line, col, words) in cases {
+            let (l, c, m) = err(text);
+            assert_eq!((l, c), (*line, *col), "{text:?}: {m}");
+            for w in *words {
+                assert!(m.contains(w), "{text:?}: {m:?} lacks {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_keys_point_at_the_key_and_suggest() {
+        let cases: &[(&str, usize, usize, &str)] = &[
+            (
+                "[live]\nvoise = \"Kore\"\n",
+                2,
+                1,
+                "unknown key `voise` in [live]; did you mean `voice`?",
+            ),
+            (
+                "[audoi]\n",
+                1,
+                2,
+                "unknown table `[audoi]`; did you mean `[audio]`?",
+            ),
+            (
+                "\n[live]\n  timeout = 5\n",
+                3,
+                3,
+                "unknown key `timeout` in [live]; did you mean `setup_timeout_ms`?",
+            ),
+            (
+                "[audio]\nchunk-ms = 40\n",
+                2,
+                1,
+                "unknown key `chunk-ms` in [audio]; did you mean `chunk_ms`?",
+            ),
+            (
+                "[session]\nfoo = 1\n",
+                2,
+                1,
+                "unknown key `foo` in [session]; valid keys: wake",
+            ),
+            (
+                "[audio]\nvoice = \"Kore\"\n",
+                2,
+                1,
+                "unknown key `voice` in [audio]; it belongs in [live]",
+            ),
+            (
+                "voice = \"Kore\"\n",
+                1,
+                1,
+                "key `voice` must be inside a table: put it under [live]",
+            ),
+            (
+                "[camera]\n",
+                1,
+                2,
+                "unknown table `[camera]`; valid tables: [live], [audio], [session]",
+            ),
+            (
+                "[live.extra]\n",
+                1,
+                7,
+                "unknown key `extra` in [live]; valid keys: endpoint",
+            ),
+            (
+                "[session]\nwake = \"always\"\n[live]\nmodel = \"m\"\nvoice_name = \"Puck\"\n",
+                5,
+                1,
+                "did you mean `voice`?",
+            ),
+        ];
+        for (text, line, col, want) in cases {
+            let (l, c, m) = err(text);
+            assert_eq!((l, c), (*line, *col), "{text:?}: {m}");
+            assert!(m.starts_with(want) || m.contains(want), "{text:?}: {m:?}");
+        }
+    }
+
+    #[test]
+    fn api_key_in_the_file_is_refused_without_echoing_it() {
+        let (l, c, m) = err("[live]\nvoice = \"Kore\"\napi_key = \"AIzaSECRET\"\n");
+        assert_eq!((l, c), (3, 1));
+        for w in [
+            "does not belong",
+            "api_key_file",
+            "GEMINI_API_KEY",
+            "gemini-api-key",
+        ] {
+            assert!(m.contains(w), "{m}");
+        }
+        assert!(!m.contains("AIzaSECRET"));
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let (l, c, m) = err("[live]\nvoice = \"Kore\n");
+        assert_eq!(l, 2, "{m}");
+        assert!(c >= 9, "{c}: {m}");
+        assert!(m.starts_with("TOML syntax error"), "{m}");
+
+        let (l, c, m) = err("[live\n");
+        assert_eq!((l, c), (1, 6), "{m}");
+
+        let (l, c, m) = err("[live]\nvoice = \"Kore\"\nvoice = \"Puck\"\n");
+        assert_eq!((l, c), (3, 1), "{m}");
+        assert!(m.contains("duplicate key `voice`"), "{m}");
+
+        let (l, c, m) = err("[live]\n[audio]\n[live]\n");
+        assert_eq!((l, c), (3, 2), "{m}");
+        assert!(m.contains("duplicate table `[live]`"), "{m}");
+    }
+
+    #[test]
+    fn error_display_is_path_line_col() {
+        let e = parse("[live]\nvoise = 1\n").unwrap_err();
+        assert_eq!(e.line_col(), Some((2, 1)));
+        assert!(
+            e.to_string()
+                .starts_with("/etc/gemlive/gemlive.toml:2:1: unknown key `voise`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn line_col_counts_chars() {
+        let t = "a\nbé = 1\n\nx";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 1), (1, 2));
+        assert_eq!(line_col(t, 2), (2, 1));
+        assert_eq!(line_col(t, 5), (2, 3)); // after "bé" (é is 2 bytes)
+        assert_eq!(line_col(t, 4), (2, 2)); // inside é: floored
+        assert_eq!(line_col(t, t.len()), (4, 2));
+        assert_eq!(line_col(t, t.len() + 10), (4, 2));
+        assert_eq!(line_col("", 0), (1, 1));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(edit_distance("audoi", "audio"), 1);
+        assert_eq!(edit_distance("voise", "voice"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(suggest("voise", LIVE_KEYS), Some("voice"));
+        assert_eq!(suggest("Model", LIVE_KEYS), Some("model"));
+        assert_eq!(suggest("xyz", LIVE_KEYS), None);
+        assert_eq!(suggest("transcription", LIVE_KEYS), None); // ambiguous
+        assert_eq!(suggest("device", AUDIO_KEYS), None); // ambiguous
+        assert_eq!(suggest("capture", AUDIO_KEYS), Some("capture_device"));
+        assert_eq!(suggest_voice("kroe"), Some("Kore"));
+        assert_eq!(suggest_voice("zzzzzzz"), None);
+    }
+
+    #[test]
+    fn key_lists_match_the_raw_structs() {
+        // Every listed key is accepted by serde (a wrong type reaches stage 2, not "unknown").
+        for (table, keys) in SECTIONS {
+            for key in keys {
+                let (_, _, m) = err(&format!("[{table}]\n{key} = [[]]\n"));
+                assert!(m.starts_with("wrong type"), "{table}.{key}: {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn config_path_from_env() {
+        assert_eq!(
+            default_config_path(no_env),
+            PathBuf::from(DEFAULT_CONFIG_PATH)
+        );
+        let env = |k: &str| (k == "GEMLIVE_CONFIG").then(|| "/tmp/x.toml".to_string());
+        assert_eq!(default_config_path(env), PathBuf::from("/tmp/x.toml"));
+        let empty = |k: &str| (k == "GEMLIVE_CONFIG").then(String::new);
+        assert_eq!(
+            default_config_path(empty),
+            PathBuf::from(DEFAULT_CONFIG_PATH)
+        );
+    }
+
+    #[test]
+    fn load_missing_file_names_path_and_options() {
+        let e = load(Path::new("/nonexistent/gemlive.toml")).unwrap_err();
+        let m = e.to_string();
+        assert!(m.contains("/nonexistent/gemlive.toml"), "{m}");
+        assert!(
+            m.contains("--config PATH") && m.contains("$GEMLIVE_CONFIG"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn api_key_debug_is_redacted() {
+        let k = ApiKey::new("AIzaSECRET");
+        assert_eq!(format!("{k:?}"), "ApiKey(<redacted>)");
+        assert_eq!(format!("{:?}", Some(k.clone())), "Some(ApiKey(<redacted>))");
+        assert_eq!(k.expose(), "AIzaSECRET");
+    }
+
+    /// A scratch directory removed on drop.
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let p =
+                std::env::temp_dir().join(format!("gemlive-config-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            std::fs::create_dir_all(&p).expect("temp dir");
+            TempDir(p)
+        }
+        fn file(&self, name: &str, content: &str, mode: u32) -> PathBuf {
+            let p = self.0.join(name);
+            std::fs::write(&p, content).expect("write");
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            p
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn live_with_file(p: Option<PathBuf>) -> LiveConfig {
+        LiveConfig {
+            api_key_file: p,
+            ..LiveConfig::default()
+        }
+    }
+
+    const SECRET: &str = "AIzaTESTKEY0123456789";
+
+    #[test]
+    fn api_key_resolution() {
+        let dir = TempDir::new("keys");
+        let good = dir.file("good", &format!("  {SECRET}\n"), 0o600);
+        let loose = dir.file("loose", SECRET, 0o644);
+        let empty = dir.file("empty", " \n", 0o600);
+        let two = dir.file("two", &format!("{SECRET}\nmore\n"), 0o400);
+        let cred_dir = TempDir::new("creds");
+        cred_dir.file(CREDENTIAL_NAME, &format!("{SECRET}\n"), 0o444);
+        let cred = cred_dir.0.to_string_lossy().into_owned();
+        let env_key = |k: &str| (k == API_KEY_ENV).then(|| "envkey".to_string());
+        let env_cred = |k: &str| (k == "CREDENTIALS_DIRECTORY").then(|| cred.clone());
+        let env_both = |k: &str| match k {
+            API_KEY_ENV => Some("envkey".to_string()),
+            "CREDENTIALS_DIRECTORY" => Some(cred.clone()),
+            _ => None,
+        };
+
+        // 0600 file wins over the environment.
+        let (k, s) = resolve_api_key(&live_with_file(Some(good.clone())), env_both)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(k.expose(), SECRET);
+        assert_eq!(s, KeySource::File(good.clone()));
+
+        // Env wins over the credential.
+        let (k, s) = resolve_api_key(&live_with_file(None), env_both)
+            .expect("ok")
+            .expect("some");
+        assert_eq!((k.expose(), s), ("envkey", KeySource::Env));
+        let (k, _) = resolve_api_key(&live_with_file(None), env_key)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(k.expose(), "envkey");
+
+        // The systemd credential (mode 0444 is fine there).
+        let (k, s) = resolve_api_key(&live_with_file(None), env_cred)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(k.expose(), SECRET);
+        assert_eq!(s, KeySource::Credential(cred_dir.0.join(CREDENTIAL_NAME)));
+
+        // Nothing anywhere; an empty variable and a credential dir without the file count as unset.
+        assert!(resolve_api_key(&live_with_file(None), no_env)
+            .expect("ok")
+            .is_none());
+        let empty_env = |k: &str| match k {
+            API_KEY_ENV => Some("  ".to_string()),
+            "CREDENTIALS_DIRECTORY" => Some(dir.0.to_string_lossy().into_owned()),
+            _ => None,
+        };
+        assert!(resolve_api_key(&live_with_file(None), empty_env)
+            .expect("ok")
+            .is_none());
+
+        // Refusals: each names the file and never the key.
+        let cases: &[(PathBuf, &str)] = &[
+            (loose.clone(), "chmod 600"),
+            (empty, "is empty"),
+            (two, "only the key"),
+            (dir.0.join("absent"), "cannot read api_key_file"),
+        ];
+        for (path, want) in cases {
+            let e = resolve_api_key(&live_with_file(Some(path.clone())), env_both).unwrap_err();
+            let m = e.to_string();
+            assert!(m.contains(want), "{m}");
+            assert!(m.starts_with(&path.display().to_string()), "{m}");
+            assert!(
+                !m.contains(SECRET) && !format!("{e:?}").contains(SECRET),
+                "{m}"
+            );
+        }
+        let m = resolve_api_key(&live_with_file(Some(loose.clone())), no_env)
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains(&format!("chmod 600 {}", loose.display())), "{m}");
+        assert!(m.contains("0644"), "{m}");
+
+        let bad_env = |k: &str| (k == API_KEY_ENV).then(|| format!("{API_KEY_ENV}=a b"));
+        let m = resolve_api_key(&live_with_file(None), bad_env)
+            .unwrap_err()
+            .to_string();
+        assert!(m.starts_with("GEMINI_API_KEY: "), "{m}");
+    }
+
+    #[test]
+    fn summary_shows_settings_but_never_the_key() {
+        let mut c = Config::with_defaults(P);
+        let s = summary(&c, &Ok(Some(KeySource::Env)));
+        assert!(s.lines().count() <= 20, "{s}");
+        for w in [
+            "config: /etc/gemlive/gemlive.toml (ok)",
+            "model: models/gemini-3.1-flash-live-preview",
+            "voice: Kore",
+            "media resolution: low",
+            "system instruction: (none)",
+            "transcription: input on, output on",
+            "capture device: default",
+            "chunk: 40 ms",
+            "wake: always",
+            "api key: set (from GEMINI_API_KEY)",
+        ] {
+            assert!(s.contains(w), "{s} lacks {w}");
+        }
+        let s = summary(&c, &Ok(None));
+        assert!(
+            s.contains("api key: missing — set api_key_file, GEMINI_API_KEY or the systemd credential gemini-api-key"),
+            "{s}"
+        );
+        c.live.system_instruction = "x".repeat(100);
+        let s = summary(&c, &Ok(None));
+        assert!(
+            s.contains(&format!("\"{}…\" (100 chars)", "x".repeat(60))),
+            "{s}"
+        );
+
+        let dir = TempDir::new("summary");
+        let p = dir.file("k", SECRET, 0o600);
+        let live = live_with_file(Some(p.clone()));
+        let status = api_key_status(&live, no_env);
+        assert_eq!(status.as_ref().ok(), Some(&Some(KeySource::File(p))));
+        let s = summary(&c, &status);
+        assert!(s.contains("api key: set (from api_key_file "), "{s}");
+        assert!(!s.contains(SECRET));
+    }
+}

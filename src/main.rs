@@ -1,1 +1,154 @@
-fn main() {}
+//! The `gemlive` binary: parse the command line, load the config, run a command, map the
+//! outcome to an exit code (0 ok, 1 runtime failure, 2 usage, 78 configuration).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use gemlive::cli::{self, Command, Parsed};
+use gemlive::config;
+use gemlive::service::{self, error_chain};
+
+/// sysexits' EX_CONFIG: the unit can set RestartPreventExitStatus=78 instead of looping.
+const EX_CONFIG: u8 = 78;
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Go(c)) => c,
+        Ok(Parsed::Help) => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(Parsed::Version) => {
+            println!("gemlive {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("gemlive: {e}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let level = env("GEMLIVE_LOG")
+        .and_then(|s| service::parse_level(&s))
+        .unwrap_or(match cli.verbose {
+            0 => log::LevelFilter::Info,
+            1 => log::LevelFilter::Debug,
+            _ => log::LevelFilter::Trace,
+        });
+    service::init_logging(level);
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| config::default_config_path(env));
+
+    match cli.command {
+        Command::CheckConfig => check_config(&path),
+        Command::ListDevices => list_devices(&path),
+        Command::Run => run(&path),
+        Command::Demo => demo(),
+    }
+}
+
+fn check_config(path: &std::path::Path) -> ExitCode {
+    match config::load(path) {
+        Ok(cfg) => {
+            let key = config::api_key_status(&cfg.live, env);
+            print!("{}", config::summary(&cfg, &key));
+            if let Err(e) = key {
+                eprintln!("{e}");
+                return ExitCode::from(EX_CONFIG);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EX_CONFIG)
+        }
+    }
+}
+
+fn list_devices(path: &std::path::Path) -> ExitCode {
+    // The configured names are probed too, even when ALSA has no hint for them.
+    let cfg = config::load(path).ok();
+    let extra: Vec<&str> = cfg
+        .as_ref()
+        .map(|c| vec![c.audio.capture_device.as_str(), c.audio.playback_device.as_str()])
+        .unwrap_or_default();
+    match gemlive::audio::devices::list(&extra) {
+        Ok(devs) => {
+            print!("{}", gemlive::audio::devices::render(&devs));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gemlive: cannot list ALSA devices: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    // Two workers are plenty: the audio threads do the device I/O.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    let cfg = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let key = match config::resolve_api_key(&cfg.live, env) {
+        Ok(Some((key, source))) => {
+            log::info!("API key: set (from {source})");
+            key
+        }
+        Ok(None) => {
+            eprintln!("gemlive: no API key: set api_key_file in [live] (chmod 600), GEMINI_API_KEY, or the systemd credential gemini-api-key");
+            return ExitCode::from(EX_CONFIG);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gemlive: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(gemlive::daemon::run(cfg, key, service::stop_signal())) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("{}", error_chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn demo() -> ExitCode {
+    let out = PathBuf::from(".");
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gemlive: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(gemlive::demo::run(&out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gemlive demo: {}", error_chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,203 @@
-//! ALSA edge. STUB
+//! ALSA edge: a capture thread (mic → 16 kHz S16_LE mono chunks) and a playback thread
+//! (24 kHz S16_LE mono replies, with instant discard on barge-in), plus device listing.
+//!
+//! ALSA calls block and `PCM` is `!Sync`, so each direction owns one OS thread and talks to the
+//! async side through channels: capture hands out `PcmChunk`s (drop-newest and counted when the
+//! consumer falls behind), playback takes `PlaybackCmd`s from a bounded queue.
+//! Nothing above this module touches a PCM handle.
+
+pub mod capture;
+pub mod devices;
+pub mod playback;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The Live API's native input format: 16 kHz, S16_LE, mono.
+pub const INPUT_RATE_HZ: u32 = 16_000;
+/// The Live API's output rate when the mime type names none.
+pub const OUTPUT_RATE_HZ: u32 = 24_000;
+/// ALSA period: short enough that a discard takes effect within one period.
+pub const PERIOD_MS: u32 = 20;
+/// Bytes per frame of S16_LE mono.
+pub const FRAME_BYTES: usize = 2;
+
+/// One chunk of microphone audio, S16_LE mono at `INPUT_RATE_HZ`.
+pub type PcmChunk = Vec<u8>;
+
+/// ALSA errno values that mean the device itself went away (USB unplugged, driver unbound):
+/// `snd_pcm_recover` cannot fix these, the PCM must be closed and reopened.
+pub fn is_device_gone(errno: i32) -> bool {
+    matches!(errno, libc::ENODEV | libc::EBADFD | libc::ENXIO | libc::EIO | libc::ESHUTDOWN)
+}
+
+/// Which way a PCM goes, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    Capture,
+    Playback,
+}
+
+impl std::fmt::Display for Dir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Dir::Capture => "capture",
+            Dir::Playback => "playback",
+        })
+    }
+}
+
+impl From<Dir> for alsa::Direction {
+    fn from(d: Dir) -> Self {
+        match d {
+            Dir::Capture => alsa::Direction::Capture,
+            Dir::Playback => alsa::Direction::Playback,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    #[error("cannot open ALSA {dir} device `{device}` (see `gemlive list-devices`)")]
+    Open {
+        device: String,
+        dir: Dir,
+        #[source]
+        source: alsa::Error,
+    },
+    #[error("ALSA {dir} device `{device}` refused {what} (try a `plughw:` or `default` device; `gemlive list-devices` shows what each accepts)")]
+    Params {
+        device: String,
+        dir: Dir,
+        what: String,
+        #[source]
+        source: alsa::Error,
+    },
+    #[error("ALSA {dir} device `{device}` runs at {got} Hz, not {wanted} Hz (use a `plughw:` or `default` device, which converts)")]
+    Rate {
+        device: String,
+        dir: Dir,
+        wanted: u32,
+        got: u32,
+    },
+    #[error("ALSA {dir} device `{device}` went away")]
+    DeviceGone {
+        device: String,
+        dir: Dir,
+        #[source]
+        source: alsa::Error,
+    },
+    #[error("ALSA {dir} I/O error on `{device}`")]
+    Io {
+        device: String,
+        dir: Dir,
+        #[source]
+        source: alsa::Error,
+    },
+}
+
+/// Opens `device` and configures it explicitly: S16_LE, mono, `rate_hz`, 20 ms periods.
+/// `snd_pcm_set_params` is avoided on purpose: it sets a capture start threshold of a whole
+/// buffer, which makes small reads fail with EIO on real drivers (test-infra.md §2.4).
+pub(crate) fn open_pcm(
+    device: &str,
+    dir: Dir,
+    rate_hz: u32,
+    buffer_ms: u32,
+) -> Result<alsa::PCM, AudioError> {
+    use alsa::pcm::{Access, Format, HwParams};
+    use alsa::ValueOr;
+    let pcm = alsa::PCM::new(device, dir.into(), false).map_err(|source| AudioError::Open {
+        device: device.to_string(),
+        dir,
+        source,
+    })?;
+    let refused = |what: &str| {
+        let device = device.to_string();
+        let what = what.to_string();
+        move |source| AudioError::Params {
+            device,
+            dir,
+            what,
+            source,
+        }
+    };
+    {
+        let hwp = HwParams::any(&pcm).map_err(refused("any hardware parameters"))?;
+        hwp.set_access(Access::RWInterleaved)
+            .map_err(refused("interleaved access"))?;
+        hwp.set_format(Format::s16()).map_err(refused("format S16_LE"))?;
+        hwp.set_channels(1).map_err(refused("1 channel (mono)"))?;
+        let got = hwp
+            .set_rate_near(rate_hz, ValueOr::Nearest)
+            .map_err(refused(&format!("rate {rate_hz} Hz")))?;
+        if got != rate_hz {
+            return Err(AudioError::Rate {
+                device: device.to_string(),
+                dir,
+                wanted: rate_hz,
+                got,
+            });
+        }
+        hwp.set_period_time_near(PERIOD_MS * 1000, ValueOr::Nearest)
+            .map_err(refused("a 20 ms period"))?;
+        hwp.set_buffer_time_near(buffer_ms * 1000, ValueOr::Nearest)
+            .map_err(refused("the buffer size"))?;
+        pcm.hw_params(&hwp).map_err(refused("these hardware parameters"))?;
+    }
+    Ok(pcm)
+}
+
+/// Period and buffer size the device really chose ("don't assume we got what we wanted").
+pub(crate) fn negotiated(pcm: &alsa::PCM) -> Result<(usize, usize), alsa::Error> {
+    let hw = pcm.hw_params_current()?;
+    Ok((hw.get_period_size()? as usize, hw.get_buffer_size()? as usize))
+}
+
+/// Capped exponential backoff for reopening a lost device: 0.5 s, 1 s, 2 s … 30 s.
+pub(crate) fn reopen_delay(failures: u32) -> Duration {
+    let ms = 500u64.saturating_mul(1u64 << failures.min(6));
+    Duration::from_millis(ms.min(30_000))
+}
+
+/// Counters shared between the audio threads and the daemon (status and logs).
+#[derive(Debug, Default)]
+pub struct AudioStats {
+    pub captured_bytes: AtomicU64,
+    pub capture_dropped_bytes: AtomicU64,
+    pub capture_xruns: AtomicU64,
+    pub played_bytes: AtomicU64,
+    pub discarded_bytes: AtomicU64,
+    pub playback_xruns: AtomicU64,
+    pub discards: AtomicU64,
+}
+
+impl AudioStats {
+    pub fn get(v: &AtomicU64) -> u64 {
+        v.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add(v: &AtomicU64, n: u64) {
+        v.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopen_backoff_is_capped() {
+        assert_eq!(reopen_delay(0), Duration::from_millis(500));
+        assert_eq!(reopen_delay(1), Duration::from_secs(1));
+        assert_eq!(reopen_delay(5), Duration::from_secs(16));
+        assert_eq!(reopen_delay(6), Duration::from_secs(30));
+        assert_eq!(reopen_delay(60), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn device_gone_errnos() {
+        assert!(is_device_gone(libc::ENODEV));
+        assert!(!is_device_gone(libc::EPIPE));
+    }
+}

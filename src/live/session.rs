@@ -1,1 +1,190 @@
-//! STUB
+//! Session start-up and frame decoding: connect, send `setup` first, wait for `setupComplete`
+//! with a timeout, and turn WebSocket frames into typed server messages. Close codes are
+//! classified here so the daemon can decide what to do (and say it in plain words).
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::proto::{ClientMessage, ServerEvent, ServerMessage};
+use super::transport::{self, ConnectError, Endpoint, LiveSocket};
+use crate::config::ApiKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("WebSocket error")]
+    Socket(#[source] tokio_tungstenite::tungstenite::Error),
+    #[error("server closed the connection: {}", describe_close(*.code, .reason))]
+    Closed { code: u16, reason: String },
+    #[error("no setupComplete within {0:?}")]
+    SetupTimeout(Duration),
+}
+
+impl SessionError {
+    /// A configuration problem that retrying cannot fix (bad model, bad argument, location).
+    pub fn is_config_error(&self) -> bool {
+        match self {
+            SessionError::Closed { code, .. } => matches!(code, 1007 | 1008),
+            SessionError::Connect(ConnectError::Rejected { status }) => {
+                matches!(status, 400 | 401 | 403 | 404)
+            }
+            SessionError::Connect(ConnectError::Endpoint(_) | ConnectError::BadKey) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The close code and reason, with a hint for the ones users actually meet (live-api.md §6.5).
+pub fn describe_close(code: u16, reason: &str) -> String {
+    let hint = match code {
+        1000 => "normal close",
+        1007 if reason.contains("location") => "the API is not available from this location",
+        1007 if reason.contains("non-audio") => "the model only answers with audio",
+        1007 => "the server refused the setup: check model, voice and [live] settings",
+        1008 if reason.contains("not found") => "unknown model: check `model` in [live]",
+        1008 => "policy: the request or the connection's lifetime was refused",
+        1011 if reason.contains("quota") => "quota exhausted or too many concurrent sessions",
+        1011 => "server-side error; retrying usually helps",
+        1006 => "connection dropped without a close frame",
+        _ => "",
+    };
+    let reason = if reason.is_empty() { "(no reason)" } else { reason };
+    if hint.is_empty() {
+        format!("code {code}, {reason}")
+    } else {
+        format!("code {code}, {reason} ({hint})")
+    }
+}
+
+/// What one received WebSocket frame turned out to be.
+#[derive(Debug)]
+pub enum Frame {
+    Server(ServerMessage),
+    /// Not a valid server message: log and skip, never fatal.
+    Malformed(String),
+    Closed { code: u16, reason: String },
+    /// Ping/pong and other control frames (tungstenite answers pings itself).
+    Control,
+}
+
+pub fn decode(msg: Message) -> Frame {
+    let bytes: &[u8] = match &msg {
+        // The server sends JSON in binary frames, but text frames are accepted too.
+        Message::Text(t) => t.as_bytes(),
+        Message::Binary(b) => b,
+        Message::Close(c) => {
+            return match c {
+                Some(CloseFrame { code, reason }) => Frame::Closed {
+                    code: u16::from(*code),
+                    reason: reason.to_string(),
+                },
+                None => Frame::Closed {
+                    code: 1005,
+                    reason: String::new(),
+                },
+            }
+        }
+        _ => return Frame::Control,
+    };
+    match ServerMessage::parse(bytes) {
+        Ok(m) => Frame::Server(m),
+        Err(e) => Frame::Malformed(e.to_string()),
+    }
+}
+
+/// Connects, sends `setup`, and waits for `setupComplete`. Server messages that arrive before
+/// it are not expected; they are logged and skipped.
+pub async fn open(
+    endpoint: &Endpoint,
+    key: &ApiKey,
+    setup: &ClientMessage,
+    timeout: Duration,
+) -> Result<(LiveSocket, Option<String>), SessionError> {
+    let mut ws = tokio::time::timeout(timeout, transport::connect(endpoint, key))
+        .await
+        .map_err(|_| SessionError::SetupTimeout(timeout))??;
+    ws.send(Message::text(setup.to_json()))
+        .await
+        .map_err(SessionError::Socket)?;
+    let wait = async {
+        loop {
+            let Some(msg) = ws.next().await else {
+                return Err(SessionError::Closed {
+                    code: 1006,
+                    reason: String::new(),
+                });
+            };
+            match decode(msg.map_err(SessionError::Socket)?) {
+                Frame::Server(m) => {
+                    for ev in m.into_events() {
+                        if let ServerEvent::SetupComplete { session_id } = ev {
+                            return Ok(session_id);
+                        }
+                        log::warn!("ignoring a server message before setupComplete: {ev:?}");
+                    }
+                }
+                Frame::Malformed(e) => log::warn!("skipping a malformed server frame: {e}"),
+                Frame::Closed { code, reason } => return Err(SessionError::Closed { code, reason }),
+                Frame::Control => {}
+            }
+        }
+    };
+    let session_id = tokio::time::timeout(timeout, wait)
+        .await
+        .map_err(|_| SessionError::SetupTimeout(timeout))??;
+    Ok((ws, session_id))
+}
+
+/// Ends the session politely: close code 1000.
+pub async fn close(ws: &mut LiveSocket) {
+    let frame = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "client shutting down".into(),
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_descriptions() {
+        assert!(describe_close(1008, "models/x is not found for API version v1beta")
+            .contains("unknown model"));
+        assert!(describe_close(1011, "You exceeded your current quota").contains("quota"));
+        assert_eq!(describe_close(4000, ""), "code 4000, (no reason)");
+    }
+
+    #[test]
+    fn config_errors_are_classified() {
+        let e = SessionError::Closed {
+            code: 1007,
+            reason: "Request contains an invalid argument.".into(),
+        };
+        assert!(e.is_config_error());
+        let e = SessionError::Closed {
+            code: 1011,
+            reason: "Internal error encountered.".into(),
+        };
+        assert!(!e.is_config_error());
+    }
+
+    #[test]
+    fn decode_close_and_malformed() {
+        assert!(matches!(decode(Message::text("not json")), Frame::Malformed(_)));
+        assert!(matches!(
+            decode(Message::Close(None)),
+            Frame::Closed { code: 1005, .. }
+        ));
+        assert!(matches!(
+            decode(Message::binary(b"{\n  \"setupComplete\": {}\n}\n".to_vec())),
+            Frame::Server(_)
+        ));
+    }
+}

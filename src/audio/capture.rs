@@ -1,0 +1,169 @@
+//! Microphone capture thread: ALSA → `chunk_ms` chunks of 16 kHz S16_LE mono → a channel.
+//!
+//! The thread owns the PCM. Reads are one 20 ms period each; whole chunks are handed to the
+//! async side with `try_send` so a stalled consumer can never block the device (a full channel
+//! drops the chunk and counts it). xruns are recovered and counted; a vanished device is
+//! reopened with backoff, forever.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::service::error_chain;
+
+use super::{
+    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, PcmChunk,
+    FRAME_BYTES, INPUT_RATE_HZ,
+};
+
+/// Capture ring size: a few periods of slack against scheduling hiccups on a busy Pi.
+const CAPTURE_BUFFER_MS: u32 = 200;
+
+/// A capture device may run ahead of the wall clock by this much before we throttle it.
+/// Real hardware never does (it cannot deliver audio before it is spoken); alsa-lib's `file`
+/// and `null` PCMs do, without limit, and would flood the session with a recording.
+const PACE_SLACK: Duration = Duration::from_millis(100);
+
+pub struct CaptureParams {
+    pub device: String,
+    pub chunk_ms: u32,
+}
+
+/// Starts the capture thread. It stops when `stop` is set or the receiver is dropped.
+pub fn spawn(
+    params: CaptureParams,
+    tx: mpsc::Sender<PcmChunk>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<AudioStats>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("alsa-capture".into())
+        .spawn(move || run(params, tx, stop, stats))
+}
+
+/// Opens the device (retrying with backoff) until it works or we are told to stop.
+fn run(
+    params: CaptureParams,
+    tx: mpsc::Sender<PcmChunk>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<AudioStats>,
+) {
+    let mut failures = 0u32;
+    while !stop.load(Ordering::Relaxed) && !tx.is_closed() {
+        match capture_session(&params, &tx, &stop, &stats, &mut failures) {
+            Ok(()) => return,
+            Err(e) => {
+                let delay = reopen_delay(failures);
+                // Log the first failure loudly and repeats quietly: an unplugged USB mic
+                // must not fill the journal.
+                if failures == 0 {
+                    log::error!("{}; retrying every few seconds", error_chain(&e));
+                } else {
+                    log::debug!("capture still failing: {}", error_chain(&e));
+                }
+                failures = failures.saturating_add(1);
+                sleep_unless_stopped(delay, &stop);
+            }
+        }
+    }
+}
+
+/// One open PCM's lifetime. `Ok` = asked to stop; `Err` = reopen.
+fn capture_session(
+    params: &CaptureParams,
+    tx: &mpsc::Sender<PcmChunk>,
+    stop: &AtomicBool,
+    stats: &AudioStats,
+    failures: &mut u32,
+) -> Result<(), AudioError> {
+    let dev = params.device.as_str();
+    let pcm = open_pcm(dev, Dir::Capture, INPUT_RATE_HZ, CAPTURE_BUFFER_MS)?;
+    let io_err = |source: alsa::Error| AudioError::Io {
+        device: dev.to_string(),
+        dir: Dir::Capture,
+        source,
+    };
+    let (period, buffer) = negotiated(&pcm).map_err(io_err)?;
+    {
+        // Start on the first read; never wait for a full buffer (that is the EIO trap).
+        let sw = pcm.sw_params_current().map_err(io_err)?;
+        sw.set_start_threshold(1).map_err(io_err)?;
+        sw.set_avail_min(period as alsa::pcm::Frames).map_err(io_err)?;
+        pcm.sw_params(&sw).map_err(io_err)?;
+    }
+    pcm.start().map_err(io_err)?;
+    let io = pcm.io_i16().map_err(io_err)?;
+    if *failures > 0 {
+        log::info!("capture device `{dev}` is back");
+    }
+    *failures = 0;
+    log::info!(
+        "capturing from `{dev}`: {INPUT_RATE_HZ} Hz S16_LE mono, period {period} frames, buffer {buffer} frames, chunks of {} ms",
+        params.chunk_ms
+    );
+
+    let chunk_frames = (INPUT_RATE_HZ * params.chunk_ms / 1000) as usize;
+    let mut period_buf = vec![0i16; period.max(1)];
+    let mut chunk: PcmChunk = Vec::with_capacity(chunk_frames * FRAME_BYTES);
+    let started = Instant::now();
+    let mut frames_total: u64 = 0;
+
+    while !stop.load(Ordering::Relaxed) {
+        let n = match io.readi(&mut period_buf) {
+            Ok(n) => n,
+            Err(e) if is_device_gone(e.errno()) => {
+                return Err(AudioError::DeviceGone {
+                    device: dev.to_string(),
+                    dir: Dir::Capture,
+                    source: e,
+                })
+            }
+            Err(e) => {
+                AudioStats::add(&stats.capture_xruns, 1);
+                log::warn!(
+                    "capture xrun on `{dev}` ({e}); recovering (xruns so far: {})",
+                    AudioStats::get(&stats.capture_xruns)
+                );
+                pcm.try_recover(e, true).map_err(io_err)?;
+                pcm.start().ok();
+                continue;
+            }
+        };
+        frames_total += n as u64;
+        AudioStats::add(&stats.captured_bytes, (n * FRAME_BYTES) as u64);
+        for s in &period_buf[..n] {
+            chunk.extend_from_slice(&s.to_le_bytes());
+            if chunk.len() == chunk_frames * FRAME_BYTES {
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_frames * FRAME_BYTES));
+                match tx.try_send(full) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(c)) => {
+                        AudioStats::add(&stats.capture_dropped_bytes, c.len() as u64);
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
+                }
+            }
+        }
+        pace(started, frames_total);
+    }
+    Ok(())
+}
+
+/// Sleeps while the device is more than `PACE_SLACK` ahead of real time (see `PACE_SLACK`).
+fn pace(started: Instant, frames: u64) {
+    let audio_time = Duration::from_micros(frames * 1_000_000 / INPUT_RATE_HZ as u64);
+    let wall = started.elapsed();
+    if audio_time > wall + PACE_SLACK {
+        std::thread::sleep(audio_time - wall - PACE_SLACK / 2);
+    }
+}
+
+fn sleep_unless_stopped(d: Duration, stop: &AtomicBool) {
+    let until = Instant::now() + d;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50).min(until - Instant::now()));
+    }
+}

@@ -1,0 +1,161 @@
+//! `gemlive list-devices`: every ALSA PCM with what it accepts, so nobody needs `arecord -L`,
+//! `arecord --dump-hw-params` and a guess to fill in `capture_device` / `playback_device`.
+
+use alsa::pcm::{Format, HwParams};
+use alsa::PCM;
+
+use super::{Dir, INPUT_RATE_HZ, OUTPUT_RATE_HZ};
+
+/// Rates probed for the summary (the ones USB mics, HATs and DACs actually use).
+const RATES: [u32; 7] = [8_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000];
+const FORMATS: [(Format, &str); 5] = [
+    (Format::S16LE, "S16_LE"),
+    (Format::S24LE, "S24_LE"),
+    (Format::S243LE, "S24_3LE"),
+    (Format::S32LE, "S32_LE"),
+    (Format::FloatLE, "FLOAT_LE"),
+];
+
+/// What one PCM accepts in one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caps {
+    pub rates: Vec<u32>,
+    pub rate_min: u32,
+    pub rate_max: u32,
+    pub formats: Vec<&'static str>,
+    pub channels_min: u32,
+    pub channels_max: u32,
+    /// Accepts S16_LE mono at the rate gemlive needs for this direction, without help.
+    pub native: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub description: String,
+    pub capture: Result<Caps, String>,
+    pub playback: Result<Caps, String>,
+}
+
+/// Probes one PCM in one direction. Opens non-blocking so a busy device answers at once.
+pub fn probe(name: &str, dir: Dir) -> Result<Caps, String> {
+    let pcm = PCM::new(name, dir.into(), true).map_err(|e| busy_hint(e))?;
+    let hwp = HwParams::any(&pcm).map_err(|e| e.to_string())?;
+    let rates: Vec<u32> = RATES
+        .iter()
+        .copied()
+        .filter(|r| hwp.test_rate(*r).is_ok())
+        .collect();
+    let formats: Vec<&'static str> = FORMATS
+        .iter()
+        .filter(|(f, _)| hwp.test_format(*f).is_ok())
+        .map(|(_, n)| *n)
+        .collect();
+    let want = match dir {
+        Dir::Capture => INPUT_RATE_HZ,
+        Dir::Playback => OUTPUT_RATE_HZ,
+    };
+    let native = hwp.test_format(Format::S16LE).is_ok()
+        && hwp.test_channels(1).is_ok()
+        && hwp.test_rate(want).is_ok()
+        && {
+            // The three can each be fine alone yet not together; check the combination.
+            let h = HwParams::any(&pcm).map_err(|e| e.to_string())?;
+            h.set_format(Format::S16LE).is_ok() && h.set_channels(1).is_ok() && h.test_rate(want).is_ok()
+        };
+    Ok(Caps {
+        rates,
+        rate_min: hwp.get_rate_min().unwrap_or(0),
+        rate_max: hwp.get_rate_max().unwrap_or(0),
+        formats,
+        channels_min: hwp.get_channels_min().unwrap_or(0),
+        channels_max: hwp.get_channels_max().unwrap_or(0),
+        native,
+    })
+}
+
+fn busy_hint(e: alsa::Error) -> String {
+    if e.errno() == libc::EBUSY {
+        format!("{e} (in use by another program; `fuser -v /dev/snd/*` shows which)")
+    } else {
+        e.to_string()
+    }
+}
+
+/// Every PCM ALSA knows of (hints), plus `extra` names (the configured devices), probed both ways.
+pub fn list(extra: &[&str]) -> Result<Vec<DeviceInfo>, alsa::Error> {
+    let mut names: Vec<(String, String)> = Vec::new();
+    for hint in alsa::device_name::HintIter::new_str(None, "pcm")? {
+        let Some(name) = hint.name else { continue };
+        let desc = hint.desc.unwrap_or_default().replace('\n', " — ");
+        if !names.iter().any(|(n, _)| *n == name) {
+            names.push((name, desc));
+        }
+    }
+    for e in extra {
+        if !names.iter().any(|(n, _)| n == e) {
+            names.push((e.to_string(), "(from the config file)".to_string()));
+        }
+    }
+    Ok(names
+        .into_iter()
+        .map(|(name, description)| DeviceInfo {
+            capture: probe(&name, Dir::Capture),
+            playback: probe(&name, Dir::Playback),
+            name,
+            description,
+        })
+        .collect())
+}
+
+fn caps_line(dir: Dir, caps: &Result<Caps, String>) -> String {
+    let want = match dir {
+        Dir::Capture => "16 kHz",
+        Dir::Playback => "24 kHz",
+    };
+    match caps {
+        Err(e) => format!("    {dir:<8}: not available ({e})"),
+        Ok(c) => {
+            let rates = if c.rates.is_empty() {
+                format!("{}–{} Hz", c.rate_min, c.rate_max)
+            } else {
+                let list: Vec<String> = c.rates.iter().map(|r| r.to_string()).collect();
+                format!("{} Hz (range {}–{})", list.join(" "), c.rate_min, c.rate_max)
+            };
+            let mark = if c.native {
+                format!("[ok: {want} S16_LE mono natively]")
+            } else {
+                format!("[no {want} S16_LE mono: use plughw:/default]")
+            };
+            format!(
+                "    {dir:<8}: rates {rates}; formats {}; channels {}–{} {mark}",
+                c.formats.join(" "),
+                c.channels_min,
+                c.channels_max
+            )
+        }
+    }
+}
+
+/// The human-readable listing printed by `gemlive list-devices`.
+pub fn render(devices: &[DeviceInfo]) -> String {
+    let mut out = String::new();
+    for d in devices {
+        if d.capture.is_err() && d.playback.is_err() {
+            continue;
+        }
+        out.push_str(&d.name);
+        if !d.description.is_empty() {
+            out.push_str(&format!("  ({})", d.description));
+        }
+        out.push('\n');
+        out.push_str(&caps_line(Dir::Capture, &d.capture));
+        out.push('\n');
+        out.push_str(&caps_line(Dir::Playback, &d.playback));
+        out.push('\n');
+    }
+    if out.is_empty() {
+        out.push_str("no ALSA PCM devices found (is a sound card connected? is the user in group `audio`?)\n");
+    }
+    out
+}

@@ -1,0 +1,284 @@
+//! Speaker playback thread: reply audio (S16_LE mono, 24 kHz unless the server says otherwise)
+//! from a bounded queue into an ALSA PCM.
+//!
+//! Barge-in: every chunk carries the *generation* of the reply it belongs to. `discard()` raises
+//! the current generation in a shared atomic first — so chunks still queued are skipped without
+//! ever reaching ALSA — then asks the thread to `snd_pcm_drop` + `snd_pcm_prepare`, which throws
+//! away what the hardware buffer still holds. Writes go one 20 ms period at a time and the
+//! generation is checked between periods, so a write in progress delays the drop by at most one
+//! period. `drain` (play out what is queued) happens only at the natural end of a turn.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::service::error_chain;
+
+use super::{
+    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, FRAME_BYTES,
+};
+
+/// Hardware buffer: enough slack for a busy Pi; discard empties it at once anyway.
+const PLAYBACK_BUFFER_MS: u32 = 200;
+/// Queue of reply chunks (200–320 ms each): about a minute of speech, far above the multi-second
+/// bursts the server sends faster than real time.
+const QUEUE_CHUNKS: usize = 256;
+
+pub enum PlaybackCmd {
+    Audio { gen: u64, rate_hz: u32, pcm: Vec<u8> },
+    EndOfTurn { gen: u64 },
+    Discard,
+}
+
+/// The async side's handle. Cheap to call from the network task: nothing here blocks.
+pub struct PlaybackHandle {
+    tx: SyncSender<PlaybackCmd>,
+    current_gen: Arc<AtomicU64>,
+    stats: Arc<AudioStats>,
+}
+
+impl PlaybackHandle {
+    /// Queues reply audio of generation `gen`. Returns false (and counts the bytes as
+    /// discarded) only if the queue is full, which a minute of backlog would take.
+    pub fn play(&self, gen: u64, rate_hz: u32, pcm: Vec<u8>) -> bool {
+        let len = pcm.len() as u64;
+        match self.tx.try_send(PlaybackCmd::Audio { gen, rate_hz, pcm }) {
+            Ok(()) => true,
+            Err(_) => {
+                AudioStats::add(&self.stats.discarded_bytes, len);
+                false
+            }
+        }
+    }
+
+    /// The reply of generation `gen` is complete: play out what is queued.
+    pub fn end_of_turn(&self, gen: u64) {
+        let _ = self.tx.try_send(PlaybackCmd::EndOfTurn { gen });
+    }
+
+    /// Stops playback at once and refuses every chunk older than `new_gen`.
+    pub fn discard(&self, new_gen: u64) {
+        self.current_gen.fetch_max(new_gen, Ordering::SeqCst);
+        // If the queue is full the atomic alone still stops playback at the next period.
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(PlaybackCmd::Discard) {
+            log::debug!("playback queue full; discard relies on the generation check");
+        }
+    }
+}
+
+/// Starts the playback thread; it ends when the handle is dropped or `stop` is set.
+pub fn spawn(
+    device: String,
+    stop: Arc<AtomicBool>,
+    stats: Arc<AudioStats>,
+) -> std::io::Result<(PlaybackHandle, JoinHandle<()>)> {
+    let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
+    let current_gen = Arc::new(AtomicU64::new(0));
+    let mut player = Player {
+        device,
+        pcm: None,
+        failures: 0,
+        retry_at: None,
+        current_gen: current_gen.clone(),
+        stats: stats.clone(),
+        samples: Vec::new(),
+    };
+    let join = std::thread::Builder::new()
+        .name("alsa-playback".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(cmd) => player.handle(cmd),
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            player.close();
+        })?;
+    Ok((
+        PlaybackHandle {
+            tx,
+            current_gen,
+            stats,
+        },
+        join,
+    ))
+}
+
+struct Open {
+    pcm: alsa::PCM,
+    rate_hz: u32,
+    period: usize,
+}
+
+struct Player {
+    device: String,
+    pcm: Option<Open>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    current_gen: Arc<AtomicU64>,
+    stats: Arc<AudioStats>,
+    /// Reused conversion buffer: bytes → i16 without a fresh allocation per chunk.
+    samples: Vec<i16>,
+}
+
+impl Player {
+    fn handle(&mut self, cmd: PlaybackCmd) {
+        match cmd {
+            PlaybackCmd::Audio { gen, rate_hz, pcm } => self.write(gen, rate_hz, &pcm),
+            PlaybackCmd::EndOfTurn { gen } => {
+                if gen >= self.current_gen.load(Ordering::SeqCst) {
+                    if let Some(o) = &self.pcm {
+                        // Play out the tail, then be ready for the next reply without an xrun.
+                        if o.pcm.drain().is_err() || o.pcm.prepare().is_err() {
+                            self.lost("drain failed");
+                        }
+                    }
+                }
+            }
+            PlaybackCmd::Discard => self.drop_hw(),
+        }
+    }
+
+    fn drop_hw(&mut self) {
+        if let Some(o) = &self.pcm {
+            AudioStats::add(&self.stats.discards, 1);
+            if o.pcm.drop().is_err() || o.pcm.prepare().is_err() {
+                self.lost("drop failed");
+            }
+        }
+    }
+
+    fn stale(&self, gen: u64) -> bool {
+        gen < self.current_gen.load(Ordering::SeqCst)
+    }
+
+    fn write(&mut self, gen: u64, rate_hz: u32, bytes: &[u8]) {
+        if self.stale(gen) || !self.ensure_open(rate_hz) {
+            AudioStats::add(&self.stats.discarded_bytes, bytes.len() as u64);
+            return;
+        }
+        self.samples.clear();
+        self.samples.extend(
+            bytes
+                .chunks_exact(FRAME_BYTES)
+                .map(|b| i16::from_le_bytes([b[0], b[1]])),
+        );
+        let mut done = 0;
+        let total = self.samples.len();
+        while done < total {
+            if self.stale(gen) {
+                AudioStats::add(&self.stats.discarded_bytes, ((total - done) * FRAME_BYTES) as u64);
+                self.drop_hw();
+                return;
+            }
+            let Some(o) = &self.pcm else {
+                AudioStats::add(&self.stats.discarded_bytes, ((total - done) * FRAME_BYTES) as u64);
+                return;
+            };
+            let end = (done + o.period).min(total);
+            let result = o.pcm.io_i16().and_then(|io| io.writei(&self.samples[done..end]));
+            match result {
+                Ok(n) => {
+                    done += n;
+                    AudioStats::add(&self.stats.played_bytes, (n * FRAME_BYTES) as u64);
+                }
+                Err(e) if is_device_gone(e.errno()) => {
+                    AudioStats::add(&self.stats.discarded_bytes, ((total - done) * FRAME_BYTES) as u64);
+                    self.lost(&e.to_string());
+                    return;
+                }
+                Err(e) => {
+                    AudioStats::add(&self.stats.playback_xruns, 1);
+                    log::warn!(
+                        "playback xrun on `{}` ({e}); recovering (xruns so far: {})",
+                        self.device,
+                        AudioStats::get(&self.stats.playback_xruns)
+                    );
+                    if o.pcm.try_recover(e, true).is_err() {
+                        self.lost("recovery failed");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens (or reopens at a new rate) the PCM; false while a reopen backoff is running.
+    fn ensure_open(&mut self, rate_hz: u32) -> bool {
+        if let Some(o) = &self.pcm {
+            if o.rate_hz == rate_hz {
+                return true;
+            }
+            log::info!("reply audio switched to {rate_hz} Hz; reopening `{}`", self.device);
+            let _ = o.pcm.drain();
+            self.pcm = None;
+        }
+        if let Some(at) = self.retry_at {
+            if Instant::now() < at {
+                return false;
+            }
+        }
+        match self.open(rate_hz) {
+            Ok(o) => {
+                if self.failures > 0 {
+                    log::info!("playback device `{}` is back", self.device);
+                }
+                self.failures = 0;
+                self.retry_at = None;
+                self.pcm = Some(o);
+                true
+            }
+            Err(e) => {
+                if self.failures == 0 {
+                    log::error!("{}; reply audio is dropped until it opens", error_chain(&e));
+                }
+                self.retry_at = Some(Instant::now() + reopen_delay(self.failures));
+                self.failures = self.failures.saturating_add(1);
+                false
+            }
+        }
+    }
+
+    fn open(&self, rate_hz: u32) -> Result<Open, AudioError> {
+        let dev = self.device.as_str();
+        let pcm = open_pcm(dev, Dir::Playback, rate_hz, PLAYBACK_BUFFER_MS)?;
+        let io_err = |source| AudioError::Io {
+            device: dev.to_string(),
+            dir: Dir::Playback,
+            source,
+        };
+        let (period, buffer) = negotiated(&pcm).map_err(io_err)?;
+        {
+            // A short pre-roll (3 periods) before the DAC starts: low latency, no stutter.
+            let sw = pcm.sw_params_current().map_err(io_err)?;
+            sw.set_start_threshold((3 * period).min(buffer) as alsa::pcm::Frames)
+                .map_err(io_err)?;
+            sw.set_avail_min(period as alsa::pcm::Frames).map_err(io_err)?;
+            pcm.sw_params(&sw).map_err(io_err)?;
+        }
+        log::info!(
+            "playing to `{dev}`: {rate_hz} Hz S16_LE mono, period {period} frames, buffer {buffer} frames"
+        );
+        Ok(Open {
+            pcm,
+            rate_hz,
+            period: period.max(1),
+        })
+    }
+
+    fn lost(&mut self, why: &str) {
+        log::error!("playback device `{}` lost ({why}); reopening with backoff", self.device);
+        self.pcm = None;
+        self.retry_at = Some(Instant::now() + reopen_delay(self.failures));
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    fn close(&mut self) {
+        if let Some(o) = self.pcm.take() {
+            let _ = o.pcm.drain();
+        }
+    }
+}
