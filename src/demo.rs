@@ -94,9 +94,16 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// `config_extra` is appended to a config whose `[live]` endpoint is `endpoint` and whose
-    /// `[audio]` devices are the file PCMs; it may add keys to `[session]` or new sections.
-    pub fn new(name: &str, mic: &[u8], endpoint: &str, audio_extra: &str) -> std::io::Result<Rig> {
+    /// Writes a config whose `[live]` endpoint is `endpoint` (plus the lines in `live_extra`)
+    /// and whose `[audio]` devices are the file PCMs; `tail` follows the `[audio]` keys (more
+    /// `[audio]` keys, then any further sections).
+    pub fn new(
+        name: &str,
+        mic: &[u8],
+        endpoint: &str,
+        live_extra: &str,
+        tail: &str,
+    ) -> std::io::Result<Rig> {
         let dir = std::env::temp_dir().join(format!("gemlive-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
@@ -109,7 +116,7 @@ impl Rig {
         std::fs::write(
             &config_path,
             format!(
-                "[live]\nendpoint = \"{endpoint}\"\n\n[audio]\ncapture_device = \"{MIC_PCM}\"\nplayback_device = \"{SPEAKER_PCM}\"\n{audio_extra}\n"
+                "[live]\nendpoint = \"{endpoint}\"\n{live_extra}\n\n[audio]\ncapture_device = \"{MIC_PCM}\"\nplayback_device = \"{SPEAKER_PCM}\"\n{tail}\n"
             ),
         )?;
         Ok(Rig {
@@ -240,7 +247,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     let say = move |who: &str, s: String| println!("{:>5.2}s {who} {s}", t0.elapsed().as_secs_f64());
     let mic = demo_mic();
     let standin = StandIn::bind().await.context("binding the stand-in to 127.0.0.1")?;
-    let mut rig = Rig::new("demo", &mic, &standin.url(), "chunk_ms = 40")
+    let mut rig = Rig::new("demo", &mic, &standin.url(), "", "chunk_ms = 40")
         .context("creating the demo's scratch directory")?;
     say(
         "demo     ",

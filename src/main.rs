@@ -107,6 +107,7 @@ fn run(path: &std::path::Path) -> ExitCode {
     };
     let key = match config::resolve_api_key(&cfg.live, env) {
         Ok(Some((key, source))) => {
+            service::redact(key.expose());
             log::info!("API key: set (from {source})");
             key
         }

@@ -2,6 +2,7 @@
 //! sd-notify messages, and the stop signals.
 
 use std::io::Write;
+use std::sync::RwLock;
 use std::time::Instant;
 
 use log::{LevelFilter, Log, Metadata, Record};
@@ -19,24 +20,82 @@ pub fn parse_level(s: &str) -> Option<LevelFilter> {
     }
 }
 
+/// Secrets that must never reach a log line, whoever logs them (tungstenite traces the whole
+/// upgrade request, `x-goog-api-key` header included).
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Registers a secret: from now on it is replaced by `<redacted>` in every log record.
+pub fn redact(secret: &str) {
+    if secret.len() >= 4 {
+        if let Ok(mut s) = SECRETS.write() {
+            s.push(secret.to_string());
+        }
+    }
+}
+
+fn scrub(mut msg: String) -> String {
+    if let Ok(secrets) = SECRETS.read() {
+        for s in secrets.iter() {
+            if msg.contains(s.as_str()) {
+                msg = msg.replace(s.as_str(), "<redacted>");
+            }
+        }
+    }
+    msg
+}
+
 /// Installs the logger once. Under systemd (stderr is the journal stream) entries go to the
 /// journal natively, with priorities; anywhere else to stderr with a relative timestamp.
+/// Either way every record passes through `scrub` first.
 pub fn init_logging(level: LevelFilter) {
-    let journal = systemd_journal_logger::connected_to_journal()
-        && systemd_journal_logger::JournalLog::new()
-            .map(|j| {
-                j.with_syslog_identifier("gemlive".into())
-                    .with_extra_fields(vec![("VERSION", env!("CARGO_PKG_VERSION"))])
-                    .install()
-                    .is_ok()
-            })
-            .unwrap_or(false);
-    if !journal {
-        let _ = log::set_boxed_logger(Box::new(StderrLog {
+    let inner: Box<dyn Log> = match systemd_journal_logger::connected_to_journal()
+        .then(systemd_journal_logger::JournalLog::new)
+    {
+        Some(Ok(j)) => Box::new(
+            j.with_syslog_identifier("gemlive".into())
+                .with_extra_fields(vec![("VERSION", env!("CARGO_PKG_VERSION"))]),
+        ),
+        _ => Box::new(StderrLog {
             start: Instant::now(),
-        }));
-    }
+        }),
+    };
+    let _ = log::set_boxed_logger(Box::new(Redacting { inner }));
     log::set_max_level(level);
+}
+
+struct Redacting {
+    inner: Box<dyn Log>,
+}
+
+impl Log for Redacting {
+    fn enabled(&self, m: &Metadata) -> bool {
+        // Library chatter (tungstenite frames, rustls handshakes) only at trace: their debug
+        // output is noise for someone reading a Pi's log over SSH.
+        let ours = m.target().starts_with("gemlive");
+        (ours || m.level() <= log::Level::Info || log::max_level() >= LevelFilter::Trace)
+            && self.inner.enabled(m)
+    }
+
+    fn log(&self, r: &Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let msg = scrub(r.args().to_string());
+        self.inner.log(
+            &Record::builder()
+                .args(format_args!("{msg}"))
+                .level(r.level())
+                .target(r.target())
+                .module_path(r.module_path())
+                .file(r.file())
+                .line(r.line())
+                .build(),
+        );
+    }
+
+    fn flush(&self) {
+        self.inner.flush();
+    }
 }
 
 struct StderrLog {
@@ -44,17 +103,11 @@ struct StderrLog {
 }
 
 impl Log for StderrLog {
-    fn enabled(&self, m: &Metadata) -> bool {
-        // Library chatter (tungstenite frames, rustls handshakes) only at trace: their debug
-        // output is noise for someone reading a Pi's log over SSH.
-        let ours = m.target().starts_with("gemlive");
-        ours || m.level() <= log::Level::Info || log::max_level() >= LevelFilter::Trace
+    fn enabled(&self, _: &Metadata) -> bool {
+        true
     }
 
     fn log(&self, r: &Record) {
-        if !self.enabled(r.metadata()) {
-            return;
-        }
         let t = self.start.elapsed();
         let mut err = std::io::stderr().lock();
         let _ = writeln!(
@@ -124,6 +177,13 @@ mod tests {
         assert_eq!(parse_level("DEBUG"), Some(LevelFilter::Debug));
         assert_eq!(parse_level("warning"), Some(LevelFilter::Warn));
         assert_eq!(parse_level("loud"), None);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed() {
+        redact("sekrit-value-1");
+        assert_eq!(scrub("key: sekrit-value-1!".into()), "key: <redacted>!");
+        assert_eq!(scrub("nothing here".into()), "nothing here");
     }
 
     #[test]

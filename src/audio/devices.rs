@@ -33,13 +33,15 @@ pub struct Caps {
 pub struct DeviceInfo {
     pub name: String,
     pub description: String,
+    /// Named in the config file (always shown, even when it cannot be opened).
+    pub configured: bool,
     pub capture: Result<Caps, String>,
     pub playback: Result<Caps, String>,
 }
 
 /// Probes one PCM in one direction. Opens non-blocking so a busy device answers at once.
 pub fn probe(name: &str, dir: Dir) -> Result<Caps, String> {
-    let pcm = PCM::new(name, dir.into(), true).map_err(|e| busy_hint(e))?;
+    let pcm = PCM::new(name, dir.into(), true).map_err(busy_hint)?;
     let hwp = HwParams::any(&pcm).map_err(|e| e.to_string())?;
     let rates: Vec<u32> = RATES
         .iter()
@@ -85,6 +87,7 @@ fn busy_hint(e: alsa::Error) -> String {
 /// Every PCM ALSA knows of (hints), plus `extra` names (the configured devices), probed both ways.
 pub fn list(extra: &[&str]) -> Result<Vec<DeviceInfo>, alsa::Error> {
     let mut names: Vec<(String, String)> = Vec::new();
+    let configured = |n: &str| extra.contains(&n);
     for hint in alsa::device_name::HintIter::new_str(None, "pcm")? {
         let Some(name) = hint.name else { continue };
         let desc = hint.desc.unwrap_or_default().replace('\n', " — ");
@@ -94,12 +97,13 @@ pub fn list(extra: &[&str]) -> Result<Vec<DeviceInfo>, alsa::Error> {
     }
     for e in extra {
         if !names.iter().any(|(n, _)| n == e) {
-            names.push((e.to_string(), "(from the config file)".to_string()));
+            names.push((e.to_string(), String::new()));
         }
     }
     Ok(names
         .into_iter()
         .map(|(name, description)| DeviceInfo {
+            configured: configured(&name),
             capture: probe(&name, Dir::Capture),
             playback: probe(&name, Dir::Playback),
             name,
@@ -116,11 +120,21 @@ fn caps_line(dir: Dir, caps: &Result<Caps, String>) -> String {
     match caps {
         Err(e) => format!("    {dir:<8}: not available ({e})"),
         Ok(c) => {
+            let range = if c.rate_max >= 1_000_000 {
+                "any rate".to_string()
+            } else {
+                format!("range {}–{}", c.rate_min, c.rate_max)
+            };
             let rates = if c.rates.is_empty() {
-                format!("{}–{} Hz", c.rate_min, c.rate_max)
+                range
             } else {
                 let list: Vec<String> = c.rates.iter().map(|r| r.to_string()).collect();
-                format!("{} Hz (range {}–{})", list.join(" "), c.rate_min, c.rate_max)
+                format!("{} Hz ({range})", list.join(" "))
+            };
+            let channels = if c.channels_max >= 1024 {
+                format!("{}+", c.channels_min)
+            } else {
+                format!("{}–{}", c.channels_min, c.channels_max)
             };
             let mark = if c.native {
                 format!("[ok: {want} S16_LE mono natively]")
@@ -128,10 +142,8 @@ fn caps_line(dir: Dir, caps: &Result<Caps, String>) -> String {
                 format!("[no {want} S16_LE mono: use plughw:/default]")
             };
             format!(
-                "    {dir:<8}: rates {rates}; formats {}; channels {}–{} {mark}",
+                "    {dir:<8}: rates {rates}; formats {}; channels {channels} {mark}",
                 c.formats.join(" "),
-                c.channels_min,
-                c.channels_max
             )
         }
     }
@@ -141,12 +153,15 @@ fn caps_line(dir: Dir, caps: &Result<Caps, String>) -> String {
 pub fn render(devices: &[DeviceInfo]) -> String {
     let mut out = String::new();
     for d in devices {
-        if d.capture.is_err() && d.playback.is_err() {
+        if d.capture.is_err() && d.playback.is_err() && !d.configured {
             continue;
         }
         out.push_str(&d.name);
         if !d.description.is_empty() {
             out.push_str(&format!("  ({})", d.description));
+        }
+        if d.configured {
+            out.push_str("  [in your config]");
         }
         out.push('\n');
         out.push_str(&caps_line(Dir::Capture, &d.capture));

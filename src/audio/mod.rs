@@ -40,7 +40,8 @@ pub enum Dir {
 
 impl std::fmt::Display for Dir {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+        // `pad` so that width specifiers ("{dir:<8}") line listings up.
+        f.pad(match self {
             Dir::Capture => "capture",
             Dir::Playback => "playback",
         })
