@@ -101,7 +101,10 @@ mod tests {
         let c = go(&["--config", "/x.toml", "-vv", "run"]);
         assert_eq!(c.config, Some(PathBuf::from("/x.toml")));
         assert_eq!((c.verbose, c.command), (2, Command::Run));
-        assert_eq!(go(&["check-config", "-c", "a"]).command, Command::CheckConfig);
+        assert_eq!(
+            go(&["check-config", "-c", "a"]).command,
+            Command::CheckConfig
+        );
         assert_eq!(go(&["list-devices"]).command, Command::ListDevices);
         assert_eq!(go(&["demo"]).command, Command::Demo);
         assert!(parse(["frobnicate"]).is_err());

@@ -79,7 +79,9 @@ impl Backlog {
         self.bytes += c.len();
         self.chunks.push_back(c);
         while self.bytes > self.max_bytes {
-            let Some(old) = self.chunks.pop_front() else { break };
+            let Some(old) = self.chunks.pop_front() else {
+                break;
+            };
             self.bytes -= old.len();
             self.dropped_bytes += old.len() as u64;
         }
@@ -141,9 +143,12 @@ pub async fn run(
         stats.clone(),
     )
     .context("starting the capture thread")?;
-    let (player, playback_thread) =
-        playback::spawn(cfg.audio.playback_device.clone(), stop.clone(), stats.clone())
-            .context("starting the playback thread")?;
+    let (player, playback_thread) = playback::spawn(
+        cfg.audio.playback_device.clone(),
+        stop.clone(),
+        stats.clone(),
+    )
+    .context("starting the playback thread")?;
 
     let mut machine = Machine::new();
     let mut summary = RunSummary::default();
@@ -154,7 +159,11 @@ pub async fn run(
 
     let why = 'outer: loop {
         notify::status(&format!("connecting to {}", endpoint.host()));
-        log::info!("connecting to {} (model {})", endpoint.host(), cfg.live.model);
+        log::info!(
+            "connecting to {} (model {})",
+            endpoint.host(),
+            cfg.live.model
+        );
         // Keep capturing into the backlog while the connection is set up: the first words after
         // start-up must not be lost to the handshake.
         let opened = {
@@ -174,7 +183,9 @@ pub async fn run(
                 summary.connections += 1;
                 log::info!(
                     "session ready{}",
-                    session_id.map(|s| format!(" (session {s})")).unwrap_or_default()
+                    session_id
+                        .map(|s| format!(" (session {s})"))
+                        .unwrap_or_default()
                 );
                 ws
             }
@@ -357,7 +368,10 @@ fn on_event(
         ServerEvent::Text(t) => log::info!("model text: {t}"),
         ServerEvent::SetupComplete { .. } => log::debug!("unexpected second setupComplete"),
         ServerEvent::ToolCall(calls) => {
-            log::warn!("the model asked for {} tool call(s), but no tools are configured", calls.len());
+            log::warn!(
+                "the model asked for {} tool call(s), but no tools are configured",
+                calls.len()
+            );
         }
         ServerEvent::ToolCallCancellation(ids) => log::debug!("tool calls cancelled: {ids:?}"),
         ServerEvent::GoAway { time_left } => log::warn!(
@@ -411,7 +425,10 @@ mod tests {
     fn reconnect_delays() {
         for a in 0..10 {
             let d = reconnect_delay(a, false);
-            assert!(d >= Duration::from_millis(400) && d <= Duration::from_secs(36), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(400) && d <= Duration::from_secs(36),
+                "{d:?}"
+            );
         }
         assert!(reconnect_delay(20, false) >= Duration::from_secs(24));
         assert_eq!(reconnect_delay(0, true), Duration::from_secs(60));

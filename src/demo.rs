@@ -56,7 +56,8 @@ pub fn wav(pcm: &[u8], rate_hz: u32) -> Vec<u8> {
 /// playing, so the session shows a barge-in.
 pub fn demo_mic() -> Vec<u8> {
     // (start s, length s, pitch Hz)
-    const UTTERANCES: [(f64, f64, f64); 3] = [(0.3, 1.0, 140.0), (3.3, 1.0, 200.0), (5.2, 1.0, 260.0)];
+    const UTTERANCES: [(f64, f64, f64); 3] =
+        [(0.3, 1.0, 140.0), (3.3, 1.0, 200.0), (5.2, 1.0, 260.0)];
     const TOTAL_S: f64 = 8.7;
     let n = (TOTAL_S * 16_000.0) as usize;
     let mut seed: u32 = 0x1234_5678;
@@ -68,7 +69,8 @@ pub fn demo_mic() -> Vec<u8> {
         for (start, len, f0) in UTTERANCES {
             if t >= start && t < start + len {
                 let u = t - start;
-                let env = (std::f64::consts::PI * u / len).sin() * (0.6 + 0.4 * (2.0 * std::f64::consts::PI * 4.0 * u).sin().abs());
+                let env = (std::f64::consts::PI * u / len).sin()
+                    * (0.6 + 0.4 * (2.0 * std::f64::consts::PI * 4.0 * u).sin().abs());
                 let voice: f64 = (1..=6)
                     .map(|h| (2.0 * std::f64::consts::PI * f0 * h as f64 * t).sin() / h as f64)
                     .sum();
@@ -156,8 +158,14 @@ impl Rig {
             .stderr(Stdio::piped());
         let mut child = cmd.spawn()?;
         let outs: Vec<Box<dyn std::io::Read + Send>> = [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
         ]
         .into_iter()
         .flatten()
@@ -244,9 +252,12 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Runs the demo; `out` is where `demo-speaker.wav` goes.
 pub async fn run(out: &Path) -> anyhow::Result<()> {
     let t0 = Instant::now();
-    let say = move |who: &str, s: String| println!("{:>5.2}s {who} {s}", t0.elapsed().as_secs_f64());
+    let say =
+        move |who: &str, s: String| println!("{:>5.2}s {who} {s}", t0.elapsed().as_secs_f64());
     let mic = demo_mic();
-    let standin = StandIn::bind().await.context("binding the stand-in to 127.0.0.1")?;
+    let standin = StandIn::bind()
+        .await
+        .context("binding the stand-in to 127.0.0.1")?;
     let mut rig = Rig::new("demo", &mic, &standin.url(), "", "chunk_ms = 40")
         .context("creating the demo's scratch directory")?;
     say(
@@ -257,10 +268,18 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             mic.len() as f64 / 32_000.0
         ),
     );
-    say("demo     ", format!("Live stand-in listening on {}", standin.url()));
+    say(
+        "demo     ",
+        format!("Live stand-in listening on {}", standin.url()),
+    );
     let exe = std::env::current_exe().context("locating the gemlive binary")?;
-    rig.spawn(&exe, "demo-key-not-a-real-key", &[], Some("        daemon   │ "))
-        .context("starting `gemlive run`")?;
+    rig.spawn(
+        &exe,
+        "demo-key-not-a-real-key",
+        &[],
+        Some("        daemon   │ "),
+    )
+    .context("starting `gemlive run`")?;
 
     let mut conn = tokio::time::timeout(Duration::from_secs(15), standin.accept())
         .await
@@ -275,7 +294,11 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     say("demo     ", "sending SIGTERM to the daemon".into());
     rig.terminate();
-    let _ = tokio::time::timeout(Duration::from_secs(5), standin::wait_close(&mut conn, &mut rep)).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        standin::wait_close(&mut conn, &mut rep),
+    )
+    .await;
     let status = rig.wait(Duration::from_secs(10))?;
 
     let speaker = rig.speaker();
@@ -285,7 +308,8 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
 
     println!();
     println!("summary");
-    let mic_ok = rep.mic.len() >= mic.len().min(rep.mic.len()) && mic.starts_with(&rep.mic[..rep.mic.len().min(mic.len())]);
+    let mic_ok = rep.mic.len() >= mic.len().min(rep.mic.len())
+        && mic.starts_with(&rep.mic[..rep.mic.len().min(mic.len())]);
     println!(
         "  mic audio received by the stand-in: {} bytes in {} chunks ({:.2} s); identical to the recording: {}",
         rep.mic.len(),
@@ -311,7 +335,10 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         wav_path.display()
     );
     let exact = speaker == expected;
-    println!("  speaker holds exactly the reply audio sent before each interruption: {}", if exact { "yes" } else { "NO" });
+    println!(
+        "  speaker holds exactly the reply audio sent before each interruption: {}",
+        if exact { "yes" } else { "NO" }
+    );
     println!(
         "  late chunk of the cancelled reply ({} bytes) reached the speaker: {}",
         rep.late_bytes.len(),
@@ -319,10 +346,21 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     );
     println!(
         "  session closed by the daemon with code {}; daemon exit status {}",
-        rep.close_code.map(|c| c.to_string()).unwrap_or_else(|| "none".into()),
-        status.code().map(|c| c.to_string()).unwrap_or_else(|| status.to_string())
+        rep.close_code
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| "none".into()),
+        status
+            .code()
+            .map(|c| c.to_string())
+            .unwrap_or_else(|| status.to_string())
     );
-    if !(mic_ok && exact && !late_played && rep.close_code == Some(1000) && status.success() && rep.interruptions == 1) {
+    if !(mic_ok
+        && exact
+        && !late_played
+        && rep.close_code == Some(1000)
+        && status.success()
+        && rep.interruptions == 1)
+    {
         bail!("the demo did not behave as expected (see above)");
     }
     println!("demo ok");

@@ -178,7 +178,13 @@ mod tests {
         let mut m = Machine::new();
         let a = run(
             &mut m,
-            &[SessionReady, ModelAudio, ModelAudio, GenerationComplete, TurnComplete],
+            &[
+                SessionReady,
+                ModelAudio,
+                ModelAudio,
+                GenerationComplete,
+                TurnComplete,
+            ],
         );
         assert_eq!(
             a,
@@ -227,7 +233,10 @@ mod tests {
         let mut m = Machine::new();
         run(&mut m, &[SessionReady, ModelAudio]);
         let a = run(&mut m, &[Interrupted, Interrupted]);
-        assert_eq!(a, vec![Discard { new_gen: 1 }, State(super::State::Listening)]);
+        assert_eq!(
+            a,
+            vec![Discard { new_gen: 1 }, State(super::State::Listening)]
+        );
     }
 
     #[test]
@@ -247,8 +256,14 @@ mod tests {
             m.step(Disconnected),
             vec![EndOfTurn { gen: 0 }, State(super::State::Connecting)]
         );
-        run(&mut m, &[SessionReady, Interrupted, Disconnected, SessionReady]);
-        assert_eq!(m.step(ModelAudio), vec![State(super::State::Speaking), Play { gen: 1 }]);
+        run(
+            &mut m,
+            &[SessionReady, Interrupted, Disconnected, SessionReady],
+        );
+        assert_eq!(
+            m.step(ModelAudio),
+            vec![State(super::State::Speaking), Play { gen: 1 }]
+        );
     }
 
     #[test]

@@ -75,7 +75,12 @@ fn list_devices(path: &std::path::Path) -> ExitCode {
     let cfg = config::load(path).ok();
     let extra: Vec<&str> = cfg
         .as_ref()
-        .map(|c| vec![c.audio.capture_device.as_str(), c.audio.playback_device.as_str()])
+        .map(|c| {
+            vec![
+                c.audio.capture_device.as_str(),
+                c.audio.playback_device.as_str(),
+            ]
+        })
         .unwrap_or_default();
     match gemlive::audio::devices::list(&extra) {
         Ok(devs) => {

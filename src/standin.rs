@@ -43,6 +43,8 @@ impl StandIn {
         let (tcp, _) = self.listener.accept().await?;
         let key = Arc::new(Mutex::new(None));
         let k = key.clone();
+        // The callback's error type is fixed by tungstenite; we never return one.
+        #[allow(clippy::result_large_err)]
         let ws = tokio_tungstenite::accept_hdr_async(tcp, move |req: &Request, resp: Response| {
             let v = req
                 .headers()
@@ -67,7 +69,10 @@ pub enum FromClient {
     Json(Value),
     /// A frame that is not JSON (a client bug: the test should fail on it).
     NotJson(String),
-    Closed { code: u16, reason: String },
+    Closed {
+        code: u16,
+        reason: String,
+    },
 }
 
 pub struct Conn {

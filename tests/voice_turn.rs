@@ -26,7 +26,10 @@ fn mic_chunk(v: &Value) -> Vec<u8> {
     assert_eq!(obj.len(), 1, "one top-level key: {v}");
     let ri = v["realtimeInput"].as_object().expect("realtimeInput");
     assert_eq!(ri.len(), 1, "one field per realtimeInput: {v}");
-    assert_eq!(v["realtimeInput"]["audio"]["mimeType"], "audio/pcm;rate=16000");
+    assert_eq!(
+        v["realtimeInput"]["audio"]["mimeType"],
+        "audio/pcm;rate=16000"
+    );
     client_audio(v).expect("base64 audio")
 }
 
@@ -42,8 +45,7 @@ async fn pump_until(
         if cond(mic) {
             return true;
         }
-        if let Ok(Some(FromClient::Json(v))) =
-            timeout(Duration::from_millis(20), conn.recv()).await
+        if let Ok(Some(FromClient::Json(v))) = timeout(Duration::from_millis(20), conn.recv()).await
         {
             if v.get("realtimeInput").is_some() {
                 mic.extend(mic_chunk(&v));
@@ -77,19 +79,27 @@ async fn one_spoken_turn_end_to_end_with_barge_in() {
     assert_eq!(v.as_object().map(|o| o.len()), Some(1));
     let s = &v["setup"];
     assert_eq!(s["model"], "models/gemini-3.1-flash-live-preview");
-    assert_eq!(s["generationConfig"]["responseModalities"], json!(["AUDIO"]));
+    assert_eq!(
+        s["generationConfig"]["responseModalities"],
+        json!(["AUDIO"])
+    );
     assert_eq!(
         s["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"],
         "Puck"
     );
-    assert_eq!(s["generationConfig"]["mediaResolution"], "MEDIA_RESOLUTION_MEDIUM");
+    assert_eq!(
+        s["generationConfig"]["mediaResolution"],
+        "MEDIA_RESOLUTION_MEDIUM"
+    );
     assert_eq!(
         s["systemInstruction"]["parts"][0]["text"],
         "You are a kitchen assistant."
     );
     assert_eq!(s["inputAudioTranscription"], json!({}));
     assert_eq!(s["outputAudioTranscription"], json!({}));
-    assert!(s["generationConfig"].get("inputAudioTranscription").is_none());
+    assert!(s["generationConfig"]
+        .get("inputAudioTranscription")
+        .is_none());
 
     // Answer late: audio captured during set-up must still arrive, first and in order.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -99,20 +109,32 @@ async fn one_spoken_turn_end_to_end_with_barge_in() {
         pump_until(&mut conn, &mut mic, 10, |m| m.len() >= mic_file.len()).await,
         "1 s of mic audio arrives"
     );
-    assert_eq!(&mic[..mic_file.len()], &mic_file[..], "mic bytes on the wire equal the mic file");
+    assert_eq!(
+        &mic[..mic_file.len()],
+        &mic_file[..],
+        "mic bytes on the wire equal the mic file"
+    );
 
     // Turn 1: a complete reply reaches the speaker byte for byte.
     let a = pcm(2, 3 * CHUNK);
     for c in a.chunks(CHUNK) {
         conn.send(&server_audio(c)).await.unwrap();
     }
-    conn.send(&server_content("generationComplete")).await.unwrap();
-    conn.send(&json!({"serverContent": {"turnComplete": true}, "usageMetadata": {"totalTokenCount": 9}}))
+    conn.send(&server_content("generationComplete"))
         .await
         .unwrap();
+    conn.send(
+        &json!({"serverContent": {"turnComplete": true}, "usageMetadata": {"totalTokenCount": 9}}),
+    )
+    .await
+    .unwrap();
     let speaker_has = |n: usize| {
         let p = rig.speaker_path.clone();
-        move |_: &[u8]| std::fs::metadata(&p).map(|m| m.len() as usize >= n).unwrap_or(false)
+        move |_: &[u8]| {
+            std::fs::metadata(&p)
+                .map(|m| m.len() as usize >= n)
+                .unwrap_or(false)
+        }
     };
     assert!(pump_until(&mut conn, &mut mic, 10, speaker_has(a.len())).await);
     assert_eq!(rig.speaker(), a, "reply 1 byte-exact in the speaker file");
@@ -149,7 +171,11 @@ async fn one_spoken_turn_end_to_end_with_barge_in() {
     assert!(pump_until(&mut conn, &mut mic, 10, speaker_has(expected.len())).await);
     pump_until(&mut conn, &mut mic, 1, |_| false).await; // anything extra would show now
     let speaker = rig.speaker();
-    assert_eq!(speaker.len(), expected.len(), "no late chunk reached the speaker");
+    assert_eq!(
+        speaker.len(),
+        expected.len(),
+        "no late chunk reached the speaker"
+    );
     assert_eq!(speaker, expected);
     assert!(gemlive::demo::find(&speaker, &b[2 * CHUNK..3 * CHUNK]).is_none());
 
@@ -170,8 +196,13 @@ async fn one_spoken_turn_end_to_end_with_barge_in() {
     assert!(logs.contains("skipping a malformed server frame"), "{logs}");
     assert!(logs.contains("interrupted by the user"), "{logs}");
     assert!(logs.contains("SIGTERM"), "{logs}");
-    assert!(logs.contains("2 late bytes") || logs.contains("19200 late bytes"), "{logs}");
-    for l in logs.lines().filter(|l| l.contains(&KEY[10..])) { eprintln!("LEAK: {l}"); }
+    assert!(
+        logs.contains("2 late bytes") || logs.contains("19200 late bytes"),
+        "{logs}"
+    );
+    for l in logs.lines().filter(|l| l.contains(&KEY[10..])) {
+        eprintln!("LEAK: {l}");
+    }
     assert!(!logs.contains(KEY), "the API key must never be logged");
     assert!(!logs.contains(&KEY[10..]), "not even part of it");
 }
@@ -179,22 +210,38 @@ async fn one_spoken_turn_end_to_end_with_barge_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusing_server_close_is_logged_verbatim_with_a_hint() {
     let si = StandIn::bind().await.unwrap();
-    let mut rig = Rig::new("refused", &pcm(5, 32_000), &si.url(), "model = \"gemini-nope\"", "").unwrap();
+    let mut rig = Rig::new(
+        "refused",
+        &pcm(5, 32_000),
+        &si.url(),
+        "model = \"gemini-nope\"",
+        "",
+    )
+    .unwrap();
     rig.spawn(&exe(), KEY, &[], None).unwrap();
-    let mut conn = timeout(Duration::from_secs(10), si.accept()).await.unwrap().unwrap();
+    let mut conn = timeout(Duration::from_secs(10), si.accept())
+        .await
+        .unwrap()
+        .unwrap();
     let v = next_json(&mut conn).await;
     assert_eq!(v["setup"]["model"], "models/gemini-nope");
     let reason = "models/gemini-nope is not found for API version v1beta, or is not supported for bidiGenerateContent";
     conn.close(1008, reason).await;
     assert!(
-        until(Duration::from_secs(10), || rig.logs().contains("retrying in")).await,
+        until(Duration::from_secs(10), || rig
+            .logs()
+            .contains("retrying in"))
+        .await,
         "{}",
         rig.logs()
     );
     let logs = rig.logs();
     assert!(logs.contains(reason), "close reason verbatim: {logs}");
     assert!(logs.contains("unknown model"), "hint: {logs}");
-    assert!(logs.contains("retrying in 60.0 s"), "config errors back off long: {logs}");
+    assert!(
+        logs.contains("retrying in 60.0 s"),
+        "config errors back off long: {logs}"
+    );
     // A stop request during the back-off ends the daemon at once.
     rig.terminate();
     let status = rig.wait(Duration::from_secs(5)).unwrap();

@@ -91,7 +91,8 @@ fn capture_session(
         // Start on the first read; never wait for a full buffer (that is the EIO trap).
         let sw = pcm.sw_params_current().map_err(io_err)?;
         sw.set_start_threshold(1).map_err(io_err)?;
-        sw.set_avail_min(period as alsa::pcm::Frames).map_err(io_err)?;
+        sw.set_avail_min(period as alsa::pcm::Frames)
+            .map_err(io_err)?;
         pcm.sw_params(&sw).map_err(io_err)?;
     }
     pcm.start().map_err(io_err)?;
@@ -137,7 +138,8 @@ fn capture_session(
         for s in &period_buf[..n] {
             chunk.extend_from_slice(&s.to_le_bytes());
             if chunk.len() == chunk_frames * FRAME_BYTES {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_frames * FRAME_BYTES));
+                let full =
+                    std::mem::replace(&mut chunk, Vec::with_capacity(chunk_frames * FRAME_BYTES));
                 match tx.try_send(full) {
                     Ok(()) => {}
                     Err(mpsc::error::TrySendError::Full(c)) => {

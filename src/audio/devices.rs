@@ -63,7 +63,9 @@ pub fn probe(name: &str, dir: Dir) -> Result<Caps, String> {
         && {
             // The three can each be fine alone yet not together; check the combination.
             let h = HwParams::any(&pcm).map_err(|e| e.to_string())?;
-            h.set_format(Format::S16LE).is_ok() && h.set_channels(1).is_ok() && h.test_rate(want).is_ok()
+            h.set_format(Format::S16LE).is_ok()
+                && h.set_channels(1).is_ok()
+                && h.test_rate(want).is_ok()
         };
     Ok(Caps {
         rates,

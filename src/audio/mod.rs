@@ -28,7 +28,10 @@ pub type PcmChunk = Vec<u8>;
 /// ALSA errno values that mean the device itself went away (USB unplugged, driver unbound):
 /// `snd_pcm_recover` cannot fix these, the PCM must be closed and reopened.
 pub fn is_device_gone(errno: i32) -> bool {
-    matches!(errno, libc::ENODEV | libc::EBADFD | libc::ENXIO | libc::EIO | libc::ESHUTDOWN)
+    matches!(
+        errno,
+        libc::ENODEV | libc::EBADFD | libc::ENXIO | libc::EIO | libc::ESHUTDOWN
+    )
 }
 
 /// Which way a PCM goes, for messages.
@@ -127,7 +130,8 @@ pub(crate) fn open_pcm(
         let hwp = HwParams::any(&pcm).map_err(refused("any hardware parameters"))?;
         hwp.set_access(Access::RWInterleaved)
             .map_err(refused("interleaved access"))?;
-        hwp.set_format(Format::s16()).map_err(refused("format S16_LE"))?;
+        hwp.set_format(Format::s16())
+            .map_err(refused("format S16_LE"))?;
         hwp.set_channels(1).map_err(refused("1 channel (mono)"))?;
         let got = hwp
             .set_rate_near(rate_hz, ValueOr::Nearest)
@@ -144,7 +148,8 @@ pub(crate) fn open_pcm(
             .map_err(refused("a 20 ms period"))?;
         hwp.set_buffer_time_near(buffer_ms * 1000, ValueOr::Nearest)
             .map_err(refused("the buffer size"))?;
-        pcm.hw_params(&hwp).map_err(refused("these hardware parameters"))?;
+        pcm.hw_params(&hwp)
+            .map_err(refused("these hardware parameters"))?;
     }
     Ok(pcm)
 }
@@ -152,7 +157,10 @@ pub(crate) fn open_pcm(
 /// Period and buffer size the device really chose ("don't assume we got what we wanted").
 pub(crate) fn negotiated(pcm: &alsa::PCM) -> Result<(usize, usize), alsa::Error> {
     let hw = pcm.hw_params_current()?;
-    Ok((hw.get_period_size()? as usize, hw.get_buffer_size()? as usize))
+    Ok((
+        hw.get_period_size()? as usize,
+        hw.get_buffer_size()? as usize,
+    ))
 }
 
 /// Capped exponential backoff for reopening a lost device: 0.5 s, 1 s, 2 s … 30 s.

@@ -27,8 +27,14 @@ const PLAYBACK_BUFFER_MS: u32 = 200;
 const QUEUE_CHUNKS: usize = 256;
 
 pub enum PlaybackCmd {
-    Audio { gen: u64, rate_hz: u32, pcm: Vec<u8> },
-    EndOfTurn { gen: u64 },
+    Audio {
+        gen: u64,
+        rate_hz: u32,
+        pcm: Vec<u8>,
+    },
+    EndOfTurn {
+        gen: u64,
+    },
     Discard,
 }
 
@@ -170,23 +176,35 @@ impl Player {
         let total = self.samples.len();
         while done < total {
             if self.stale(gen) {
-                AudioStats::add(&self.stats.discarded_bytes, ((total - done) * FRAME_BYTES) as u64);
+                AudioStats::add(
+                    &self.stats.discarded_bytes,
+                    ((total - done) * FRAME_BYTES) as u64,
+                );
                 self.drop_hw();
                 return;
             }
             let Some(o) = &self.pcm else {
-                AudioStats::add(&self.stats.discarded_bytes, ((total - done) * FRAME_BYTES) as u64);
+                AudioStats::add(
+                    &self.stats.discarded_bytes,
+                    ((total - done) * FRAME_BYTES) as u64,
+                );
                 return;
             };
             let end = (done + o.period).min(total);
-            let result = o.pcm.io_i16().and_then(|io| io.writei(&self.samples[done..end]));
+            let result = o
+                .pcm
+                .io_i16()
+                .and_then(|io| io.writei(&self.samples[done..end]));
             match result {
                 Ok(n) => {
                     done += n;
                     AudioStats::add(&self.stats.played_bytes, (n * FRAME_BYTES) as u64);
                 }
                 Err(e) if is_device_gone(e.errno()) => {
-                    AudioStats::add(&self.stats.discarded_bytes, ((total - done) * FRAME_BYTES) as u64);
+                    AudioStats::add(
+                        &self.stats.discarded_bytes,
+                        ((total - done) * FRAME_BYTES) as u64,
+                    );
                     self.lost(&e.to_string());
                     return;
                 }
@@ -212,7 +230,10 @@ impl Player {
             if o.rate_hz == rate_hz {
                 return true;
             }
-            log::info!("reply audio switched to {rate_hz} Hz; reopening `{}`", self.device);
+            log::info!(
+                "reply audio switched to {rate_hz} Hz; reopening `{}`",
+                self.device
+            );
             let _ = o.pcm.drain();
             self.pcm = None;
         }
@@ -256,7 +277,8 @@ impl Player {
             let sw = pcm.sw_params_current().map_err(io_err)?;
             sw.set_start_threshold((3 * period).min(buffer) as alsa::pcm::Frames)
                 .map_err(io_err)?;
-            sw.set_avail_min(period as alsa::pcm::Frames).map_err(io_err)?;
+            sw.set_avail_min(period as alsa::pcm::Frames)
+                .map_err(io_err)?;
             pcm.sw_params(&sw).map_err(io_err)?;
         }
         log::info!(
@@ -270,7 +292,10 @@ impl Player {
     }
 
     fn lost(&mut self, why: &str) {
-        log::error!("playback device `{}` lost ({why}); reopening with backoff", self.device);
+        log::error!(
+            "playback device `{}` lost ({why}); reopening with backoff",
+            self.device
+        );
         self.pcm = None;
         self.retry_at = Some(Instant::now() + reopen_delay(self.failures));
         self.failures = self.failures.saturating_add(1);

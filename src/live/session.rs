@@ -53,7 +53,11 @@ pub fn describe_close(code: u16, reason: &str) -> String {
         1006 => "connection dropped without a close frame",
         _ => "",
     };
-    let reason = if reason.is_empty() { "(no reason)" } else { reason };
+    let reason = if reason.is_empty() {
+        "(no reason)"
+    } else {
+        reason
+    };
     if hint.is_empty() {
         format!("code {code}, {reason}")
     } else {
@@ -64,10 +68,14 @@ pub fn describe_close(code: u16, reason: &str) -> String {
 /// What one received WebSocket frame turned out to be.
 #[derive(Debug)]
 pub enum Frame {
-    Server(ServerMessage),
+    /// Boxed: a parsed message is large and most frames are audio passing straight through.
+    Server(Box<ServerMessage>),
     /// Not a valid server message: log and skip, never fatal.
     Malformed(String),
-    Closed { code: u16, reason: String },
+    Closed {
+        code: u16,
+        reason: String,
+    },
     /// Ping/pong and other control frames (tungstenite answers pings itself).
     Control,
 }
@@ -92,7 +100,7 @@ pub fn decode(msg: Message) -> Frame {
         _ => return Frame::Control,
     };
     match ServerMessage::parse(bytes) {
-        Ok(m) => Frame::Server(m),
+        Ok(m) => Frame::Server(Box::new(m)),
         Err(e) => Frame::Malformed(e.to_string()),
     }
 }
@@ -129,7 +137,9 @@ pub async fn open(
                     }
                 }
                 Frame::Malformed(e) => log::warn!("skipping a malformed server frame: {e}"),
-                Frame::Closed { code, reason } => return Err(SessionError::Closed { code, reason }),
+                Frame::Closed { code, reason } => {
+                    return Err(SessionError::Closed { code, reason })
+                }
                 Frame::Control => {}
             }
         }
@@ -155,8 +165,10 @@ mod tests {
 
     #[test]
     fn close_descriptions() {
-        assert!(describe_close(1008, "models/x is not found for API version v1beta")
-            .contains("unknown model"));
+        assert!(
+            describe_close(1008, "models/x is not found for API version v1beta")
+                .contains("unknown model")
+        );
         assert!(describe_close(1011, "You exceeded your current quota").contains("quota"));
         assert_eq!(describe_close(4000, ""), "code 4000, (no reason)");
     }
@@ -177,7 +189,10 @@ mod tests {
 
     #[test]
     fn decode_close_and_malformed() {
-        assert!(matches!(decode(Message::text("not json")), Frame::Malformed(_)));
+        assert!(matches!(
+            decode(Message::text("not json")),
+            Frame::Malformed(_)
+        ));
         assert!(matches!(
             decode(Message::Close(None)),
             Frame::Closed { code: 1005, .. }

@@ -22,7 +22,9 @@ pub type LiveSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub enum EndpointError {
     #[error("`{0}` is not a valid URL (expected wss://HOST/PATH)")]
     Invalid(String),
-    #[error("unsupported scheme `{0}`: use wss:// (or ws:// to a loopback address for local testing)")]
+    #[error(
+        "unsupported scheme `{0}`: use wss:// (or ws:// to a loopback address for local testing)"
+    )]
     Scheme(String),
     #[error("plain ws:// is only allowed to a loopback host (127.0.0.1, ::1, localhost), not `{0}`: the API key would cross the network in clear text; use wss://")]
     InsecureRemote(String),
@@ -86,7 +88,9 @@ fn is_loopback(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }
-    host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    host.parse::<IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
 }
 
 /// Why a connection attempt failed. Callers branch on these (issue 4: retry vs. give up).
@@ -145,8 +149,13 @@ pub async fn connect(endpoint: &Endpoint, key: &ApiKey) -> Result<LiveSocket, Co
     } else {
         Connector::Plain
     };
-    match tokio_tungstenite::connect_async_tls_with_config(req, Some(ws_config()), true, Some(connector))
-        .await
+    match tokio_tungstenite::connect_async_tls_with_config(
+        req,
+        Some(ws_config()),
+        true,
+        Some(connector),
+    )
+    .await
     {
         Ok((ws, _resp)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(ConnectError::Rejected {
@@ -190,7 +199,10 @@ mod tests {
             Endpoint::parse("ws://user:pw@127.0.0.1/"),
             Err(EndpointError::Invalid(_))
         ));
-        assert!(matches!(Endpoint::parse("nonsense"), Err(EndpointError::Invalid(_))));
+        assert!(matches!(
+            Endpoint::parse("nonsense"),
+            Err(EndpointError::Invalid(_))
+        ));
     }
 
     #[test]

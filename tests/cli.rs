@@ -1,0 +1,238 @@
+//! The `gemlive` binary's commands as a user runs them: exit codes and what they print.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use support::{exe, KEY};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(name)
+}
+
+fn gemlive(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(exe());
+    c.args(args)
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GEMLIVE_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run gemlive")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_config_good_file_prints_summary_without_the_key() {
+    let f = fixture("minimal.toml");
+    let out = gemlive(
+        &["--config", f.to_str().unwrap(), "check-config"],
+        &[("GEMINI_API_KEY", KEY)],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("model: models/gemini-3.1-flash-live-preview"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("api key: set (from GEMINI_API_KEY)"),
+        "{stdout}"
+    );
+    assert!(stdout.lines().count() <= 24, "one screen: {stdout}");
+    assert!(!stdout.contains(KEY) && !text(&out.stderr).contains(KEY));
+
+    let out = gemlive(&["--config", f.to_str().unwrap(), "check-config"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("api key: missing"));
+}
+
+#[test]
+fn config_path_comes_from_gemlive_config_env() {
+    let f = fixture("minimal.toml");
+    let out = gemlive(
+        &["check-config"],
+        &[("GEMLIVE_CONFIG", f.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("minimal.toml"));
+}
+
+/// (fixture, line, column, words the message must contain)
+const BAD: &[(&str, usize, usize, &[&str])] = &[
+    ("syntax_error.toml", 5, 7, &["syntax"]),
+    (
+        "unknown_key.toml",
+        3,
+        3,
+        &["unknown key `voise`", "did you mean `voice`"],
+    ),
+    (
+        "bad_enum.toml",
+        3,
+        20,
+        &["\"ultra\"", "media_resolution", "low, medium, high"],
+    ),
+    ("bad_range.toml", 5, 14, &["250", "chunk_ms", "20..=100"]),
+    (
+        "insecure_endpoint.toml",
+        3,
+        12,
+        &["ws://", "loopback", "wss://"],
+    ),
+];
+
+#[test]
+fn check_config_bad_files_name_path_line_column() {
+    for (name, line, col, words) in BAD {
+        let f = fixture(name);
+        let out = gemlive(&["--config", f.to_str().unwrap(), "check-config"], &[]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{name}: {err}");
+        let prefix = format!("{}:{line}:{col}: ", f.display());
+        assert!(
+            err.starts_with(&prefix),
+            "{name}: {err:?} should start with {prefix:?}"
+        );
+        for w in *words {
+            assert!(err.contains(w), "{name}: {err:?} lacks {w:?}");
+        }
+        // `run` refuses the same file the same way, before touching any device.
+        let out = gemlive(
+            &["--config", f.to_str().unwrap(), "run"],
+            &[("GEMINI_API_KEY", KEY)],
+        );
+        assert_eq!(out.status.code(), Some(78), "{name}");
+        assert!(text(&out.stderr).starts_with(&prefix));
+    }
+}
+
+#[test]
+fn run_without_a_key_says_where_to_put_one() {
+    let f = fixture("minimal.toml");
+    let out = gemlive(&["--config", f.to_str().unwrap(), "run"], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("GEMINI_API_KEY") && err.contains("api_key_file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn world_readable_key_file_is_refused_with_chmod_hint() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("gemlive-cli-key-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key");
+    std::fs::write(&key, KEY).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = dir.join("gemlive.toml");
+    std::fs::write(
+        &cfg,
+        format!("[live]\napi_key_file = \"{}\"\n", key.display()),
+    )
+    .unwrap();
+    let out = gemlive(&["--config", cfg.to_str().unwrap(), "run"], &[]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = text(&out.stderr);
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains(KEY));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = gemlive(&["--config", cfg.to_str().unwrap(), "check-config"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("api key: set"));
+    assert!(!text(&out.stdout).contains(KEY));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = gemlive(&["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown command"));
+    let out = gemlive(&["--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("list-devices"));
+}
+
+#[test]
+fn list_devices_shows_rates_formats_channels_and_native_fit() {
+    let rig = gemlive::demo::Rig::new("list", &[0; 3200], "ws://127.0.0.1:9/", "", "").unwrap();
+    let out = gemlive(
+        &[
+            "--config",
+            rig.config_path.to_str().unwrap(),
+            "list-devices",
+        ],
+        &[("ALSA_CONFIG_PATH", rig.alsa_conf.to_str().unwrap())],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let mic = stdout
+        .split("\ngemlive_speaker")
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(mic.starts_with("gemlive_mic"), "{stdout}");
+    assert!(mic.contains("capture : rates 8000 16000"), "{stdout}");
+    assert!(mic.contains("formats S16_LE"), "{stdout}");
+    assert!(
+        mic.contains("[ok: 16 kHz S16_LE mono natively]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[ok: 24 kHz S16_LE mono natively]"),
+        "{stdout}"
+    );
+
+    // A device that does not exist is still listed when the config names it, with the reason.
+    let cfg = rig.dir.join("missing.toml");
+    std::fs::write(&cfg, "[live]\n[audio]\ncapture_device = \"no_such_pcm\"\n").unwrap();
+    let out = gemlive(
+        &["--config", cfg.to_str().unwrap(), "list-devices"],
+        &[("ALSA_CONFIG_PATH", rig.alsa_conf.to_str().unwrap())],
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("no_such_pcm  [in your config]"), "{stdout}");
+    assert!(stdout.contains("not available"), "{stdout}");
+}
+
+#[test]
+fn demo_runs_a_whole_session_and_writes_the_speaker_wav() {
+    let dir = std::env::temp_dir().join(format!("gemlive-demo-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(exe())
+        .arg("demo")
+        .current_dir(&dir)
+        .env_remove("ALSA_CONFIG_PATH")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for w in [
+        "setup received",
+        "user turn 1 ended",
+        "sending interrupted",
+        "identical to the recording: yes",
+        "speaker holds exactly the reply audio sent before each interruption: yes",
+        "reached the speaker: no",
+        "code 1000",
+        "demo ok",
+    ] {
+        assert!(stdout.contains(w), "{w:?} missing in:\n{stdout}");
+    }
+    let wav = std::fs::read(dir.join("demo-speaker.wav")).unwrap();
+    assert_eq!(&wav[..4], b"RIFF");
+    assert!(wav.len() > 44 + 48_000, "more than a second of replies");
+    let _ = std::fs::remove_dir_all(&dir);
+}
