@@ -154,8 +154,10 @@ pub async fn run(
     let mut summary = RunSummary::default();
     let mut backlog = Backlog::new(BACKLOG_MS);
     let mut attempt: u32 = 0;
-    let mut ready_sent = false;
     tokio::pin!(shutdown);
+    // Ready = config valid and audio threads running. Not "connected": a box that boots without
+    // network must still start (and keep the mic buffered) rather than fail its start job.
+    notify::ready("connecting");
 
     let why = 'outer: loop {
         notify::status(&format!("connecting to {}", endpoint.host()));
@@ -211,10 +213,6 @@ pub async fn run(
         };
         for a in machine.step(Input::SessionReady) {
             perform(a, &player);
-        }
-        if !ready_sent {
-            notify::ready("listening");
-            ready_sent = true;
         }
         if !backlog.chunks.is_empty() {
             log::info!(
