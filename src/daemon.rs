@@ -328,16 +328,20 @@ fn on_event(
                 log::info!("heard: {}", transcript.heard.trim());
                 transcript.heard.clear();
             }
+            let len = pcm.len();
+            let mut pcm = Some(pcm);
             for a in machine.step(Input::ModelAudio) {
                 match a {
                     Action::Play { gen } => {
-                        if !player.play(gen, rate_hz, pcm.clone()) {
-                            log::warn!("playback queue full: reply audio dropped");
+                        if let Some(p) = pcm.take() {
+                            if !player.play(gen, rate_hz, p) {
+                                log::warn!("playback queue full: reply audio dropped");
+                            }
                         }
                     }
                     Action::DropLate => {
-                        summary.late_bytes_dropped += pcm.len() as u64;
-                        log::debug!("dropped {} bytes of a cancelled reply", pcm.len());
+                        summary.late_bytes_dropped += len as u64;
+                        log::debug!("dropped {len} bytes of a cancelled reply");
                     }
                     other => perform(other, player),
                 }
