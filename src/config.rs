@@ -67,6 +67,31 @@ pub const VOICES: [&str; 30] = [
 pub const SETUP_TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 1_000..=120_000;
 /// Allowed `chunk_ms`, milliseconds.
 pub const CHUNK_MS_RANGE: std::ops::RangeInclusive<u32> = 20..=100;
+/// Allowed non-zero `compression_trigger_tokens` (0 = compression off), tokens.
+pub const COMPRESSION_TRIGGER_TOKENS_RANGE: std::ops::RangeInclusive<u64> = 1_000..=1_000_000;
+/// Allowed `compression_target_tokens`, tokens (also below the trigger when compression is on).
+pub const COMPRESSION_TARGET_TOKENS_RANGE: std::ops::RangeInclusive<u64> = 0..=1_000_000;
+/// Allowed `max_connection_age_s`, seconds.
+pub const MAX_CONNECTION_AGE_S_RANGE: std::ops::RangeInclusive<u64> = 30..=3_600;
+/// Allowed `ping_interval_s`, seconds.
+pub const PING_INTERVAL_S_RANGE: std::ops::RangeInclusive<u64> = 5..=120;
+/// Allowed `dead_after_s`, seconds (also greater than `ping_interval_s`).
+pub const DEAD_AFTER_S_RANGE: std::ops::RangeInclusive<u64> = 30..=600;
+/// Allowed `reconnect_max_delay_s`, seconds.
+pub const RECONNECT_MAX_DELAY_S_RANGE: std::ops::RangeInclusive<u64> = 1..=600;
+/// First reconnect delay of the jittered exponential backoff, milliseconds.
+pub const RECONNECT_INITIAL_DELAY_MS: u64 = 500;
+/// Allowed `config_error_delay_s`, seconds.
+pub const CONFIG_ERROR_DELAY_S_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600;
+/// The wait after a configuration error doubles up to this, seconds (15 min), or stays at
+/// `config_error_delay_s` if that is larger.
+pub const CONFIG_ERROR_MAX_DELAY_S: u64 = 900;
+/// Allowed `max_message_kb`, KiB.
+pub const MAX_MESSAGE_KB_RANGE: std::ops::RangeInclusive<u32> = 64..=65_536;
+/// Allowed `backlog_ms`, milliseconds.
+pub const BACKLOG_MS_RANGE: std::ops::RangeInclusive<u32> = 1_000..=120_000;
+/// Allowed `volume`, percent.
+pub const VOLUME_RANGE: std::ops::RangeInclusive<u8> = 0..=100;
 
 /// The API key. Never printed: `Debug` is redacted and there is no `Display` or `Serialize`.
 #[derive(Clone, PartialEq, Eq)]
@@ -165,6 +190,37 @@ pub struct LiveConfig {
     pub output_transcription: bool,
     /// How long to wait for `setupComplete`, milliseconds. Default 10000, range 1000..=120000.
     pub setup_timeout_ms: u64,
+    /// Resume the session across reconnects with the server's resumption handle, so the
+    /// conversation continues. Default `true`.
+    pub resumption: bool,
+    /// Context-window compression starts when the context reaches this many tokens; 0 = off.
+    /// Default 25600; otherwise range 1000..=1000000 ([`COMPRESSION_TRIGGER_TOKENS_RANGE`]).
+    pub compression_trigger_tokens: u64,
+    /// Compression shrinks the context to this many tokens (sliding window). Default 12800,
+    /// range 0..=1000000, and less than `compression_trigger_tokens` when compression is on;
+    /// unused when it is off.
+    pub compression_target_tokens: u64,
+    /// Hand over to a new connection once the current one is this old, seconds (the server ends
+    /// connections at about 10 min). Default 540, range 30..=3600.
+    pub max_connection_age_s: u64,
+    /// Interval between WebSocket pings, seconds. Default 15, range 5..=120.
+    pub ping_interval_s: u64,
+    /// No frame at all (pongs included) from the server for this long while sending means the
+    /// connection is dead and gemlive reconnects, seconds. Default 45, range 30..=600, and
+    /// greater than `ping_interval_s`.
+    pub dead_after_s: u64,
+    /// Cap of the jittered exponential reconnect backoff (which starts at
+    /// [`RECONNECT_INITIAL_DELAY_MS`]), seconds. Default 30, range 1..=600.
+    pub reconnect_max_delay_s: u64,
+    /// First wait after the server refused the setup as a configuration error (1007/1008 bad
+    /// argument, model not found, location; or quota exhausted), doubling up to
+    /// [`CONFIG_ERROR_MAX_DELAY_S`], seconds. Default 60, range 1..=3600.
+    pub config_error_delay_s: u64,
+    /// Server messages larger than this are skipped and logged, KiB. Default 4096,
+    /// range 64..=65536.
+    pub max_message_kb: u32,
+    /// Offer the model the built-in tools `end_session` and `set_volume`. Default `true`.
+    pub tools: bool,
 }
 
 impl Default for LiveConfig {
@@ -179,11 +235,21 @@ impl Default for LiveConfig {
             input_transcription: true,
             output_transcription: true,
             setup_timeout_ms: 10_000,
+            resumption: true,
+            compression_trigger_tokens: 25_600,
+            compression_target_tokens: 12_800,
+            max_connection_age_s: 540,
+            ping_interval_s: 15,
+            dead_after_s: 45,
+            reconnect_max_delay_s: 30,
+            config_error_delay_s: 60,
+            max_message_kb: 4_096,
+            tools: true,
         }
     }
 }
 
-/// `[audio]`: ALSA devices and chunking.
+/// `[audio]`: ALSA devices, chunking, mic backlog and volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioConfig {
     /// ALSA capture PCM name (see `gemlive list-devices`). Default `default`.
@@ -192,6 +258,13 @@ pub struct AudioConfig {
     pub playback_device: String,
     /// Microphone chunk length sent per message, milliseconds. Default 40, range 20..=100.
     pub chunk_ms: u32,
+    /// Microphone audio kept while connecting or reconnecting and sent in order once a session
+    /// is ready; beyond it the oldest audio is dropped (and counted), milliseconds.
+    /// Default 10000, range 1000..=120000.
+    pub backlog_ms: u32,
+    /// Initial speaker volume (software gain), percent. Default 100, range 0..=100; the model
+    /// can change it with the `set_volume` tool.
+    pub volume: u8,
 }
 
 impl Default for AudioConfig {
@@ -200,6 +273,8 @@ impl Default for AudioConfig {
             capture_device: "default".to_string(),
             playback_device: "default".to_string(),
             chunk_ms: 40,
+            backlog_ms: 10_000,
+            volume: 100,
         }
     }
 }
@@ -311,8 +386,24 @@ const LIVE_KEYS: &[&str] = &[
     "input_transcription",
     "output_transcription",
     "setup_timeout_ms",
+    "resumption",
+    "compression_trigger_tokens",
+    "compression_target_tokens",
+    "max_connection_age_s",
+    "ping_interval_s",
+    "dead_after_s",
+    "reconnect_max_delay_s",
+    "config_error_delay_s",
+    "max_message_kb",
+    "tools",
 ];
-const AUDIO_KEYS: &[&str] = &["capture_device", "playback_device", "chunk_ms"];
+const AUDIO_KEYS: &[&str] = &[
+    "capture_device",
+    "playback_device",
+    "chunk_ms",
+    "backlog_ms",
+    "volume",
+];
 const SESSION_KEYS: &[&str] = &["wake"];
 const SECTIONS: [(&str, &[&str]); 3] = [
     ("live", LIVE_KEYS),
@@ -343,6 +434,16 @@ struct RawLive {
     input_transcription: RawValue,
     output_transcription: RawValue,
     setup_timeout_ms: RawValue,
+    resumption: RawValue,
+    compression_trigger_tokens: RawValue,
+    compression_target_tokens: RawValue,
+    max_connection_age_s: RawValue,
+    ping_interval_s: RawValue,
+    dead_after_s: RawValue,
+    reconnect_max_delay_s: RawValue,
+    config_error_delay_s: RawValue,
+    max_message_kb: RawValue,
+    tools: RawValue,
 }
 
 #[derive(Deserialize, Default)]
@@ -351,6 +452,8 @@ struct RawAudio {
     capture_device: RawValue,
     playback_device: RawValue,
     chunk_ms: RawValue,
+    backlog_ms: RawValue,
+    volume: RawValue,
 }
 
 #[derive(Deserialize, Default)]
@@ -622,6 +725,58 @@ impl<'a> Ctx<'a> {
         if let Some(it) = item("live", "setup_timeout_ms", &live.setup_timeout_ms) {
             l.setup_timeout_ms = self.int_in(&it, &SETUP_TIMEOUT_MS_RANGE, "milliseconds")?;
         }
+        if let Some(it) = item("live", "resumption", &live.resumption) {
+            l.resumption = self.boolean(&it)?;
+        }
+        if let Some(it) = item(
+            "live",
+            "compression_trigger_tokens",
+            &live.compression_trigger_tokens,
+        ) {
+            let range = &COMPRESSION_TRIGGER_TOKENS_RANGE;
+            let allowed = format!(
+                "0 (compression off) or {}..={} (tokens)",
+                range.start(),
+                range.end()
+            );
+            l.compression_trigger_tokens = self.int_where(
+                &it,
+                |v| v == 0 || range.contains(&v),
+                "an integer, ",
+                &allowed,
+            )?;
+        }
+        if let Some(it) = item(
+            "live",
+            "compression_target_tokens",
+            &live.compression_target_tokens,
+        ) {
+            l.compression_target_tokens =
+                self.int_in(&it, &COMPRESSION_TARGET_TOKENS_RANGE, "tokens")?;
+        }
+        if let Some(it) = item("live", "max_connection_age_s", &live.max_connection_age_s) {
+            l.max_connection_age_s = self.int_in(&it, &MAX_CONNECTION_AGE_S_RANGE, "seconds")?;
+        }
+        if let Some(it) = item("live", "ping_interval_s", &live.ping_interval_s) {
+            l.ping_interval_s = self.int_in(&it, &PING_INTERVAL_S_RANGE, "seconds")?;
+        }
+        if let Some(it) = item("live", "dead_after_s", &live.dead_after_s) {
+            l.dead_after_s = self.int_in(&it, &DEAD_AFTER_S_RANGE, "seconds")?;
+        }
+        if let Some(it) = item("live", "reconnect_max_delay_s", &live.reconnect_max_delay_s) {
+            l.reconnect_max_delay_s = self.int_in(&it, &RECONNECT_MAX_DELAY_S_RANGE, "seconds")?;
+        }
+        if let Some(it) = item("live", "config_error_delay_s", &live.config_error_delay_s) {
+            l.config_error_delay_s = self.int_in(&it, &CONFIG_ERROR_DELAY_S_RANGE, "seconds")?;
+        }
+        if let Some(it) = item("live", "max_message_kb", &live.max_message_kb) {
+            l.max_message_kb = self.int_in(&it, &MAX_MESSAGE_KB_RANGE, "KiB")?;
+        }
+        if let Some(it) = item("live", "tools", &live.tools) {
+            l.tools = self.boolean(&it)?;
+        }
+        self.check_compression(l, &live)?;
+        self.check_liveness(l, &live)?;
 
         let a = &mut cfg.audio;
         if let Some(it) = item("audio", "capture_device", &audio.capture_device) {
@@ -631,9 +786,13 @@ impl<'a> Ctx<'a> {
             a.playback_device = self.device(&it)?;
         }
         if let Some(it) = item("audio", "chunk_ms", &audio.chunk_ms) {
-            let range = u64::from(*CHUNK_MS_RANGE.start())..=u64::from(*CHUNK_MS_RANGE.end());
-            let v = self.int_in(&it, &range, "milliseconds")?;
-            a.chunk_ms = u32::try_from(v).map_err(|_| self.at(it.span.clone(), "out of range"))?;
+            a.chunk_ms = self.int_in(&it, &CHUNK_MS_RANGE, "milliseconds")?;
+        }
+        if let Some(it) = item("audio", "backlog_ms", &audio.backlog_ms) {
+            a.backlog_ms = self.int_in(&it, &BACKLOG_MS_RANGE, "milliseconds")?;
+        }
+        if let Some(it) = item("audio", "volume", &audio.volume) {
+            a.volume = self.int_in(&it, &VOLUME_RANGE, "percent")?;
         }
 
         if let Some(it) = item("session", "wake", &session.wake) {
@@ -668,26 +827,125 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn int_in(
+    /// An integer in `range` (inclusive), converted to the field's type.
+    fn int_in<T>(
         &self,
         it: &Item<'_>,
-        range: &std::ops::RangeInclusive<u64>,
+        range: &std::ops::RangeInclusive<T>,
         unit: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: Copy + Into<u64> + TryFrom<u64>,
+    {
+        let (lo, hi) = ((*range.start()).into(), (*range.end()).into());
+        let allowed = format!("{lo}..={hi} ({unit})");
+        let v = self.int_where(it, |v| (lo..=hi).contains(&v), "an integer in ", &allowed)?;
+        T::try_from(v).map_err(|_| self.out_of(it, &allowed))
+    }
+
+    /// A non-negative integer accepted by `ok`; `allowed` describes the accepted values (with
+    /// the unit) and follows `expected` in the wrong-type message.
+    fn int_where(
+        &self,
+        it: &Item<'_>,
+        ok: impl Fn(u64) -> bool,
+        expected: &str,
+        allowed: &str,
     ) -> Result<u64, ConfigError> {
-        let allowed = format!("{}..={} ({unit})", range.start(), range.end());
         let Value::Integer(n) = it.value else {
-            return Err(self.wrong_type(it, &format!("an integer in {allowed}")));
+            return Err(self.wrong_type(it, &format!("{expected}{allowed}")));
         };
         match u64::try_from(*n) {
-            Ok(v) if range.contains(&v) => Ok(v),
-            _ => Err(self.at(
-                it.span.clone(),
-                format!(
-                    "invalid value {n} for {} in [{}]; allowed: {allowed}",
-                    it.key, it.table
-                ),
-            )),
+            Ok(v) if ok(v) => Ok(v),
+            _ => Err(self.out_of(it, allowed)),
         }
+    }
+
+    fn out_of(&self, it: &Item<'_>, allowed: &str) -> ConfigError {
+        self.at(
+            it.span.clone(),
+            format!(
+                "invalid value {} for {} in [{}]; allowed: {allowed}",
+                match it.value {
+                    Value::Integer(n) => n.to_string(),
+                    other => describe(other),
+                },
+                it.key,
+                it.table
+            ),
+        )
+    }
+
+    /// With compression on, the target must be below the trigger. The error sits at the
+    /// target's value if the file sets it, else at the trigger's.
+    fn check_compression(&self, l: &LiveConfig, raw: &RawLive) -> Result<(), ConfigError> {
+        let (trigger, target) = (l.compression_trigger_tokens, l.compression_target_tokens);
+        if trigger == 0 || target < trigger {
+            return Ok(());
+        }
+        let default = |sp: &RawValue| if sp.is_some() { "" } else { ", the default" };
+        let (span, message) = match (
+            &raw.compression_target_tokens,
+            &raw.compression_trigger_tokens,
+        ) {
+            (Some(sp), _) => (
+                sp.span(),
+                format!(
+                    "invalid value {target} for compression_target_tokens in [live]: must be \
+                     less than compression_trigger_tokens ({trigger}{}); allowed: 0..={} \
+                     (tokens), or set compression_trigger_tokens = 0 to turn compression off",
+                    default(&raw.compression_trigger_tokens),
+                    trigger - 1
+                ),
+            ),
+            (None, Some(sp)) => (
+                sp.span(),
+                format!(
+                    "invalid value {trigger} for compression_trigger_tokens in [live]: must be \
+                     greater than compression_target_tokens ({target}, the default); allowed: \
+                     0 (compression off) or {}..={} (tokens), or set compression_target_tokens \
+                     lower as well",
+                    (target + 1).max(*COMPRESSION_TRIGGER_TOKENS_RANGE.start()),
+                    COMPRESSION_TRIGGER_TOKENS_RANGE.end()
+                ),
+            ),
+            (None, None) => return Ok(()), // the defaults are consistent
+        };
+        Err(self.at(span, message))
+    }
+
+    /// `dead_after_s` must exceed `ping_interval_s`. The error sits at `dead_after_s`'s value if
+    /// the file sets it, else at `ping_interval_s`'s.
+    fn check_liveness(&self, l: &LiveConfig, raw: &RawLive) -> Result<(), ConfigError> {
+        let (ping, dead) = (l.ping_interval_s, l.dead_after_s);
+        if dead > ping {
+            return Ok(());
+        }
+        let default = |sp: &RawValue| if sp.is_some() { "" } else { ", the default" };
+        let (span, message) = match (&raw.dead_after_s, &raw.ping_interval_s) {
+            (Some(sp), _) => (
+                sp.span(),
+                format!(
+                    "invalid value {dead} for dead_after_s in [live]: must be greater than \
+                     ping_interval_s ({ping}{}); allowed: {}..={} (seconds)",
+                    default(&raw.ping_interval_s),
+                    (ping + 1).max(*DEAD_AFTER_S_RANGE.start()),
+                    DEAD_AFTER_S_RANGE.end()
+                ),
+            ),
+            (None, Some(sp)) => (
+                sp.span(),
+                format!(
+                    "invalid value {ping} for ping_interval_s in [live]: must be less than \
+                     dead_after_s ({dead}, the default); allowed: {}..={} (seconds), or set \
+                     dead_after_s higher as well",
+                    PING_INTERVAL_S_RANGE.start(),
+                    (dead - 1).min(*PING_INTERVAL_S_RANGE.end())
+                ),
+            ),
+            (None, None) => return Ok(()), // the defaults are consistent
+        };
+        Err(self.at(span, message))
     }
 
     fn choice<T: Copy>(
@@ -1016,6 +1274,19 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         ),
         Err(e) => format!("error — {e}"),
     };
+    let compression = if l.compression_trigger_tokens == 0 {
+        "compression off".to_string()
+    } else {
+        format!(
+            "compression {}→{} tokens",
+            l.compression_trigger_tokens, l.compression_target_tokens
+        )
+    };
+    let tools = if l.tools {
+        "on (end_session, set_volume)"
+    } else {
+        "off"
+    };
     let wake = match cfg.session.wake {
         Wake::Always => "always",
         Wake::Button => "button (not supported yet)",
@@ -1033,9 +1304,29 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             on(l.output_transcription)
         ),
         format!("setup timeout: {} ms", l.setup_timeout_ms),
+        format!(
+            "session: resumption {}, {compression}, hand-over at {} s, ping {} s, dead after {} s, \
+             max message {} KiB",
+            on(l.resumption),
+            l.max_connection_age_s,
+            l.ping_interval_s,
+            l.dead_after_s,
+            l.max_message_kb
+        ),
+        format!(
+            "reconnect: backoff {} s…{} s, config errors wait {} s (doubling up to {} s)",
+            RECONNECT_INITIAL_DELAY_MS as f64 / 1000.0,
+            l.reconnect_max_delay_s,
+            l.config_error_delay_s,
+            CONFIG_ERROR_MAX_DELAY_S.max(l.config_error_delay_s)
+        ),
+        format!("tools: {tools}"),
         format!("capture device: {}", a.capture_device),
         format!("playback device: {}", a.playback_device),
-        format!("chunk: {} ms", a.chunk_ms),
+        format!(
+            "chunk: {} ms, mic backlog {} ms, volume {}%",
+            a.chunk_ms, a.backlog_ms, a.volume
+        ),
         format!("wake: {wake}"),
         format!("api key: {key_line}"),
     ];
@@ -1098,9 +1389,20 @@ mod tests {
         assert_eq!(d.live.api_key_file, None);
         assert!(d.live.input_transcription && d.live.output_transcription);
         assert_eq!(d.live.setup_timeout_ms, 10_000);
+        assert!(d.live.resumption && d.live.tools);
+        assert_eq!(d.live.compression_trigger_tokens, 25_600);
+        assert_eq!(d.live.compression_target_tokens, 12_800);
+        assert_eq!(d.live.max_connection_age_s, 540);
+        assert_eq!(d.live.ping_interval_s, 15);
+        assert_eq!(d.live.dead_after_s, 45);
+        assert_eq!(d.live.reconnect_max_delay_s, 30);
+        assert_eq!(d.live.config_error_delay_s, 60);
+        assert_eq!(d.live.max_message_kb, 4096);
         assert_eq!(d.audio.capture_device, "default");
         assert_eq!(d.audio.playback_device, "default");
         assert_eq!(d.audio.chunk_ms, 40);
+        assert_eq!(d.audio.backlog_ms, 10_000);
+        assert_eq!(d.audio.volume, 100);
         assert_eq!(d.session.wake, Wake::Always);
     }
 
@@ -1120,10 +1422,22 @@ api_key_file = "/etc/gemlive/key"
 input_transcription = false
 output_transcription = false
 setup_timeout_ms = 1000
+resumption = false
+compression_trigger_tokens = 1000000
+compression_target_tokens = 999999
+max_connection_age_s = 3600
+ping_interval_s = 120
+dead_after_s = 121
+reconnect_max_delay_s = 600
+config_error_delay_s = 3600
+max_message_kb = 65536
+tools = false
 [audio]
 capture_device = "plughw:CARD=Device,DEV=0"
 playback_device = "hw:1,0"
 chunk_ms = 100
+backlog_ms = 120000
+volume = 0
 [session]
 wake = "button"
 "#,
@@ -1137,9 +1451,20 @@ wake = "button"
         assert_eq!(c.live.api_key_file, Some(PathBuf::from("/etc/gemlive/key")));
         assert!(!c.live.input_transcription && !c.live.output_transcription);
         assert_eq!(c.live.setup_timeout_ms, 1000);
+        assert!(!c.live.resumption && !c.live.tools);
+        assert_eq!(c.live.compression_trigger_tokens, 1_000_000);
+        assert_eq!(c.live.compression_target_tokens, 999_999);
+        assert_eq!(c.live.max_connection_age_s, 3600);
+        assert_eq!(c.live.ping_interval_s, 120);
+        assert_eq!(c.live.dead_after_s, 121);
+        assert_eq!(c.live.reconnect_max_delay_s, 600);
+        assert_eq!(c.live.config_error_delay_s, 3600);
+        assert_eq!(c.live.max_message_kb, 65_536);
         assert_eq!(c.audio.capture_device, "plughw:CARD=Device,DEV=0");
         assert_eq!(c.audio.playback_device, "hw:1,0");
         assert_eq!(c.audio.chunk_ms, 100);
+        assert_eq!(c.audio.backlog_ms, 120_000);
+        assert_eq!(c.audio.volume, 0);
         assert_eq!(c.session.wake, Wake::Button);
     }
 
@@ -1159,6 +1484,168 @@ wake = "button"
             assert_eq!((l, col), (2, 9), "{bad:?}");
             assert!(m.contains("for model in [live]"), "{m}");
         }
+    }
+
+    #[test]
+    fn resilience_ranges_accept_their_bounds_and_refuse_beyond() {
+        // (table, key, lowest, highest, unit); lowest - 1 and highest + 1 are refused.
+        let cases: &[(&str, &str, i64, i64, &str)] = &[
+            ("live", "compression_target_tokens", 0, 1_000_000, "tokens"),
+            ("live", "max_connection_age_s", 30, 3600, "seconds"),
+            ("live", "ping_interval_s", 5, 120, "seconds"),
+            ("live", "dead_after_s", 30, 600, "seconds"),
+            ("live", "reconnect_max_delay_s", 1, 600, "seconds"),
+            ("live", "config_error_delay_s", 1, 3600, "seconds"),
+            ("live", "max_message_kb", 64, 65_536, "KiB"),
+            ("audio", "backlog_ms", 1000, 120_000, "milliseconds"),
+            ("audio", "volume", 0, 100, "percent"),
+            ("audio", "chunk_ms", 20, 100, "milliseconds"),
+        ];
+        // Keep the cross-field checks out of the way: ping 5 s, dead after 600 s, compression off.
+        let other = |key: &str| match key {
+            "ping_interval_s" => "dead_after_s = 600\n",
+            "dead_after_s" => "ping_interval_s = 5\n",
+            "compression_target_tokens" => "compression_trigger_tokens = 0\n",
+            _ => "",
+        };
+        for (table, key, lo, hi, unit) in cases {
+            for ok in [*lo, *hi] {
+                let text = format!("[{table}]\n{}{key} = {ok}\n", other(key));
+                if let Err(e) = parse(&text) {
+                    panic!("{text:?}: {e}");
+                }
+            }
+            for bad in [*lo - 1, *hi + 1] {
+                let text = format!("[{table}]\n{}{key} = {bad}\n", other(key));
+                let (l, c, m) = err(&text);
+                let line = 2 + usize::from(!other(key).is_empty());
+                assert_eq!((l, c), (line, key.len() + 4), "{text:?}: {m}");
+                assert_eq!(
+                    m,
+                    format!(
+                        "invalid value {bad} for {key} in [{table}]; allowed: {lo}..={hi} ({unit})"
+                    ),
+                    "{text:?}"
+                );
+            }
+            let (_, _, m) = err(&format!("[{table}]\n{key} = \"1\"\n"));
+            assert!(
+                m.starts_with(&format!("wrong type for {key} in [{table}]: expected an integer in {lo}..={hi} ({unit}), found string \"1\"")),
+                "{m}"
+            );
+        }
+
+        for v in [0, 1000, 25_600, 1_000_000] {
+            let c = parse(&format!(
+                "[live]\ncompression_trigger_tokens = {v}\ncompression_target_tokens = 0\n"
+            ))
+            .expect("valid trigger");
+            assert_eq!(c.live.compression_trigger_tokens, v);
+        }
+        for bad in [-1, 1, 999, 1_000_001] {
+            let (l, c, m) = err(&format!("[live]\ncompression_trigger_tokens = {bad}\n"));
+            assert_eq!((l, c), (2, 30), "{m}");
+            assert_eq!(
+                m,
+                format!(
+                    "invalid value {bad} for compression_trigger_tokens in [live]; allowed: 0 \
+                     (compression off) or 1000..=1000000 (tokens)"
+                )
+            );
+        }
+        let (_, _, m) = err("[live]\ncompression_trigger_tokens = 1.5\n");
+        assert!(
+            m.contains("expected an integer, 0 (compression off) or 1000..=1000000"),
+            "{m}"
+        );
+        for key in ["resumption", "tools"] {
+            let (l, c, m) = err(&format!("[live]\n{key} = 1\n"));
+            assert_eq!((l, c), (2, key.len() + 4), "{m}");
+            assert!(
+                m.starts_with(&format!(
+                    "wrong type for {key} in [live]: expected true or false"
+                )),
+                "{m}"
+            );
+        }
+        let (_, _, m) = err("[audio]\nvolume = 255\n");
+        assert!(m.contains("allowed: 0..=100 (percent)"), "{m}");
+        let (_, _, m) = err("[audio]\nvolume = 256\n");
+        assert!(m.contains("invalid value 256 for volume"), "{m}");
+    }
+
+    #[test]
+    fn compression_target_must_be_below_trigger() {
+        // Off: the target is range-checked but otherwise ignored.
+        let c =
+            parse("[live]\ncompression_trigger_tokens = 0\ncompression_target_tokens = 1000000\n")
+                .expect("off");
+        assert_eq!(c.live.compression_trigger_tokens, 0);
+        let c = parse("[live]\ncompression_trigger_tokens = 12801\n").expect("just above");
+        assert_eq!(c.live.compression_target_tokens, 12_800);
+        let c = parse("[live]\ncompression_target_tokens = 25599\n").expect("just below");
+        assert_eq!(c.live.compression_target_tokens, 25_599);
+
+        // Both set: at the target.
+        let (l, c, m) =
+            err("[live]\ncompression_target_tokens = 5000\ncompression_trigger_tokens = 5000\n");
+        assert_eq!((l, c), (2, 29), "{m}");
+        assert_eq!(
+            m,
+            "invalid value 5000 for compression_target_tokens in [live]: must be less than \
+             compression_trigger_tokens (5000); allowed: 0..=4999 (tokens), or set \
+             compression_trigger_tokens = 0 to turn compression off"
+        );
+        // Only the target set: at the target, the trigger is the default.
+        let (l, c, m) = err("[live]\ncompression_target_tokens = 30000\n");
+        assert_eq!((l, c), (2, 29), "{m}");
+        assert!(
+            m.contains("must be less than compression_trigger_tokens (25600, the default); allowed: 0..=25599"),
+            "{m}"
+        );
+        // Only the trigger set: at the trigger, naming the default target.
+        let (l, c, m) = err("[live]\n\ncompression_trigger_tokens = 12800\n");
+        assert_eq!((l, c), (3, 30), "{m}");
+        assert_eq!(
+            m,
+            "invalid value 12800 for compression_trigger_tokens in [live]: must be greater than \
+             compression_target_tokens (12800, the default); allowed: 0 (compression off) or \
+             12801..=1000000 (tokens), or set compression_target_tokens lower as well"
+        );
+    }
+
+    #[test]
+    fn dead_after_must_exceed_ping_interval() {
+        let c = parse("[live]\nping_interval_s = 44\n").expect("below the default 45");
+        assert_eq!(c.live.ping_interval_s, 44);
+        let c = parse("[live]\nping_interval_s = 120\ndead_after_s = 121\n").expect("valid");
+        assert_eq!(c.live.dead_after_s, 121);
+
+        // Both set: at dead_after_s, whichever comes first in the file.
+        for text in [
+            "[live]\nping_interval_s = 60\ndead_after_s = 60\n",
+            "[live]\ndead_after_s = 60\nping_interval_s = 60\n",
+        ] {
+            let (l, c, m) = err(text);
+            let line = if text.starts_with("[live]\nd") { 2 } else { 3 };
+            assert_eq!((l, c), (line, 16), "{text:?}: {m}");
+            assert_eq!(
+                m,
+                "invalid value 60 for dead_after_s in [live]: must be greater than \
+                 ping_interval_s (60); allowed: 61..=600 (seconds)"
+            );
+        }
+        // Only ping set: at ping_interval_s, naming the default dead_after_s.
+        let (l, c, m) = err("[live]\nping_interval_s = 45\n");
+        assert_eq!((l, c), (2, 19), "{m}");
+        assert_eq!(
+            m,
+            "invalid value 45 for ping_interval_s in [live]: must be less than dead_after_s \
+             (45, the default); allowed: 5..=44 (seconds), or set dead_after_s higher as well"
+        );
+        // Only dead_after_s set (ping 15 by default): the range check is the tighter one.
+        let (_, _, m) = err("[live]\ndead_after_s = 15\n");
+        assert!(m.ends_with("allowed: 30..=600 (seconds)"), "{m}");
     }
 
     #[test]
@@ -1339,6 +1826,30 @@ wake = "button"
                 2,
                 1,
                 "unknown key `foo` in [session]; valid keys: wake",
+            ),
+            (
+                "[live]\nresumtion = true\n",
+                2,
+                1,
+                "unknown key `resumtion` in [live]; did you mean `resumption`?",
+            ),
+            (
+                "[live]\nvolume = 50\n",
+                2,
+                1,
+                "unknown key `volume` in [live]; it belongs in [audio]",
+            ),
+            (
+                "[audio]\nbacklog = 5000\n",
+                2,
+                1,
+                "unknown key `backlog` in [audio]; did you mean `backlog_ms`?",
+            ),
+            (
+                "[live]\nping_interval = 10\n",
+                2,
+                1,
+                "unknown key `ping_interval` in [live]; did you mean `ping_interval_s`?",
             ),
             (
                 "[audio]\nvoice = \"Kore\"\n",
@@ -1626,7 +2137,11 @@ wake = "button"
             "system instruction: (none)",
             "transcription: input on, output on",
             "capture device: default",
-            "chunk: 40 ms",
+            "chunk: 40 ms, mic backlog 10000 ms, volume 100%",
+            "session: resumption on, compression 25600→12800 tokens, hand-over at 540 s, \
+             ping 15 s, dead after 45 s, max message 4096 KiB",
+            "reconnect: backoff 0.5 s…30 s, config errors wait 60 s (doubling up to 900 s)",
+            "tools: on (end_session, set_volume)",
             "wake: always",
             "api key: set (from GEMINI_API_KEY)",
         ] {
@@ -1637,6 +2152,19 @@ wake = "button"
             s.contains("api key: missing — set api_key_file, GEMINI_API_KEY or the systemd credential gemini-api-key"),
             "{s}"
         );
+        c.live.compression_trigger_tokens = 0;
+        c.live.resumption = false;
+        c.live.tools = false;
+        c.live.config_error_delay_s = 3600;
+        let s = summary(&c, &Ok(None));
+        assert!(s.lines().count() <= 20, "{s}");
+        for w in [
+            "session: resumption off, compression off, hand-over",
+            "config errors wait 3600 s (doubling up to 3600 s)",
+            "tools: off",
+        ] {
+            assert!(s.contains(w), "{s} lacks {w}");
+        }
         c.live.system_instruction = "x".repeat(100);
         let s = summary(&c, &Ok(None));
         assert!(

@@ -1,12 +1,27 @@
-//! Wiring: starts the ALSA threads, keeps a Live session open, moves mic chunks up and reply
-//! audio down, and lets `machine` decide what reaches the speaker.
+//! Wiring: starts the ALSA threads, keeps a Live session alive across connections, moves mic
+//! chunks up and reply audio down, and lets `machine` decide what reaches the speaker.
 //!
 //! ```text
-//!   capture thread ──mpsc(PcmChunk)──▶ ┌──────────── run() ─────────────┐ ──text──▶ WebSocket
-//!                                      │ backlog (10 s, while offline)   │
-//!   playback thread ◀──PlaybackCmd──── │ machine.step(event) → actions   │ ◀─frames── WebSocket
-//!                                      └─────────────────────────────────┘
+//!   capture thread ──mpsc(PcmChunk)──▶ ┌──────────────── Daemon::run ────────────────┐
+//!                                      │ backlog (while no link is ready)             │ ──▶ link
+//!                                      │ link      : the connection the mic goes to   │ ◀── frames
+//!                                      │ dial      : a connection being set up (task) │
+//!                                      │ draining  : the old link finishing a reply   │ ◀── frames
+//!   playback thread ◀──PlaybackCmd──── │ machine.step(event) → actions                │
+//!                                      └──────────────────────────────────────────────┘
 //! ```
+//!
+//! A connection ends for one of three reasons, each with its own path:
+//! - `goAway`, or the link reaching `max_connection_age_s`: a new connection is dialled at once
+//!   (in its own task, so the receive loop keeps running) with the newest resumption handle;
+//!   the mic switches over when it is ready; the old link keeps playing the current reply
+//!   until that reply ends, then it is closed with 1000.
+//! - the server closes or the network drops (or stays silent past `dead_after_s`): mic audio
+//!   goes to the backlog, and the session is redialled with jittered backoff, forever.
+//! - shutdown: the link is closed with 1000.
+//!
+//! Mic audio is never sent twice and never dropped while it fits the backlog: each chunk goes
+//! to exactly one link, and a chunk whose send fails goes back to the front of the backlog.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -17,21 +32,27 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::audio::playback::{self, PlaybackHandle};
 use crate::audio::{capture, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
 use crate::config::{ApiKey, Config, Wake};
-use crate::live::proto::{write_audio_json, ClientMessage, ServerEvent, SetupParams};
+use crate::live::policy::{Backoff, Failure, Resumption};
+use crate::live::proto::ServerEvent;
+use crate::live::proto::{
+    write_audio_json, ClientMessage, ContextWindowCompression, FunctionResponse,
+    SessionResumptionConfig, Setup, SetupParams, SlidingWindow,
+};
 use crate::live::session::{self, Frame, SessionError};
 use crate::live::transport::{Endpoint, LiveSocket};
 use crate::machine::{Action, Input, Machine, State};
 use crate::service::{error_chain, notify};
+use crate::tools::{self, Effect};
 
-/// Mic audio kept while no session is ready (connecting, reconnecting); oldest dropped beyond.
-const BACKLOG_MS: u32 = 10_000;
-
-/// What a run did, for the final log line and for tests.
+/// What a run did: the continuity counters (mic audio captured, sent, dropped) and the
+/// connection history. Logged when each connection ends and when the daemon stops.
 #[derive(Debug, Default, Clone)]
 pub struct RunSummary {
     pub mic_bytes_sent: u64,
@@ -41,8 +62,31 @@ pub struct RunSummary {
     pub late_bytes_dropped: u64,
     pub replies: u64,
     pub interruptions: u64,
+    /// Connections whose setup completed.
     pub connections: u64,
+    /// Connections that resumed the previous session with a handle.
+    pub resumptions: u64,
+    /// New connections after a lost one (not counting hand-overs).
+    pub reconnects: u64,
+    pub go_aways: u64,
+    pub hand_overs: u64,
+    pub tool_calls: u64,
     pub malformed_frames: u64,
+    /// WebSocket payload bytes sent and received.
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+}
+
+impl RunSummary {
+    fn continuity(&self, stats: &AudioStats) -> String {
+        let s = |b: u64| b / FRAME_BYTES as u64;
+        format!(
+            "samples captured {} / sent {} / dropped {}",
+            s(AudioStats::get(&stats.captured_bytes)),
+            s(self.mic_bytes_sent),
+            s(self.mic_bytes_dropped + AudioStats::get(&stats.capture_dropped_bytes))
+        )
+    }
 }
 
 pub fn setup_params(cfg: &Config) -> SetupParams {
@@ -55,6 +99,29 @@ pub fn setup_params(cfg: &Config) -> SetupParams {
         input_transcription: cfg.live.input_transcription,
         output_transcription: cfg.live.output_transcription,
     }
+}
+
+/// The `setup` message: identical on every connection of a session except for the handle.
+pub fn build_setup(cfg: &Config, handle: Option<&str>) -> ClientMessage {
+    let mut setup = Setup::from(&setup_params(cfg));
+    if cfg.live.resumption {
+        setup.session_resumption = Some(SessionResumptionConfig {
+            handle: handle.map(str::to_string),
+            transparent: None,
+        });
+    }
+    if cfg.live.compression_trigger_tokens > 0 {
+        setup.context_window_compression = Some(ContextWindowCompression {
+            trigger_tokens: Some(cfg.live.compression_trigger_tokens as i64),
+            sliding_window: Some(SlidingWindow {
+                target_tokens: Some(cfg.live.compression_target_tokens as i64),
+            }),
+        });
+    }
+    if cfg.live.tools {
+        setup.tools = Some(tools::declarations());
+    }
+    ClientMessage::from(setup)
 }
 
 /// Mic chunks waiting for a session, bounded by time; overflow drops the oldest and counts it.
@@ -78,6 +145,17 @@ impl Backlog {
     fn push(&mut self, c: PcmChunk) {
         self.bytes += c.len();
         self.chunks.push_back(c);
+        self.trim();
+    }
+
+    /// A chunk whose send failed goes back where it came from: first in line.
+    fn push_front(&mut self, c: PcmChunk) {
+        self.bytes += c.len();
+        self.chunks.push_front(c);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
         while self.bytes > self.max_bytes {
             let Some(old) = self.chunks.pop_front() else {
                 break;
@@ -92,21 +170,29 @@ impl Backlog {
         self.bytes -= c.len();
         Some(c)
     }
+
+    fn ms(&self) -> usize {
+        self.bytes / FRAME_BYTES * 1000 / INPUT_RATE_HZ as usize
+    }
 }
 
-/// Reconnect delay: 0.5 s doubling to 30 s, with ±20 % jitter; configuration errors wait a
-/// minute so a wrong model name does not hammer the API.
-fn reconnect_delay(attempt: u32, config_error: bool) -> Duration {
-    if config_error {
-        return Duration::from_secs(60);
-    }
-    let base = (500u64 << attempt.min(6)).min(30_000);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let jitter = (nanos % 400) as i64 - 200; // per mille of base, ±20 %
-    Duration::from_millis((base as i64 + base as i64 * jitter / 1000).max(100) as u64)
+/// One open, set-up connection.
+struct Link {
+    ws: LiveSocket,
+    n: u64,
+    opened: Instant,
+    last_rx: Instant,
+    up: u64,
+    down: u64,
+}
+
+type DialResult = Result<(LiveSocket, Option<String>), SessionError>;
+
+/// A connection being set up in its own task.
+struct Dial {
+    task: JoinHandle<DialResult>,
+    resuming: bool,
+    hand_over: bool,
 }
 
 struct Transcript {
@@ -114,8 +200,37 @@ struct Transcript {
     said: String,
 }
 
-/// Runs until `shutdown` resolves. Device and network trouble is retried; only a broken
-/// configuration ends it early.
+/// How a frame loop iteration ended for a link.
+enum LinkEnd {
+    Lost(SessionError),
+    /// The model called `end_session`.
+    Ended,
+}
+
+struct Daemon {
+    cfg: Config,
+    endpoint: Endpoint,
+    key: ApiKey,
+    player: PlaybackHandle,
+    stats: Arc<AudioStats>,
+    mic_rx: mpsc::Receiver<PcmChunk>,
+    machine: Machine,
+    summary: RunSummary,
+    backlog: Backlog,
+    backoff: Backoff,
+    resume: Resumption,
+    link: Option<Link>,
+    draining: Option<Link>,
+    drain_until: Option<Instant>,
+    dial: Option<Dial>,
+    retry_at: Option<Instant>,
+    links_opened: u64,
+    transcript: Transcript,
+    had_link: bool,
+}
+
+/// Runs until `shutdown` resolves. Device and network trouble is retried forever; only a
+/// configuration the daemon cannot run with ends it early.
 pub async fn run(
     cfg: Config,
     key: ApiKey,
@@ -125,14 +240,11 @@ pub async fn run(
         bail!("wake = \"button\" needs the GPIO button support, which this version does not have yet; set wake = \"always\" in [session]");
     }
     let endpoint = Endpoint::parse(&cfg.live.endpoint).context("[live] endpoint")?;
-    let setup = ClientMessage::setup(&setup_params(&cfg));
-    let setup_timeout = Duration::from_millis(cfg.live.setup_timeout_ms);
-
     let stats = Arc::new(AudioStats::default());
     let stop = Arc::new(AtomicBool::new(false));
     // Two seconds of chunks between the capture thread and us; the backlog takes over offline.
     let depth = (2000 / cfg.audio.chunk_ms).max(4) as usize;
-    let (mic_tx, mut mic_rx) = mpsc::channel::<PcmChunk>(depth);
+    let (mic_tx, mic_rx) = mpsc::channel::<PcmChunk>(depth);
     let capture_thread = capture::spawn(
         capture::CaptureParams {
             device: cfg.audio.capture_device.clone(),
@@ -145,251 +257,652 @@ pub async fn run(
     .context("starting the capture thread")?;
     let (player, playback_thread) = playback::spawn(
         cfg.audio.playback_device.clone(),
+        cfg.audio.volume,
         stop.clone(),
         stats.clone(),
     )
     .context("starting the playback thread")?;
 
-    let mut machine = Machine::new();
-    let mut summary = RunSummary::default();
-    let mut backlog = Backlog::new(BACKLOG_MS);
-    let mut attempt: u32 = 0;
-    tokio::pin!(shutdown);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ std::process::id())
+        .unwrap_or(1);
+    let mut d = Daemon {
+        backlog: Backlog::new(cfg.audio.backlog_ms),
+        backoff: Backoff::new(
+            Duration::from_secs(cfg.live.reconnect_max_delay_s),
+            Duration::from_secs(cfg.live.config_error_delay_s),
+            seed,
+        ),
+        resume: Resumption::new(cfg.live.resumption),
+        cfg,
+        endpoint,
+        key,
+        player,
+        stats: stats.clone(),
+        mic_rx,
+        machine: Machine::new(),
+        summary: RunSummary::default(),
+        link: None,
+        draining: None,
+        drain_until: None,
+        dial: None,
+        retry_at: Some(Instant::now()),
+        links_opened: 0,
+        transcript: Transcript {
+            heard: String::new(),
+            said: String::new(),
+        },
+        had_link: false,
+    };
     // Ready = config valid and audio threads running. Not "connected": a box that boots without
     // network must still start (and keep the mic buffered) rather than fail its start job.
     notify::ready("connecting");
-
-    let why = 'outer: loop {
-        notify::status(&format!("connecting to {}", endpoint.host()));
-        log::info!(
-            "connecting to {} (model {})",
-            endpoint.host(),
-            cfg.live.model
-        );
-        // Keep capturing into the backlog while the connection is set up: the first words after
-        // start-up must not be lost to the handshake.
-        let opened = {
-            let open = session::open(&endpoint, &key, &setup, setup_timeout);
-            tokio::pin!(open);
-            loop {
-                tokio::select! {
-                    r = &mut open => break r,
-                    Some(c) = mic_rx.recv() => backlog.push(c),
-                    sig = &mut shutdown => break 'outer sig,
-                }
-            }
-        };
-        let mut ws = match opened {
-            Ok((ws, session_id)) => {
-                attempt = 0;
-                summary.connections += 1;
-                log::info!(
-                    "session ready{}",
-                    session_id
-                        .map(|s| format!(" (session {s})"))
-                        .unwrap_or_default()
-                );
-                ws
-            }
-            Err(e) => {
-                let delay = reconnect_delay(attempt, e.is_config_error());
-                attempt = attempt.saturating_add(1);
-                log::error!(
-                    "connection attempt {attempt} failed: {}; retrying in {:.1} s",
-                    error_chain(&e),
-                    delay.as_secs_f64()
-                );
-                notify::status(&format!("reconnecting, attempt {attempt}"));
-                let sleep = tokio::time::sleep(delay);
-                tokio::pin!(sleep);
-                loop {
-                    tokio::select! {
-                        _ = &mut sleep => continue 'outer,
-                        Some(c) = mic_rx.recv() => backlog.push(c),
-                        sig = &mut shutdown => break 'outer sig,
-                    }
-                }
-            }
-        };
-        for a in machine.step(Input::SessionReady) {
-            perform(a, &player);
-        }
-        if !backlog.chunks.is_empty() {
-            log::info!(
-                "sending {} ms of audio captured while connecting",
-                backlog.bytes / FRAME_BYTES * 1000 / INPUT_RATE_HZ as usize
-            );
-        }
-        let mut transcript = Transcript {
-            heard: String::new(),
-            said: String::new(),
-        };
-        let ended: Result<(), SessionError> = async {
-            while let Some(c) = backlog.pop() {
-                send_audio(&mut ws, &c, &mut summary).await?;
-            }
-            loop {
-                tokio::select! {
-                    Some(c) = mic_rx.recv() => send_audio(&mut ws, &c, &mut summary).await?,
-                    msg = ws.next() => {
-                        let Some(msg) = msg else {
-                            return Err(SessionError::Closed { code: 1006, reason: String::new() });
-                        };
-                        match session::decode(msg.map_err(SessionError::Socket)?) {
-                            Frame::Server(m) => {
-                                for ev in m.into_events() {
-                                    on_event(ev, &mut machine, &player, &mut summary, &mut transcript);
-                                }
-                            }
-                            Frame::Malformed(e) => {
-                                summary.malformed_frames += 1;
-                                log::warn!("skipping a malformed server frame: {e}");
-                            }
-                            Frame::Closed { code, reason } => {
-                                return Err(SessionError::Closed { code, reason });
-                            }
-                            Frame::Control => {}
-                        }
-                    }
-                    sig = &mut shutdown => {
-                        log::info!("{sig}: closing the session");
-                        notify::stopping();
-                        session::close(&mut ws).await;
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        .await;
-        match ended {
-            Ok(()) => break "signal",
-            Err(e) => {
-                log::warn!("session ended: {}; reconnecting", error_chain(&e));
-                for a in machine.step(Input::Disconnected) {
-                    perform(a, &player);
-                }
-            }
-        }
-    };
+    let why = d.run(shutdown).await;
     log::debug!("stopping ({why})");
+
     stop.store(true, Ordering::Relaxed);
+    let Daemon {
+        mut summary,
+        backlog,
+        machine,
+        player,
+        mic_rx,
+        ..
+    } = d;
     drop(mic_rx);
     drop(player);
     let _ = capture_thread.join();
     let _ = playback_thread.join();
-
-    summary.mic_bytes_dropped =
-        backlog.dropped_bytes + AudioStats::get(&stats.capture_dropped_bytes);
+    summary.mic_bytes_dropped = backlog.dropped_bytes;
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;
     log::info!(
-        "stopped: sent {} bytes of mic audio in {} chunks ({} dropped), received {} bytes of reply audio in {} replies, {} interruptions, {} late bytes discarded, played {} bytes, xruns capture {} / playback {}",
-        summary.mic_bytes_sent,
-        summary.mic_chunks_sent,
-        summary.mic_bytes_dropped,
-        summary.reply_bytes_received,
+        "stopped: {}; {} connections ({} resumed, {} reconnects, {} goAways, {} hand-overs); {} replies, {} interruptions, {} late reply bytes discarded; played {} bytes; xruns capture {} / playback {}; bytes up {} / down {}",
+        summary.continuity(&stats),
+        summary.connections,
+        summary.resumptions,
+        summary.reconnects,
+        summary.go_aways,
+        summary.hand_overs,
         summary.replies,
         summary.interruptions,
         summary.late_bytes_dropped,
         AudioStats::get(&stats.played_bytes),
         AudioStats::get(&stats.capture_xruns),
         AudioStats::get(&stats.playback_xruns),
+        summary.bytes_up,
+        summary.bytes_down,
     );
     Ok(summary)
 }
 
-async fn send_audio(
-    ws: &mut LiveSocket,
-    pcm: &[u8],
-    summary: &mut RunSummary,
-) -> Result<(), SessionError> {
-    // base64 is 4/3 of the bytes, plus the fixed envelope.
-    let mut json = String::with_capacity(pcm.len() * 4 / 3 + 96);
-    write_audio_json(&mut json, pcm, INPUT_RATE_HZ);
-    ws.send(Message::text(json))
-        .await
-        .map_err(SessionError::Socket)?;
-    summary.mic_bytes_sent += pcm.len() as u64;
-    summary.mic_chunks_sent += 1;
-    Ok(())
-}
-
-fn on_event(
-    ev: ServerEvent,
-    machine: &mut Machine,
-    player: &PlaybackHandle,
-    summary: &mut RunSummary,
-    transcript: &mut Transcript,
-) {
-    match ev {
-        ServerEvent::Audio { rate_hz, pcm } => {
-            summary.reply_bytes_received += pcm.len() as u64;
-            if !transcript.heard.is_empty() {
-                log::info!("heard: {}", transcript.heard.trim());
-                transcript.heard.clear();
-            }
-            let len = pcm.len();
-            let mut pcm = Some(pcm);
-            for a in machine.step(Input::ModelAudio) {
-                match a {
-                    Action::Play { gen } => {
-                        if let Some(p) = pcm.take() {
-                            if !player.play(gen, rate_hz, p) {
-                                log::warn!("playback queue full: reply audio dropped");
-                            }
-                        }
-                    }
-                    Action::DropLate => {
-                        summary.late_bytes_dropped += len as u64;
-                        log::debug!("dropped {len} bytes of a cancelled reply");
-                    }
-                    other => perform(other, player),
-                }
-            }
-        }
-        ServerEvent::Interrupted => {
-            log::info!("interrupted by the user: speaker stopped");
-            step(machine, Input::Interrupted, player);
-        }
-        ServerEvent::GenerationComplete => {
-            step(machine, Input::GenerationComplete, player);
-        }
-        ServerEvent::TurnComplete => {
-            if !transcript.heard.is_empty() {
-                log::info!("heard: {}", transcript.heard.trim());
-                transcript.heard.clear();
-            }
-            if !transcript.said.is_empty() {
-                log::info!("replied: {}", transcript.said.trim());
-                transcript.said.clear();
-            }
-            step(machine, Input::TurnComplete, player);
-        }
-        ServerEvent::InputTranscription(t) => transcript.heard.push_str(&t),
-        ServerEvent::OutputTranscription(t) => transcript.said.push_str(&t),
-        ServerEvent::Text(t) => log::info!("model text: {t}"),
-        ServerEvent::SetupComplete { .. } => log::debug!("unexpected second setupComplete"),
-        ServerEvent::ToolCall(calls) => {
-            log::warn!(
-                "the model asked for {} tool call(s), but no tools are configured",
-                calls.len()
-            );
-        }
-        ServerEvent::ToolCallCancellation(ids) => log::debug!("tool calls cancelled: {ids:?}"),
-        ServerEvent::GoAway { time_left } => log::warn!(
-            "the server will close this connection in {:.1} s; the session will reconnect",
-            time_left.as_secs_f64()
-        ),
-        ServerEvent::ResumptionUpdate { resumable, .. } => {
-            log::debug!("session resumption update (resumable: {resumable})");
-        }
-        ServerEvent::Usage(u) => log::debug!("usage: {u:?}"),
+async fn next_frame(l: &mut Option<Link>) -> Option<Result<Message, tungstenite::Error>> {
+    match l {
+        Some(l) => l.ws.next().await,
+        None => std::future::pending().await,
     }
 }
 
-fn step(machine: &mut Machine, input: Input, player: &PlaybackHandle) {
-    for a in machine.step(input) {
-        perform(a, player);
+async fn join_dial(d: &mut Option<Dial>) -> DialResult {
+    match d {
+        Some(d) => match (&mut d.task).await {
+            Ok(r) => r,
+            Err(e) => Err(SessionError::Closed {
+                code: 1006,
+                reason: format!("connection task failed: {e}"),
+            }),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    async fn run(&mut self, shutdown: impl Future<Output = &'static str>) -> &'static str {
+        tokio::pin!(shutdown);
+        let ping_every = Duration::from_secs(self.cfg.live.ping_interval_s);
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let max_age = Duration::from_secs(self.cfg.live.max_connection_age_s);
+        loop {
+            let can_dial = self.dial.is_none();
+            let retry_at = if can_dial { self.retry_at } else { None };
+            let age_deadline = match (&self.link, can_dial) {
+                (Some(l), true) => Some(l.opened + max_age),
+                _ => None,
+            };
+            let drain_until = self.drain_until;
+            tokio::select! {
+                // Order matters: a closed connection is noticed before more audio is sent
+                // into it, and a stop request beats everything.
+                biased;
+                sig = &mut shutdown => {
+                    log::info!("{sig}: closing the session");
+                    notify::stopping();
+                    self.close_all().await;
+                    return sig;
+                }
+                r = next_frame(&mut self.link) => {
+                    if let Err(end) = self.on_frame(r, false).await {
+                        self.link_ended(end).await;
+                    }
+                }
+                r = next_frame(&mut self.draining) => {
+                    if let Err(end) = self.on_frame(r, true).await {
+                        log::debug!("old connection ended while draining: {}", match &end {
+                            LinkEnd::Lost(e) => error_chain(e),
+                            LinkEnd::Ended => "ended".into(),
+                        });
+                        self.finish_draining().await;
+                    }
+                }
+                r = join_dial(&mut self.dial) => self.on_dialed(r).await,
+                _ = sleep_opt(retry_at) => {
+                    self.retry_at = None;
+                    self.start_dial(false);
+                }
+                _ = sleep_opt(age_deadline) => {
+                    log::info!("connection is {} s old; handing over to a new one before the server ends it", max_age.as_secs());
+                    self.start_dial(true);
+                }
+                _ = sleep_opt(drain_until) => {
+                    log::debug!("old connection did not finish its reply in time; closing it");
+                    self.finish_draining().await;
+                }
+                _ = ping.tick() => self.on_ping().await,
+                c = self.mic_rx.recv() => match c {
+                    Some(c) => self.on_mic(c).await,
+                    None => {
+                        // The capture thread only stops on shutdown; wait for the signal.
+                        let sig = (&mut shutdown).await;
+                        self.close_all().await;
+                        return sig;
+                    }
+                },
+            }
+        }
+    }
+
+    /// Dials a connection in its own task: the current link (if any) keeps working meanwhile.
+    fn start_dial(&mut self, hand_over: bool) {
+        if self.dial.is_some() {
+            return;
+        }
+        let handle = self
+            .resume
+            .handle(std::time::Instant::now())
+            .map(str::to_string);
+        let resuming = handle.is_some();
+        let setup = build_setup(&self.cfg, handle.as_deref());
+        let endpoint = self.endpoint.clone();
+        let key = self.key.clone();
+        let timeout = Duration::from_millis(self.cfg.live.setup_timeout_ms);
+        let attempt = self.backoff.attempts() + 1;
+        log::info!(
+            "connecting to {} ({}{}, attempt {attempt})",
+            self.endpoint.host(),
+            if resuming {
+                "resuming the session"
+            } else {
+                "new session"
+            },
+            if hand_over { ", hand-over" } else { "" },
+        );
+        if self.link.is_none() {
+            notify::status(&format!("connecting, attempt {attempt}"));
+        }
+        let task =
+            tokio::spawn(async move { session::open(&endpoint, &key, &setup, timeout).await });
+        self.dial = Some(Dial {
+            task,
+            resuming,
+            hand_over,
+        });
+    }
+
+    async fn on_dialed(&mut self, r: DialResult) {
+        let Some(dial) = self.dial.take() else { return };
+        match r {
+            Ok((ws, session_id)) => {
+                let now = Instant::now();
+                self.links_opened += 1;
+                self.summary.connections += 1;
+                if dial.resuming {
+                    self.summary.resumptions += 1;
+                }
+                if self.had_link && !dial.hand_over {
+                    self.summary.reconnects += 1;
+                }
+                self.had_link = true;
+                self.backoff.reset();
+                log::info!(
+                    "session ready on connection {}{}{}",
+                    self.links_opened,
+                    if dial.resuming {
+                        " (resumed)"
+                    } else {
+                        " (new session)"
+                    },
+                    session_id
+                        .map(|s| format!(", session {s}"))
+                        .unwrap_or_default()
+                );
+                let new = Link {
+                    ws,
+                    n: self.links_opened,
+                    opened: now,
+                    last_rx: now,
+                    up: 0,
+                    down: 0,
+                };
+                match self.link.replace(new) {
+                    Some(old) => {
+                        // Hand-over: the mic continues on the new link from this chunk on; the
+                        // old one may still be delivering the current reply.
+                        self.summary.hand_overs += 1;
+                        self.finish_draining().await;
+                        if self.machine.state() == State::Speaking {
+                            self.draining = Some(old);
+                            self.drain_until = Some(now + Duration::from_secs(10));
+                        } else {
+                            self.close_link(old, "handed over").await;
+                        }
+                    }
+                    None => {
+                        for a in self.machine.step(Input::SessionReady) {
+                            perform(a, &self.player);
+                        }
+                    }
+                }
+                if !self.backlog.chunks.is_empty() {
+                    log::info!(
+                        "sending {} ms of audio captured while no session was ready",
+                        self.backlog.ms()
+                    );
+                }
+                while let Some(c) = self.backlog.pop() {
+                    if !self.send_mic(c).await {
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                let kind = e.failure();
+                if dial.resuming && matches!(e, SessionError::Closed { .. }) {
+                    // The server may refuse an expired or unknown handle: next time, start fresh.
+                    log::warn!(
+                        "resuming failed ({}); the next attempt starts a new session",
+                        error_chain(&e)
+                    );
+                    self.resume.forget();
+                }
+                let delay = self.backoff.next_delay(kind);
+                let attempt = self.backoff.attempts();
+                let hint = match kind {
+                    Failure::Config => {
+                        " (a configuration problem: check [live] in the config file)"
+                    }
+                    Failure::Quota => " (quota or concurrent-session limit)",
+                    Failure::Transient => "",
+                };
+                log::error!(
+                    "connection attempt {attempt} failed: {}{hint}; retrying in {:.1} s",
+                    error_chain(&e),
+                    delay.as_secs_f64()
+                );
+                notify::status(&format!(
+                    "reconnecting, attempt {attempt} failed, next in {:.0} s",
+                    delay.as_secs_f64()
+                ));
+                self.retry_at = Some(Instant::now() + delay);
+            }
+        }
+    }
+
+    async fn on_mic(&mut self, c: PcmChunk) {
+        if self.link.is_some() && self.backlog.chunks.is_empty() {
+            self.send_mic(c).await;
+        } else {
+            self.backlog.push(c);
+        }
+    }
+
+    /// Sends one chunk on the link; on failure it goes back to the backlog, the link is
+    /// dropped, and false is returned.
+    async fn send_mic(&mut self, c: PcmChunk) -> bool {
+        let Some(link) = self.link.as_mut() else {
+            self.backlog.push_front(c);
+            return false;
+        };
+        // base64 is 4/3 of the bytes, plus the fixed envelope.
+        let mut json = String::with_capacity(c.len() * 4 / 3 + 96);
+        write_audio_json(&mut json, &c, INPUT_RATE_HZ);
+        let len = json.len() as u64;
+        match link.ws.send(Message::text(json)).await {
+            Ok(()) => {
+                link.up += len;
+                self.summary.bytes_up += len;
+                self.summary.mic_bytes_sent += c.len() as u64;
+                self.summary.mic_chunks_sent += 1;
+                true
+            }
+            Err(e) => {
+                self.backlog.push_front(c);
+                self.link_ended(LinkEnd::Lost(SessionError::Socket(e)))
+                    .await;
+                false
+            }
+        }
+    }
+
+    async fn send_on(
+        link: &mut Link,
+        summary: &mut RunSummary,
+        msg: &ClientMessage,
+    ) -> Result<(), SessionError> {
+        let json = msg.to_json();
+        let len = json.len() as u64;
+        link.ws
+            .send(Message::text(json))
+            .await
+            .map_err(SessionError::Socket)?;
+        link.up += len;
+        summary.bytes_up += len;
+        Ok(())
+    }
+
+    async fn on_ping(&mut self) {
+        let dead_after = Duration::from_secs(self.cfg.live.dead_after_s);
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let silent = link.last_rx.elapsed();
+        if silent > dead_after {
+            let e = SessionError::Closed {
+                code: 1006,
+                reason: format!(
+                    "no frame from the server for {} s (dead_after_s)",
+                    silent.as_secs()
+                ),
+            };
+            self.link_ended(LinkEnd::Lost(e)).await;
+            return;
+        }
+        if let Err(e) = link.ws.send(Message::Ping(Vec::new().into())).await {
+            self.link_ended(LinkEnd::Lost(SessionError::Socket(e)))
+                .await;
+        }
+    }
+
+    /// Handles one frame from the link (or the draining link). `Err` = this link is over.
+    async fn on_frame(
+        &mut self,
+        r: Option<Result<Message, tungstenite::Error>>,
+        draining: bool,
+    ) -> Result<(), LinkEnd> {
+        let Some(r) = r else {
+            return Err(LinkEnd::Lost(SessionError::Closed {
+                code: 1006,
+                reason: "connection dropped without a close frame".into(),
+            }));
+        };
+        let msg = r.map_err(|e| LinkEnd::Lost(SessionError::Socket(e)))?;
+        let len = msg.len() as u64;
+        {
+            let link = if draining {
+                self.draining.as_mut()
+            } else {
+                self.link.as_mut()
+            };
+            if let Some(l) = link {
+                l.last_rx = Instant::now();
+                l.down += len;
+            }
+        }
+        self.summary.bytes_down += len;
+        let max = self.cfg.live.max_message_kb as usize * 1024;
+        match session::decode(msg, max) {
+            Frame::Server(m) => {
+                let mut reply_over = false;
+                for ev in m.into_events() {
+                    if matches!(
+                        ev,
+                        ServerEvent::TurnComplete
+                            | ServerEvent::GenerationComplete
+                            | ServerEvent::Interrupted
+                    ) {
+                        reply_over = true;
+                    }
+                    if let Some(end) = self.on_event(ev, draining).await {
+                        return Err(end);
+                    }
+                }
+                if draining && reply_over {
+                    return Err(LinkEnd::Ended);
+                }
+            }
+            Frame::Malformed(e) => {
+                self.summary.malformed_frames += 1;
+                log::warn!("skipping a malformed server frame: {e}");
+            }
+            Frame::Closed { code, reason } => {
+                return Err(LinkEnd::Lost(SessionError::Closed { code, reason }));
+            }
+            Frame::Control => {}
+        }
+        Ok(())
+    }
+
+    async fn on_event(&mut self, ev: ServerEvent, draining: bool) -> Option<LinkEnd> {
+        match ev {
+            ServerEvent::Audio { rate_hz, pcm } => {
+                self.summary.reply_bytes_received += pcm.len() as u64;
+                self.flush_heard();
+                let len = pcm.len();
+                let mut pcm = Some(pcm);
+                for a in self.machine.step(Input::ModelAudio) {
+                    match a {
+                        Action::Play { gen } => {
+                            if let Some(p) = pcm.take() {
+                                if !self.player.play(gen, rate_hz, p) {
+                                    log::warn!("playback queue full: reply audio dropped");
+                                }
+                            }
+                        }
+                        Action::DropLate => {
+                            self.summary.late_bytes_dropped += len as u64;
+                            log::debug!("dropped {len} bytes of a cancelled reply");
+                        }
+                        other => perform(other, &self.player),
+                    }
+                }
+            }
+            ServerEvent::Interrupted => {
+                log::info!("interrupted by the user: speaker stopped");
+                self.step(Input::Interrupted);
+            }
+            ServerEvent::GenerationComplete => self.step(Input::GenerationComplete),
+            ServerEvent::TurnComplete => {
+                self.flush_heard();
+                if !self.transcript.said.is_empty() {
+                    log::info!("replied: {}", self.transcript.said.trim());
+                    self.transcript.said.clear();
+                }
+                self.step(Input::TurnComplete);
+            }
+            ServerEvent::InputTranscription(t) => self.transcript.heard.push_str(&t),
+            ServerEvent::OutputTranscription(t) => self.transcript.said.push_str(&t),
+            ServerEvent::Text(t) => log::info!("model text: {t}"),
+            ServerEvent::SetupComplete { .. } => log::debug!("unexpected second setupComplete"),
+            ServerEvent::ToolCall(calls) => return self.on_tool_calls(calls, draining).await,
+            ServerEvent::ToolCallCancellation(ids) => {
+                // Built-in tools act at once; there is nothing left to undo.
+                log::info!("the server cancelled tool call(s) {ids:?}");
+            }
+            ServerEvent::GoAway { time_left } => {
+                self.summary.go_aways += 1;
+                log::info!(
+                    "goAway: the server ends this connection in {:.1} s; handing over to a new one now",
+                    time_left.as_secs_f64()
+                );
+                if !draining {
+                    self.start_dial(true);
+                }
+            }
+            ServerEvent::ResumptionUpdate { handle, resumable } => {
+                log::debug!("session resumption update (resumable: {resumable})");
+                self.resume
+                    .update(handle, resumable, std::time::Instant::now());
+            }
+            ServerEvent::Usage(u) => log::debug!("usage: {u:?}"),
+        }
+        None
+    }
+
+    async fn on_tool_calls(
+        &mut self,
+        calls: Vec<crate::live::proto::FunctionCall>,
+        draining: bool,
+    ) -> Option<LinkEnd> {
+        let mut responses: Vec<FunctionResponse> = Vec::with_capacity(calls.len());
+        let mut effects = Vec::new();
+        for call in &calls {
+            self.summary.tool_calls += 1;
+            let (resp, effect) = tools::answer(call);
+            log::info!(
+                "tool call {}({}) -> {}",
+                call.name,
+                call.args,
+                resp.response
+            );
+            responses.push(resp);
+            effects.extend(effect);
+        }
+        let link = if draining {
+            self.draining.as_mut()
+        } else {
+            self.link.as_mut()
+        };
+        if let Some(link) = link {
+            let msg = ClientMessage::tool_response(responses);
+            if let Err(e) = Self::send_on(link, &mut self.summary, &msg).await {
+                return Some(LinkEnd::Lost(e));
+            }
+        }
+        let mut end = None;
+        for e in effects {
+            match e {
+                Effect::SetVolume(p) => {
+                    self.player.set_volume(p);
+                    log::info!("speaker volume set to {p} %");
+                }
+                Effect::EndSession => end = Some(LinkEnd::Ended),
+            }
+        }
+        end
+    }
+
+    fn flush_heard(&mut self) {
+        if !self.transcript.heard.is_empty() {
+            log::info!("heard: {}", self.transcript.heard.trim());
+            self.transcript.heard.clear();
+        }
+    }
+
+    fn step(&mut self, input: Input) {
+        for a in self.machine.step(input) {
+            perform(a, &self.player);
+        }
+    }
+
+    /// The current link is over: log its counters, then redial (now, or after a backoff).
+    async fn link_ended(&mut self, end: LinkEnd) {
+        let Some(link) = self.link.take() else { return };
+        let (delay, ended_by_model) = match &end {
+            LinkEnd::Ended => {
+                // The model ended the conversation: the next one starts fresh.
+                self.resume.forget();
+                (Duration::from_secs(1), true)
+            }
+            LinkEnd::Lost(e) => {
+                let kind = e.failure();
+                // A connection that worked is redialled at once; only repeated failures wait.
+                let delay = match kind {
+                    Failure::Transient => Duration::ZERO,
+                    _ => self.backoff.next_delay(kind),
+                };
+                log::warn!(
+                    "connection {} lost after {:.0} s: {}; {}",
+                    link.n,
+                    link.opened.elapsed().as_secs_f64(),
+                    error_chain(e),
+                    if delay.is_zero() {
+                        "reconnecting now".to_string()
+                    } else {
+                        format!("reconnecting in {:.1} s", delay.as_secs_f64())
+                    }
+                );
+                (delay, false)
+            }
+        };
+        self.log_link_counters(&link);
+        if ended_by_model {
+            log::info!("the model ended the session; starting a new one");
+            let mut link = link;
+            session::close(&mut link.ws).await;
+        }
+        for a in self.machine.step(Input::Disconnected) {
+            perform(a, &self.player);
+        }
+        if self.dial.is_none() {
+            self.retry_at = Some(Instant::now() + delay);
+        }
+    }
+
+    fn log_link_counters(&self, link: &Link) {
+        log::info!(
+            "connection {} ended after {:.1} s (bytes up {} / down {}); so far: {}; {} reconnects, {} resumptions, {} goAways, {} interruptions",
+            link.n,
+            link.opened.elapsed().as_secs_f64(),
+            link.up,
+            link.down,
+            self.summary.continuity(&self.stats),
+            self.summary.reconnects,
+            self.summary.resumptions,
+            self.summary.go_aways,
+            self.machine.interruptions,
+        );
+    }
+
+    async fn close_link(&mut self, mut link: Link, why: &str) {
+        log::debug!("closing connection {} ({why})", link.n);
+        self.log_link_counters(&link);
+        session::close(&mut link.ws).await;
+    }
+
+    async fn finish_draining(&mut self) {
+        self.drain_until = None;
+        if let Some(old) = self.draining.take() {
+            self.close_link(old, "reply finished after hand-over").await;
+            self.step(Input::ReplyConnectionClosed);
+        }
+    }
+
+    async fn close_all(&mut self) {
+        if let Some(d) = self.dial.take() {
+            d.task.abort();
+        }
+        self.finish_draining().await;
+        if let Some(link) = self.link.take() {
+            self.close_link(link, "shutdown").await;
+        }
     }
 }
 
@@ -421,18 +934,29 @@ mod tests {
         assert_eq!(b.dropped_bytes, 2000);
         assert_eq!(b.pop().map(|c| c[0]), Some(2));
         assert_eq!(b.bytes, 2000);
+        b.push_front(vec![9; 1000]);
+        assert_eq!(b.pop().map(|c| c[0]), Some(9));
     }
 
     #[test]
-    fn reconnect_delays() {
-        for a in 0..10 {
-            let d = reconnect_delay(a, false);
-            assert!(
-                d >= Duration::from_millis(400) && d <= Duration::from_secs(36),
-                "{d:?}"
-            );
-        }
-        assert!(reconnect_delay(20, false) >= Duration::from_secs(24));
-        assert_eq!(reconnect_delay(0, true), Duration::from_secs(60));
+    fn setup_is_identical_but_for_the_handle() {
+        let cfg = Config::with_defaults("/x.toml");
+        let a: serde_json::Value =
+            serde_json::from_str(&build_setup(&cfg, None).to_json()).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(&build_setup(&cfg, Some("h-1")).to_json()).unwrap();
+        assert_eq!(a["setup"]["sessionResumption"], serde_json::json!({}));
+        assert_eq!(
+            b["setup"]["sessionResumption"],
+            serde_json::json!({"handle": "h-1"})
+        );
+        assert_eq!(
+            a["setup"]["contextWindowCompression"],
+            serde_json::json!({"triggerTokens": 25600, "slidingWindow": {"targetTokens": 12800}})
+        );
+        let mut b2 = b.clone();
+        b2["setup"]["sessionResumption"] = serde_json::json!({});
+        assert_eq!(a, b2);
+        assert!(a["setup"]["tools"][0]["functionDeclarations"].is_array());
     }
 }

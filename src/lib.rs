@@ -16,6 +16,7 @@
 //! | `machine`   | pure state machine: turns, generations, interruptions             |
 //! | `daemon`    | wiring: spawns the edges, feeds the machine, performs its actions |
 //! | `service`   | logging (journald or stderr), sd-notify, signals                  |
+//! | `tools`     | built-in tools the model can call (end_session, set_volume)        |
 //! | `standin`   | a Live API stand-in on 127.0.0.1 used by `demo` and the tests     |
 //! | `demo`      | the no-hardware, no-key demonstration                             |
 
@@ -28,3 +29,4 @@ pub mod live;
 pub mod machine;
 pub mod service;
 pub mod standin;
+pub mod tools;

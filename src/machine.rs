@@ -23,6 +23,9 @@ pub enum Input {
     TurnComplete,
     /// The connection ended (for any reason).
     Disconnected,
+    /// The connection that carried the current reply closed, but a new one is already ready
+    /// (goAway hand-over): what is queued plays out, and nobody is reconnecting.
+    ReplyConnectionClosed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +155,13 @@ impl Machine {
                     self.set(State::Listening, &mut out);
                 }
             }
+            Input::ReplyConnectionClosed => {
+                self.finish_reply(&mut out);
+                self.discarding = false;
+                if self.state == State::Speaking {
+                    self.set(State::Listening, &mut out);
+                }
+            }
             Input::Disconnected => {
                 // What is already queued still plays; a new connection starts a new reply.
                 self.finish_reply(&mut out);
@@ -263,6 +273,21 @@ mod tests {
         assert_eq!(
             m.step(ModelAudio),
             vec![State(super::State::Speaking), Play { gen: 1 }]
+        );
+    }
+
+    #[test]
+    fn reply_connection_closing_after_hand_over_plays_out_and_listens() {
+        let mut m = Machine::new();
+        run(&mut m, &[SessionReady, ModelAudio, SessionReady]);
+        assert_eq!(
+            m.state(),
+            super::State::Speaking,
+            "hand-over keeps the reply going"
+        );
+        assert_eq!(
+            m.step(ReplyConnectionClosed),
+            vec![EndOfTurn { gen: 0 }, State(super::State::Listening)]
         );
     }
 

@@ -82,6 +82,19 @@ fn shipped_example_parses_to_the_defaults() {
     assert_eq!(cfg.live.media_resolution, MediaResolution::Low);
     assert_eq!(cfg.audio.chunk_ms, 40);
     assert_eq!(cfg.session.wake, Wake::Always);
+    let l = &cfg.live;
+    assert!(l.resumption && l.tools);
+    assert_eq!(
+        (l.compression_trigger_tokens, l.compression_target_tokens),
+        (25_600, 12_800)
+    );
+    assert_eq!(
+        (l.max_connection_age_s, l.ping_interval_s, l.dead_after_s),
+        (540, 15, 45)
+    );
+    assert_eq!((l.reconnect_max_delay_s, l.config_error_delay_s), (30, 60));
+    assert_eq!(l.max_message_kb, 4096);
+    assert_eq!((cfg.audio.backlog_ms, cfg.audio.volume), (10_000, 100));
 }
 
 #[test]
@@ -89,8 +102,8 @@ fn every_documented_key_is_real() {
     let path = repo("config/gemlive.toml");
     let text = std::fs::read_to_string(&path).expect("read shipped config");
     let (uncommented, n) = uncomment_keys(&text);
-    // 9 in [live], 3 in [audio], 1 in [session].
-    assert_eq!(n, 13, "documented keys:\n{uncommented}");
+    // 19 in [live], 5 in [audio], 1 in [session].
+    assert_eq!(n, 25, "documented keys:\n{uncommented}");
     let cfg = match config::parse_str(&uncommented, &path) {
         Ok(c) => c,
         Err(e) => panic!("uncommented example fails: {e}"),
@@ -150,6 +163,35 @@ fn bad_range_names_key_value_and_range() {
             "chunk_ms in [audio]",
             "20..=100",
             "milliseconds",
+        ],
+    );
+}
+
+#[test]
+fn dead_after_not_above_ping_interval_is_refused_at_dead_after() {
+    let (line, column, shown) = fixture_error("bad_liveness.toml");
+    assert_eq!((line, column), (4, 19));
+    assert_words(
+        &shown,
+        &[
+            "invalid value 50 for dead_after_s in [live]",
+            "must be greater than ping_interval_s (60)",
+            "allowed: 61..=600 (seconds)",
+        ],
+    );
+}
+
+#[test]
+fn compression_target_not_below_trigger_is_refused_at_the_target() {
+    let (line, column, shown) = fixture_error("bad_compression.toml");
+    assert_eq!((line, column), (3, 29));
+    assert_words(
+        &shown,
+        &[
+            "invalid value 20000 for compression_target_tokens in [live]",
+            "must be less than compression_trigger_tokens (20000)",
+            "allowed: 0..=19999 (tokens)",
+            "compression_trigger_tokens = 0",
         ],
     );
 }

@@ -8,7 +8,7 @@
 //! generation is checked between periods, so a write in progress delays the drop by at most one
 //! period. `drain` (play out what is queued) happens only at the natural end of a turn.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -42,6 +42,7 @@ pub enum PlaybackCmd {
 pub struct PlaybackHandle {
     tx: SyncSender<PlaybackCmd>,
     current_gen: Arc<AtomicU64>,
+    volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
 }
 
@@ -64,6 +65,16 @@ impl PlaybackHandle {
         let _ = self.tx.try_send(PlaybackCmd::EndOfTurn { gen });
     }
 
+    /// Software gain in percent (0..=100), applied to every sample written from now on: many
+    /// USB speakers and HATs have no usable hardware mixer.
+    pub fn set_volume(&self, percent: u8) {
+        self.volume.store(percent.min(100), Ordering::Relaxed);
+    }
+
+    pub fn volume(&self) -> u8 {
+        self.volume.load(Ordering::Relaxed)
+    }
+
     /// Stops playback at once and refuses every chunk older than `new_gen`.
     pub fn discard(&self, new_gen: u64) {
         self.current_gen.fetch_max(new_gen, Ordering::SeqCst);
@@ -77,17 +88,20 @@ impl PlaybackHandle {
 /// Starts the playback thread; it ends when the handle is dropped or `stop` is set.
 pub fn spawn(
     device: String,
+    volume_percent: u8,
     stop: Arc<AtomicBool>,
     stats: Arc<AudioStats>,
 ) -> std::io::Result<(PlaybackHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
     let current_gen = Arc::new(AtomicU64::new(0));
+    let volume = Arc::new(AtomicU8::new(volume_percent.min(100)));
     let mut player = Player {
         device,
         pcm: None,
         failures: 0,
         retry_at: None,
         current_gen: current_gen.clone(),
+        volume: volume.clone(),
         stats: stats.clone(),
         samples: Vec::new(),
     };
@@ -107,6 +121,7 @@ pub fn spawn(
         PlaybackHandle {
             tx,
             current_gen,
+            volume,
             stats,
         },
         join,
@@ -125,6 +140,7 @@ struct Player {
     failures: u32,
     retry_at: Option<Instant>,
     current_gen: Arc<AtomicU64>,
+    volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
     /// Reused conversion buffer: bytes → i16 without a fresh allocation per chunk.
     samples: Vec<i16>,
@@ -167,11 +183,17 @@ impl Player {
             return;
         }
         self.samples.clear();
-        self.samples.extend(
-            bytes
-                .chunks_exact(FRAME_BYTES)
-                .map(|b| i16::from_le_bytes([b[0], b[1]])),
-        );
+        let gain = i32::from(self.volume.load(Ordering::Relaxed));
+        self.samples
+            .extend(bytes.chunks_exact(FRAME_BYTES).map(|b| {
+                let s = i16::from_le_bytes([b[0], b[1]]);
+                if gain >= 100 {
+                    s
+                } else {
+                    // |s * gain / 100| <= |s|, so this always fits an i16.
+                    (i32::from(s) * gain / 100) as i16
+                }
+            }));
         let mut done = 0;
         let total = self.samples.len();
         while done < total {

@@ -5,7 +5,9 @@
 //! | `proto`     | JSON wire types, base64, event order     | sockets, policy          |
 //! | `transport` | URL rules, TLS (ring), WebSocket frames | JSON, reconnect policy   |
 //! | `session`   | setup handshake, setupComplete timeout  | audio devices            |
+//! | `policy`    | backoff, close classes, resume handles  | sockets, clocks          |
 
+pub mod policy;
 pub mod proto;
 pub mod session;
 pub mod transport;

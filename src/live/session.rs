@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::policy::{classify_close, Failure};
 use super::proto::{ClientMessage, ServerEvent, ServerMessage};
 use super::transport::{self, ConnectError, Endpoint, LiveSocket};
 use crate::config::ApiKey;
@@ -26,15 +27,22 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// A configuration problem that retrying cannot fix (bad model, bad argument, location).
-    pub fn is_config_error(&self) -> bool {
+    /// What kind of failure this is, for the retry policy.
+    pub fn failure(&self) -> Failure {
         match self {
-            SessionError::Closed { code, .. } => matches!(code, 1007 | 1008),
+            SessionError::Closed { code, reason } => classify_close(*code, reason),
+            SessionError::Connect(ConnectError::Rejected { status: 429 }) => Failure::Quota,
             SessionError::Connect(ConnectError::Rejected { status }) => {
-                matches!(status, 400 | 401 | 403 | 404)
+                if matches!(status, 400 | 401 | 403 | 404) {
+                    Failure::Config
+                } else {
+                    Failure::Transient
+                }
             }
-            SessionError::Connect(ConnectError::Endpoint(_) | ConnectError::BadKey) => true,
-            _ => false,
+            SessionError::Connect(ConnectError::Endpoint(_) | ConnectError::BadKey) => {
+                Failure::Config
+            }
+            _ => Failure::Transient,
         }
     }
 }
@@ -80,7 +88,9 @@ pub enum Frame {
     Control,
 }
 
-pub fn decode(msg: Message) -> Frame {
+/// Decodes one frame. Messages over `max_bytes` are skipped: the size limit the transport
+/// enforces is far higher, so that one oversized message cannot end the session.
+pub fn decode(msg: Message, max_bytes: usize) -> Frame {
     let bytes: &[u8] = match &msg {
         // The server sends JSON in binary frames, but text frames are accepted too.
         Message::Text(t) => t.as_bytes(),
@@ -99,6 +109,13 @@ pub fn decode(msg: Message) -> Frame {
         }
         _ => return Frame::Control,
     };
+    if bytes.len() > max_bytes {
+        return Frame::Malformed(format!(
+            "{} bytes, over the {} KiB limit (max_message_kb)",
+            bytes.len(),
+            max_bytes / 1024
+        ));
+    }
     match ServerMessage::parse(bytes) {
         Ok(m) => Frame::Server(Box::new(m)),
         Err(e) => Frame::Malformed(e.to_string()),
@@ -127,7 +144,7 @@ pub async fn open(
                     reason: String::new(),
                 });
             };
-            match decode(msg.map_err(SessionError::Socket)?) {
+            match decode(msg.map_err(SessionError::Socket)?, usize::MAX) {
                 Frame::Server(m) => {
                     for ev in m.into_events() {
                         if let ServerEvent::SetupComplete { session_id } = ev {
@@ -174,32 +191,43 @@ mod tests {
     }
 
     #[test]
-    fn config_errors_are_classified() {
+    fn failures_are_classified() {
         let e = SessionError::Closed {
             code: 1007,
             reason: "Request contains an invalid argument.".into(),
         };
-        assert!(e.is_config_error());
+        assert_eq!(e.failure(), Failure::Config);
         let e = SessionError::Closed {
             code: 1011,
             reason: "Internal error encountered.".into(),
         };
-        assert!(!e.is_config_error());
+        assert_eq!(e.failure(), Failure::Transient);
+        let e = SessionError::Connect(ConnectError::Rejected { status: 429 });
+        assert_eq!(e.failure(), Failure::Quota);
+        assert_eq!(
+            SessionError::SetupTimeout(Duration::from_secs(1)).failure(),
+            Failure::Transient
+        );
     }
 
     #[test]
     fn decode_close_and_malformed() {
+        let big = usize::MAX;
         assert!(matches!(
-            decode(Message::text("not json")),
+            decode(Message::text("not json"), big),
             Frame::Malformed(_)
         ));
         assert!(matches!(
-            decode(Message::Close(None)),
+            decode(Message::Close(None), big),
             Frame::Closed { code: 1005, .. }
         ));
+        let ok = b"{\n  \"setupComplete\": {}\n}\n".to_vec();
         assert!(matches!(
-            decode(Message::binary(b"{\n  \"setupComplete\": {}\n}\n".to_vec())),
+            decode(Message::binary(ok.clone()), big),
             Frame::Server(_)
         ));
+        assert!(
+            matches!(decode(Message::binary(ok), 10), Frame::Malformed(m) if m.contains("limit"))
+        );
     }
 }
