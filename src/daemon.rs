@@ -671,7 +671,13 @@ impl Daemon {
         match session::decode(msg, max) {
             Frame::Server(m) => {
                 let mut reply_over = false;
-                for ev in m.into_events() {
+                let events = m.into_events();
+                if events.is_empty() {
+                    log::debug!(
+                        "skipping a server message of unknown type (or with nothing to act on)"
+                    );
+                }
+                for ev in events {
                     if matches!(
                         ev,
                         ServerEvent::TurnComplete

@@ -34,3 +34,195 @@ pub async fn until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+// ---------------------------------------------------------------------------------------------
+// A multi-connection Live stand-in for session tests: every connection runs in its own task,
+// forwarding what the client sends and doing what the test tells it.
+
+use gemlive::standin::{client_audio, FromClient, StandIn};
+use serde_json::Value;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+#[derive(Debug)]
+pub enum Ev {
+    Connected {
+        api_key: Option<String>,
+    },
+    Msg(FromClient),
+    /// The TCP connection ended.
+    Gone,
+}
+
+pub enum Cmd {
+    Send(Value),
+    Raw(Vec<u8>, bool),
+    Close(u16, String),
+    /// Drop the TCP connection without a WebSocket close frame.
+    Drop,
+}
+
+pub struct Server {
+    pub url: String,
+    events: mpsc::UnboundedReceiver<(usize, Ev)>,
+    conns: Arc<Mutex<Vec<mpsc::UnboundedSender<Cmd>>>>,
+}
+
+/// What the client did, per connection (index = order of connection).
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub setups: Vec<Value>,
+    pub audio: Vec<Vec<u8>>,
+    pub closes: Vec<(usize, u16)>,
+    pub gone: Vec<usize>,
+    pub others: Vec<(usize, Value)>,
+}
+
+impl Seen {
+    pub fn connections(&self) -> usize {
+        self.audio.len()
+    }
+
+    /// All mic audio, connection after connection (each chunk goes to exactly one).
+    pub fn all_audio(&self) -> Vec<u8> {
+        self.audio.concat()
+    }
+
+    pub fn closed(&self, conn: usize) -> Option<u16> {
+        self.closes
+            .iter()
+            .find(|(c, _)| *c == conn)
+            .map(|(_, code)| *code)
+    }
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let si = StandIn::bind().await.expect("bind stand-in");
+        let url = si.url();
+        let (etx, events) = mpsc::unbounded_channel();
+        let conns: Arc<Mutex<Vec<mpsc::UnboundedSender<Cmd>>>> = Arc::default();
+        let c2 = conns.clone();
+        tokio::spawn(async move {
+            while let Ok(mut conn) = si.accept().await {
+                let (ctx, mut crx) = mpsc::unbounded_channel();
+                let idx = {
+                    let mut g = c2.lock().unwrap();
+                    g.push(ctx);
+                    g.len() - 1
+                };
+                let etx = etx.clone();
+                let _ = etx.send((
+                    idx,
+                    Ev::Connected {
+                        api_key: conn.api_key.clone(),
+                    },
+                ));
+                tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            m = conn.recv() => match m {
+                                Some(m) => { let _ = etx.send((idx, Ev::Msg(m))); }
+                                None => break,
+                            },
+                            c = crx.recv() => match c {
+                                Some(Cmd::Send(v)) => { let _ = conn.send(&v).await; }
+                                Some(Cmd::Raw(b, bin)) => { let _ = conn.send_raw(&b, bin).await; }
+                                // Keep reading after our close frame: what the client sent
+                                // before it saw the close still arrives (closing handshake).
+                                Some(Cmd::Close(code, reason)) => conn.close(code, &reason).await,
+                                Some(Cmd::Drop) | None => break,
+                            },
+                        }
+                    }
+                    let _ = etx.send((idx, Ev::Gone));
+                });
+            }
+        });
+        Server { url, events, conns }
+    }
+
+    pub fn cmd(&self, conn: usize, c: Cmd) {
+        let g = self.conns.lock().unwrap();
+        let _ = g[conn].send(c);
+    }
+
+    pub fn send(&self, conn: usize, v: Value) {
+        self.cmd(conn, Cmd::Send(v));
+    }
+
+    /// Processes client events until `cond` holds (true) or `timeout` passes (false).
+    pub async fn pump(
+        &mut self,
+        seen: &mut Seen,
+        timeout: Duration,
+        mut cond: impl FnMut(&Seen) -> bool,
+    ) -> bool {
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            if cond(seen) {
+                return true;
+            }
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let Ok(Some((idx, ev))) = tokio::time::timeout(left, self.events.recv()).await else {
+                return cond(seen);
+            };
+            while seen.audio.len() <= idx {
+                seen.audio.push(Vec::new());
+            }
+            match ev {
+                Ev::Connected { .. } => {}
+                Ev::Gone => seen.gone.push(idx),
+                Ev::Msg(FromClient::Closed { code, .. }) => seen.closes.push((idx, code)),
+                Ev::Msg(FromClient::NotJson(t)) => panic!("client sent a non-JSON frame: {t}"),
+                Ev::Msg(FromClient::Json(v)) => {
+                    if v.get("setup").is_some() {
+                        while seen.setups.len() <= idx {
+                            seen.setups.push(Value::Null);
+                        }
+                        seen.setups[idx] = v;
+                    } else if let Some(a) = client_audio(&v) {
+                        seen.audio[idx].extend_from_slice(&a);
+                    } else {
+                        seen.others.push((idx, v));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first `len` bytes of the mic file. A test must never read past its end: alsa-lib's
+/// `file` PCM does not loop cleanly at EOF (it returns stale ring-buffer contents).
+pub fn cycle(mic: &[u8], len: usize) -> Vec<u8> {
+    assert!(
+        len <= mic.len(),
+        "the test read {len} bytes, past the end of its {}-byte mic file",
+        mic.len()
+    );
+    mic[..len].to_vec()
+}
+
+/// The daemon's final continuity line (captured / sent / dropped samples).
+pub fn continuity(logs: &str) -> String {
+    logs.lines()
+        .find(|l| l.contains("stopped: samples captured"))
+        .map(|l| {
+            l.split("stopped: ")
+                .nth(1)
+                .unwrap_or(l)
+                .split(';')
+                .next()
+                .unwrap_or(l)
+                .to_string()
+        })
+        .unwrap_or_else(|| "no summary line".into())
+}
+
+/// Where `got` first differs from the mic (for failure messages).
+pub fn first_mismatch(mic: &[u8], got: &[u8]) -> Option<usize> {
+    got.iter().zip(mic.iter()).position(|(a, b)| a != b)
+}
