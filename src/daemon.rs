@@ -58,6 +58,11 @@ pub struct RunSummary {
     pub mic_bytes_sent: u64,
     pub mic_chunks_sent: u64,
     pub mic_bytes_dropped: u64,
+    /// Mic bytes sent on connections that were then lost abruptly, after the server's last
+    /// frame: they may or may not have arrived.
+    pub mic_bytes_unconfirmed: u64,
+    /// Mic bytes still waiting in the backlog when the daemon stopped (no session was ready).
+    pub mic_bytes_unsent_at_stop: u64,
     pub reply_bytes_received: u64,
     pub late_bytes_dropped: u64,
     pub replies: u64,
@@ -81,10 +86,12 @@ impl RunSummary {
     fn continuity(&self, stats: &AudioStats) -> String {
         let s = |b: u64| b / FRAME_BYTES as u64;
         format!(
-            "samples captured {} / sent {} / dropped {}",
+            "samples captured {} / sent {} / dropped {} / unsent at stop {} (sent but unconfirmed before abrupt losses {})",
             s(AudioStats::get(&stats.captured_bytes)),
             s(self.mic_bytes_sent),
-            s(self.mic_bytes_dropped + AudioStats::get(&stats.capture_dropped_bytes))
+            s(self.mic_bytes_dropped + AudioStats::get(&stats.capture_dropped_bytes)),
+            s(self.mic_bytes_unsent_at_stop),
+            s(self.mic_bytes_unconfirmed)
         )
     }
 }
@@ -184,6 +191,25 @@ struct Link {
     last_rx: Instant,
     up: u64,
     down: u64,
+    /// Mic bytes sent since the last frame from the server: what an abrupt loss may have
+    /// swallowed (TCP cannot say which of it arrived).
+    unconfirmed: u64,
+}
+
+impl Link {
+    /// Sends one message; a send that makes no progress for `limit` means a dead link (a full
+    /// socket buffer on a vanished network would otherwise block the daemon for many minutes).
+    async fn send(&mut self, msg: Message, limit: Duration) -> Result<u64, SessionError> {
+        let len = msg.len() as u64;
+        match tokio::time::timeout(limit, self.ws.send(msg)).await {
+            Ok(Ok(())) => {
+                self.up += len;
+                Ok(len)
+            }
+            Ok(Err(e)) => Err(SessionError::Socket(e)),
+            Err(_) => Err(SessionError::Stalled(limit)),
+        }
+    }
 }
 
 type DialResult = Result<(LiveSocket, Option<String>), SessionError>;
@@ -315,6 +341,7 @@ pub async fn run(
     let _ = capture_thread.join();
     let _ = playback_thread.join();
     summary.mic_bytes_dropped = backlog.dropped_bytes;
+    summary.mic_bytes_unsent_at_stop = backlog.bytes as u64;
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;
     log::info!(
@@ -501,6 +528,7 @@ impl Daemon {
                     last_rx: now,
                     up: 0,
                     down: 0,
+                    unconfirmed: 0,
                 };
                 match self.link.replace(new) {
                     Some(old) => {
@@ -574,9 +602,14 @@ impl Daemon {
         }
     }
 
+    fn send_limit(&self) -> Duration {
+        Duration::from_secs(self.cfg.live.dead_after_s)
+    }
+
     /// Sends one chunk on the link; on failure it goes back to the backlog, the link is
     /// dropped, and false is returned.
     async fn send_mic(&mut self, c: PcmChunk) -> bool {
+        let limit = self.send_limit();
         let Some(link) = self.link.as_mut() else {
             self.backlog.push_front(c);
             return false;
@@ -584,10 +617,9 @@ impl Daemon {
         // base64 is 4/3 of the bytes, plus the fixed envelope.
         let mut json = String::with_capacity(c.len() * 4 / 3 + 96);
         write_audio_json(&mut json, &c, INPUT_RATE_HZ);
-        let len = json.len() as u64;
-        match link.ws.send(Message::text(json)).await {
-            Ok(()) => {
-                link.up += len;
+        match link.send(Message::text(json), limit).await {
+            Ok(len) => {
+                link.unconfirmed += c.len() as u64;
                 self.summary.bytes_up += len;
                 self.summary.mic_bytes_sent += c.len() as u64;
                 self.summary.mic_chunks_sent += 1;
@@ -595,8 +627,7 @@ impl Daemon {
             }
             Err(e) => {
                 self.backlog.push_front(c);
-                self.link_ended(LinkEnd::Lost(SessionError::Socket(e)))
-                    .await;
+                self.link_ended(LinkEnd::Lost(e)).await;
                 false
             }
         }
@@ -606,38 +637,32 @@ impl Daemon {
         link: &mut Link,
         summary: &mut RunSummary,
         msg: &ClientMessage,
+        limit: Duration,
     ) -> Result<(), SessionError> {
-        let json = msg.to_json();
-        let len = json.len() as u64;
-        link.ws
-            .send(Message::text(json))
-            .await
-            .map_err(SessionError::Socket)?;
-        link.up += len;
-        summary.bytes_up += len;
+        summary.bytes_up += link.send(Message::text(msg.to_json()), limit).await?;
         Ok(())
     }
 
     async fn on_ping(&mut self) {
-        let dead_after = Duration::from_secs(self.cfg.live.dead_after_s);
+        let limit = self.send_limit();
         let Some(link) = self.link.as_mut() else {
             return;
         };
         let silent = link.last_rx.elapsed();
-        if silent > dead_after {
+        if silent > limit {
             let e = SessionError::Closed {
                 code: 1006,
                 reason: format!(
-                    "no frame from the server for {} s (dead_after_s)",
+                    "no frame (not even a pong) from the server for {} s (dead_after_s)",
                     silent.as_secs()
                 ),
             };
             self.link_ended(LinkEnd::Lost(e)).await;
             return;
         }
-        if let Err(e) = link.ws.send(Message::Ping(Vec::new().into())).await {
-            self.link_ended(LinkEnd::Lost(SessionError::Socket(e)))
-                .await;
+        match link.send(Message::Ping(Vec::new().into()), limit).await {
+            Ok(len) => self.summary.bytes_up += len,
+            Err(e) => self.link_ended(LinkEnd::Lost(e)).await,
         }
     }
 
@@ -664,6 +689,7 @@ impl Daemon {
             if let Some(l) = link {
                 l.last_rx = Instant::now();
                 l.down += len;
+                l.unconfirmed = 0;
             }
         }
         self.summary.bytes_down += len;
@@ -798,7 +824,8 @@ impl Daemon {
         };
         if let Some(link) = link {
             let msg = ClientMessage::tool_response(responses);
-            if let Err(e) = Self::send_on(link, &mut self.summary, &msg).await {
+            let limit = Duration::from_secs(self.cfg.live.dead_after_s);
+            if let Err(e) = Self::send_on(link, &mut self.summary, &msg, limit).await {
                 return Some(LinkEnd::Lost(e));
             }
         }
@@ -844,6 +871,13 @@ impl Daemon {
                     Failure::Transient => Duration::ZERO,
                     _ => self.backoff.next_delay(kind),
                 };
+                if link.unconfirmed > 0 {
+                    self.summary.mic_bytes_unconfirmed += link.unconfirmed;
+                    log::warn!(
+                        "up to {} ms of mic audio sent since the server's last frame may not have arrived",
+                        link.unconfirmed / FRAME_BYTES as u64 * 1000 / u64::from(INPUT_RATE_HZ)
+                    );
+                }
                 log::warn!(
                     "connection {} lost after {:.0} s: {}; {}",
                     link.n,
@@ -872,7 +906,8 @@ impl Daemon {
         }
     }
 
-    fn log_link_counters(&self, link: &Link) {
+    fn log_link_counters(&mut self, link: &Link) {
+        self.summary.mic_bytes_dropped = self.backlog.dropped_bytes;
         log::info!(
             "connection {} ended after {:.1} s (bytes up {} / down {}); so far: {}; {} reconnects, {} resumptions, {} goAways, {} interruptions",
             link.n,

@@ -60,6 +60,9 @@ pub enum Cmd {
     Close(u16, String),
     /// Drop the TCP connection without a WebSocket close frame.
     Drop,
+    /// Stop reading (and so stop answering pings) but keep the TCP connection open: a server
+    /// or network that went silent.
+    Freeze,
 }
 
 pub struct Server {
@@ -119,9 +122,10 @@ impl Server {
                     },
                 ));
                 tokio::spawn(async move {
+                    let mut frozen = false;
                     loop {
                         tokio::select! {
-                            m = conn.recv() => match m {
+                            m = conn.recv(), if !frozen => match m {
                                 Some(m) => { let _ = etx.send((idx, Ev::Msg(m))); }
                                 None => break,
                             },
@@ -131,6 +135,7 @@ impl Server {
                                 // Keep reading after our close frame: what the client sent
                                 // before it saw the close still arrives (closing handshake).
                                 Some(Cmd::Close(code, reason)) => conn.close(code, &reason).await,
+                                Some(Cmd::Freeze) => frozen = true,
                                 Some(Cmd::Drop) | None => break,
                             },
                         }
