@@ -30,3 +30,4 @@ pub mod machine;
 pub mod service;
 pub mod standin;
 pub mod tools;
+pub mod video;
