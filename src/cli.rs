@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-usage: gemlive [--config PATH] [-v|-vv] <command>
+usage: gemlive [--config PATH] [-v|-vv] <command> [--out FILE]
 
 commands:
   run            stream the microphone to the Gemini Live API and play the replies
   check-config   validate the config file and print the effective settings
-  list-devices   list ALSA PCMs with the rates, formats and channels they accept
+  list-devices   list ALSA PCMs (rates, formats, channels) and V4L2 cameras (MJPEG modes)
+  snapshot       capture one camera frame through the full pipeline and write it as a JPEG
+                 (--out FILE, default snapshot.jpg)
   demo           one complete voice session against a built-in local stand-in,
                  with file-backed audio devices (no sound card, no API key);
                  writes demo-speaker.wav
@@ -26,6 +28,7 @@ pub enum Command {
     CheckConfig,
     ListDevices,
     Demo,
+    Snapshot,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +41,8 @@ pub enum Parsed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cli {
     pub config: Option<PathBuf>,
+    /// `snapshot --out FILE`.
+    pub out: Option<PathBuf>,
     pub verbose: u8,
     pub command: Command,
 }
@@ -50,11 +55,13 @@ where
     use lexopt::prelude::*;
     let mut p = lexopt::Parser::from_args(args);
     let mut config = None;
+    let mut out = None;
     let mut verbose = 0u8;
     let mut command = None;
     while let Some(arg) = p.next()? {
         match arg {
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
+            Short('o') | Long("out") => out = Some(PathBuf::from(p.value()?)),
             Short('v') | Long("verbose") => verbose = verbose.saturating_add(1),
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('V') | Long("version") => return Ok(Parsed::Version),
@@ -65,9 +72,10 @@ where
                     "check-config" => Command::CheckConfig,
                     "list-devices" => Command::ListDevices,
                     "demo" => Command::Demo,
+                    "snapshot" => Command::Snapshot,
                     other => {
                         return Err(lexopt::Error::Custom(
-                            format!("unknown command `{other}` (expected run, check-config, list-devices or demo)").into(),
+                            format!("unknown command `{other}` (expected run, check-config, list-devices, demo or snapshot)").into(),
                         ))
                     }
                 });
@@ -76,10 +84,18 @@ where
         }
     }
     let command = command.ok_or_else(|| {
-        lexopt::Error::Custom("missing command (run, check-config, list-devices or demo)".into())
+        lexopt::Error::Custom(
+            "missing command (run, check-config, list-devices, demo or snapshot)".into(),
+        )
     })?;
+    if out.is_some() && command != Command::Snapshot {
+        return Err(lexopt::Error::Custom(
+            "--out only goes with `snapshot`".into(),
+        ));
+    }
     Ok(Parsed::Go(Cli {
         config,
+        out,
         verbose,
         command,
     }))
@@ -107,6 +123,12 @@ mod tests {
         );
         assert_eq!(go(&["list-devices"]).command, Command::ListDevices);
         assert_eq!(go(&["demo"]).command, Command::Demo);
+        let s = go(&["snapshot", "--out", "/tmp/x.jpg"]);
+        assert_eq!(
+            (s.command, s.out),
+            (Command::Snapshot, Some(PathBuf::from("/tmp/x.jpg")))
+        );
+        assert!(parse(["run", "--out", "x"]).is_err());
         assert!(parse(["frobnicate"]).is_err());
         assert!(parse(Vec::<&str>::new()).is_err());
         assert_eq!(parse(["-h"]).ok(), Some(Parsed::Help));

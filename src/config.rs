@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
+/// How a camera frame is fitted into the output square; parsed from `[video] geometry`.
+pub use crate::video::jpeg::Geometry;
+
 /// Where the daemon looks when neither `--config` nor `$GEMLIVE_CONFIG` is given.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/gemlive/gemlive.toml";
 /// Environment variable naming the config file.
@@ -92,6 +95,33 @@ pub const MAX_MESSAGE_KB_RANGE: std::ops::RangeInclusive<u32> = 64..=65_536;
 pub const BACKLOG_MS_RANGE: std::ops::RangeInclusive<u32> = 1_000..=120_000;
 /// Allowed `volume`, percent.
 pub const VOLUME_RANGE: std::ops::RangeInclusive<u8> = 0..=100;
+/// Default `[video] device`.
+pub const DEFAULT_VIDEO_DEVICE: &str = "/dev/video0";
+/// Allowed width and height of `[video] capture_size`, pixels.
+pub const CAPTURE_SIDE_RANGE: std::ops::RangeInclusive<u32> = 16..=8192;
+/// Allowed `[video] fps`, frames per second (the Live API takes at most 1 frame/s).
+pub const VIDEO_FPS_RANGE: std::ops::RangeInclusive<f64> = 0.05..=1.0;
+/// Allowed `[video] size`, pixels.
+pub const VIDEO_SIZE_RANGE: std::ops::RangeInclusive<u32> = 64..=2048;
+/// Allowed `[video] quality` (JPEG quality, 100 = best).
+pub const VIDEO_QUALITY_RANGE: std::ops::RangeInclusive<u8> = 1..=100;
+/// Every [`Geometry`], in the order the config file documents them.
+pub const GEOMETRIES: [Geometry; 4] = [
+    Geometry::Letterbox,
+    Geometry::Crop,
+    Geometry::Fit,
+    Geometry::Stretch,
+];
+
+/// The name of a [`Geometry`] in the config file.
+pub fn geometry_name(g: Geometry) -> &'static str {
+    match g {
+        Geometry::Letterbox => "letterbox",
+        Geometry::Crop => "crop",
+        Geometry::Fit => "fit",
+        Geometry::Stretch => "stretch",
+    }
+}
 
 /// The API key. Never printed: `Debug` is redacted and there is no `Display` or `Serialize`.
 #[derive(Clone, PartialEq, Eq)]
@@ -162,6 +192,28 @@ impl Wake {
         match self {
             Self::Always => "always",
             Self::Button => "button",
+        }
+    }
+}
+
+/// When camera frames are sent. TOML: `"always"`, `"while_speaking"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VideoSend {
+    /// All the time, at `fps`.
+    #[default]
+    Always,
+    /// Only while you are speaking; saves tokens when nobody talks.
+    WhileSpeaking,
+}
+
+impl VideoSend {
+    pub const ALL: [VideoSend; 2] = [Self::Always, Self::WhileSpeaking];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::WhileSpeaking => "while_speaking",
         }
     }
 }
@@ -279,6 +331,46 @@ impl Default for AudioConfig {
     }
 }
 
+/// `[video]`: the camera and the frames sent to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoConfig {
+    /// Send camera frames at all. Default `true`; `false` = audio only, the camera is never
+    /// opened.
+    pub enabled: bool,
+    /// A V4L2 capture node, or the path of a file of concatenated JPEG frames (an `.mjpeg` file,
+    /// for tests and demos). Default [`DEFAULT_VIDEO_DEVICE`] (`/dev/video0`); non-empty.
+    pub device: String,
+    /// MJPEG capture size `(width, height)` in pixels, each side in [`CAPTURE_SIDE_RANGE`]
+    /// (16..=8192); `None` = `"auto"` (the default): the driver picks. TOML: `"auto"` or
+    /// `"1280x720"`.
+    pub capture_size: Option<(u32, u32)>,
+    /// Frames sent per second. Default 1.0, range 0.05..=1.0 (the API takes at most 1 frame/s).
+    pub fps: f64,
+    /// When frames are sent. Default `always`.
+    pub send: VideoSend,
+    /// Side of the output square, pixels. Default 768, range 64..=2048.
+    pub size: u32,
+    /// How a frame is fitted into the square. Default `letterbox`.
+    pub geometry: Geometry,
+    /// JPEG quality of the frames sent. Default 80, range 1..=100.
+    pub quality: u8,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        VideoConfig {
+            enabled: true,
+            device: DEFAULT_VIDEO_DEVICE.to_string(),
+            capture_size: None,
+            fps: 1.0,
+            send: VideoSend::Always,
+            size: 768,
+            geometry: Geometry::Letterbox,
+            quality: 80,
+        }
+    }
+}
+
 /// `[session]`: when to talk.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SessionConfig {
@@ -287,12 +379,13 @@ pub struct SessionConfig {
 }
 
 /// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The file this was read from (used in messages).
     pub path: PathBuf,
     pub live: LiveConfig,
     pub audio: AudioConfig,
+    pub video: VideoConfig,
     pub session: SessionConfig,
 }
 
@@ -303,6 +396,7 @@ impl Config {
             path: path.into(),
             live: LiveConfig::default(),
             audio: AudioConfig::default(),
+            video: VideoConfig::default(),
             session: SessionConfig::default(),
         }
     }
@@ -375,7 +469,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 type RawValue = Option<Spanned<Value>>;
 
-const TOP_KEYS: &[&str] = &["live", "audio", "session"];
+const TOP_KEYS: &[&str] = &["live", "audio", "video", "session"];
 const LIVE_KEYS: &[&str] = &[
     "endpoint",
     "model",
@@ -404,10 +498,21 @@ const AUDIO_KEYS: &[&str] = &[
     "backlog_ms",
     "volume",
 ];
+const VIDEO_KEYS: &[&str] = &[
+    "enabled",
+    "device",
+    "capture_size",
+    "fps",
+    "send",
+    "size",
+    "geometry",
+    "quality",
+];
 const SESSION_KEYS: &[&str] = &["wake"];
-const SECTIONS: [(&str, &[&str]); 3] = [
+const SECTIONS: [(&str, &[&str]); 4] = [
     ("live", LIVE_KEYS),
     ("audio", AUDIO_KEYS),
+    ("video", VIDEO_KEYS),
     ("session", SESSION_KEYS),
 ];
 
@@ -418,6 +523,8 @@ struct RawConfig {
     live: RawLive,
     #[serde(default)]
     audio: RawAudio,
+    #[serde(default)]
+    video: RawVideo,
     #[serde(default)]
     session: RawSession,
 }
@@ -454,6 +561,19 @@ struct RawAudio {
     chunk_ms: RawValue,
     backlog_ms: RawValue,
     volume: RawValue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVideo {
+    enabled: RawValue,
+    device: RawValue,
+    capture_size: RawValue,
+    fps: RawValue,
+    send: RawValue,
+    size: RawValue,
+    geometry: RawValue,
+    quality: RawValue,
 }
 
 #[derive(Deserialize, Default)]
@@ -575,7 +695,9 @@ impl<'a> Ctx<'a> {
 
         if same(TOP_KEYS) {
             if self.is_table_header(span.start) {
-                return Some(match suggest(name, TOP_KEYS) {
+                let alias = matches!(normalized.as_str(), "camera" | "cam" | "webcam" | "v4l2")
+                    .then_some("video");
+                return Some(match alias.or_else(|| suggest(name, TOP_KEYS)) {
                     Some(s) => format!("unknown table `[{name}]`; did you mean `[{s}]`?"),
                     None => format!(
                         "unknown table `[{name}]`; valid tables: {}",
@@ -602,6 +724,19 @@ impl<'a> Ctx<'a> {
             .iter()
             .find(|(t, keys)| t != table && keys.contains(&name))
         {
+            // `device` in [audio]: the user likely meant one of that table's own keys.
+            let near: Vec<String> = keys
+                .iter()
+                .filter(|k| k.contains(name))
+                .map(|k| format!("`{k}`"))
+                .collect();
+            if !near.is_empty() {
+                return Some(format!(
+                    "unknown key `{name}` in [{table}]; did you mean {}? (`{name}` alone belongs \
+                     in [{other}])",
+                    near.join(" or ")
+                ));
+            }
             return Some(format!(
                 "unknown key `{name}` in [{table}]; it belongs in [{other}]"
             ));
@@ -627,6 +762,7 @@ impl<'a> Ctx<'a> {
         let RawConfig {
             live,
             audio,
+            video,
             session,
         } = raw;
 
@@ -795,10 +931,132 @@ impl<'a> Ctx<'a> {
             a.volume = self.int_in(&it, &VOLUME_RANGE, "percent")?;
         }
 
+        let v = &mut cfg.video;
+        if let Some(it) = item("video", "enabled", &video.enabled) {
+            v.enabled = self.boolean(&it)?;
+        }
+        if let Some(it) = item("video", "device", &video.device) {
+            v.device = self.video_device(&it)?;
+        }
+        if let Some(it) = item("video", "capture_size", &video.capture_size) {
+            v.capture_size = self.capture_size(&it)?;
+        }
+        if let Some(it) = item("video", "fps", &video.fps) {
+            v.fps = self.fps(&it)?;
+        }
+        if let Some(it) = item("video", "send", &video.send) {
+            v.send = self.choice(&it, &VideoSend::ALL, |s| s.as_str())?;
+        }
+        if let Some(it) = item("video", "size", &video.size) {
+            v.size = self.int_in(&it, &VIDEO_SIZE_RANGE, "pixels")?;
+        }
+        if let Some(it) = item("video", "geometry", &video.geometry) {
+            v.geometry = self.choice(&it, &GEOMETRIES, geometry_name)?;
+        }
+        if let Some(it) = item("video", "quality", &video.quality) {
+            v.quality = self.int_in(&it, &VIDEO_QUALITY_RANGE, "JPEG quality, 100 = best")?;
+        }
+
         if let Some(it) = item("session", "wake", &session.wake) {
             cfg.session.wake = self.choice(&it, &Wake::ALL, |w| w.as_str())?;
         }
         Ok(cfg)
+    }
+
+    fn video_device(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let s = self
+            .string(it, "a string (camera device or .mjpeg file path)")?
+            .trim();
+        if s.is_empty() {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value \"\" for device in [video]; expected a V4L2 capture device \
+                     such as \"{DEFAULT_VIDEO_DEVICE}\" (see `gemlive list-devices`) or the path \
+                     of an .mjpeg file; to run without a camera set enabled = false"
+                ),
+            ));
+        }
+        Ok(s.to_string())
+    }
+
+    /// `"auto"` (→ `None`) or `"WIDTHxHEIGHT"`, each side in [`CAPTURE_SIDE_RANGE`].
+    fn capture_size<'v>(&self, it: &Item<'v>) -> Result<Option<(u32, u32)>, ConfigError> {
+        let (lo, hi) = (CAPTURE_SIDE_RANGE.start(), CAPTURE_SIDE_RANGE.end());
+        let form = format!(
+            "\"auto\" or \"WIDTHxHEIGHT\" such as \"1280x720\" (each side {lo}..={hi} pixels)"
+        );
+        let s = self.string(it, &format!("a string, {form}"))?;
+        let t = s.trim();
+        if t.eq_ignore_ascii_case("auto") {
+            return Ok(None);
+        }
+        let side = |p: &'v str| {
+            let p = p.trim();
+            (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())).then_some(p)
+        };
+        let parsed = t
+            .split_once(['x', 'X', '×'])
+            .and_then(|(w, h)| Some((side(w)?, side(h)?)));
+        let Some((w, h)) = parsed else {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {} for capture_size in [video]; expected {form}",
+                    quote(s)
+                ),
+            ));
+        };
+        let fits = |n: &str| {
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| CAPTURE_SIDE_RANGE.contains(n))
+        };
+        match (fits(w), fits(h)) {
+            (Some(w), Some(h)) => Ok(Some((w, h))),
+            (bad_w, _) => {
+                let (what, n) = if bad_w.is_none() {
+                    ("width", w)
+                } else {
+                    ("height", h)
+                };
+                Err(self.at(
+                    it.span.clone(),
+                    format!(
+                        "invalid value {} for capture_size in [video]: {what} {n} is out of \
+                         range; allowed: {form}",
+                        quote(s)
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A number (integer or float) in [`VIDEO_FPS_RANGE`].
+    fn fps(&self, it: &Item<'_>) -> Result<f64, ConfigError> {
+        let (lo, hi) = (*VIDEO_FPS_RANGE.start(), *VIDEO_FPS_RANGE.end());
+        let allowed = format!("{lo}..={hi:.1} (frames per second)");
+        let v = match it.value {
+            Value::Float(f) => *f,
+            Value::Integer(n) => *n as f64,
+            _ => return Err(self.wrong_type(it, &format!("a number in {allowed}"))),
+        };
+        if VIDEO_FPS_RANGE.contains(&v) {
+            return Ok(v);
+        }
+        let shown = match it.value {
+            Value::Integer(n) => n.to_string(),
+            _ => v.to_string(),
+        };
+        let why = if v > hi {
+            "; the Live API takes at most 1 frame per second"
+        } else {
+            ""
+        };
+        Err(self.at(
+            it.span.clone(),
+            format!("invalid value {shown} for fps in [video]; allowed: {allowed}{why}"),
+        ))
     }
 
     fn wrong_type(&self, it: &Item<'_>, expected: &str) -> ConfigError {
@@ -1287,6 +1545,30 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
     } else {
         "off"
     };
+    let v = &cfg.video;
+    let video = if v.enabled {
+        let capture = match v.capture_size {
+            Some((w, h)) => format!("{w}x{h}"),
+            None => "auto".to_string(),
+        };
+        let out = match v.geometry {
+            Geometry::Fit => format!("long side {} px", v.size),
+            _ => format!("{0}×{0}", v.size),
+        };
+        format!(
+            "{} (capture {capture}), {} frame/s {}, {out} {}, JPEG quality {}",
+            v.device,
+            v.fps,
+            match v.send {
+                VideoSend::Always => "always",
+                VideoSend::WhileSpeaking => "while speaking",
+            },
+            geometry_name(v.geometry),
+            v.quality
+        )
+    } else {
+        "off (audio only)".to_string()
+    };
     let wake = match cfg.session.wake {
         Wake::Always => "always",
         Wake::Button => "button (not supported yet)",
@@ -1327,6 +1609,7 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             "chunk: {} ms, mic backlog {} ms, volume {}%",
             a.chunk_ms, a.backlog_ms, a.volume
         ),
+        format!("video: {video}"),
         format!("wake: {wake}"),
         format!("api key: {key_line}"),
     ];
@@ -1374,7 +1657,7 @@ mod tests {
         for text in [
             "",
             "[live]\n",
-            "[live]\n[audio]\n[session]\n",
+            "[live]\n[audio]\n[video]\n[session]\n",
             "# nothing\n",
         ] {
             let c = parse(text).expect(text);
@@ -1403,6 +1686,14 @@ mod tests {
         assert_eq!(d.audio.chunk_ms, 40);
         assert_eq!(d.audio.backlog_ms, 10_000);
         assert_eq!(d.audio.volume, 100);
+        assert!(d.video.enabled);
+        assert_eq!(d.video.device, "/dev/video0");
+        assert_eq!(d.video.capture_size, None);
+        assert_eq!(d.video.fps, 1.0);
+        assert_eq!(d.video.send, VideoSend::Always);
+        assert_eq!(d.video.size, 768);
+        assert_eq!(d.video.geometry, Geometry::Letterbox);
+        assert_eq!(d.video.quality, 80);
         assert_eq!(d.session.wake, Wake::Always);
     }
 
@@ -1438,6 +1729,15 @@ playback_device = "hw:1,0"
 chunk_ms = 100
 backlog_ms = 120000
 volume = 0
+[video]
+enabled = false
+device = " /tmp/demo.mjpeg "
+capture_size = "640X480"
+fps = 0.05
+send = "While_Speaking"
+size = 2048
+geometry = "CROP"
+quality = 1
 [session]
 wake = "button"
 "#,
@@ -1465,6 +1765,19 @@ wake = "button"
         assert_eq!(c.audio.chunk_ms, 100);
         assert_eq!(c.audio.backlog_ms, 120_000);
         assert_eq!(c.audio.volume, 0);
+        assert_eq!(
+            c.video,
+            VideoConfig {
+                enabled: false,
+                device: "/tmp/demo.mjpeg".to_string(),
+                capture_size: Some((640, 480)),
+                fps: 0.05,
+                send: VideoSend::WhileSpeaking,
+                size: 2048,
+                geometry: Geometry::Crop,
+                quality: 1,
+            }
+        );
         assert_eq!(c.session.wake, Wake::Button);
     }
 
@@ -1500,6 +1813,8 @@ wake = "button"
             ("audio", "backlog_ms", 1000, 120_000, "milliseconds"),
             ("audio", "volume", 0, 100, "percent"),
             ("audio", "chunk_ms", 20, 100, "milliseconds"),
+            ("video", "size", 64, 2048, "pixels"),
+            ("video", "quality", 1, 100, "JPEG quality, 100 = best"),
         ];
         // Keep the cross-field checks out of the way: ping 5 s, dead after 600 s, compression off.
         let other = |key: &str| match key {
@@ -1646,6 +1961,196 @@ wake = "button"
         // Only dead_after_s set (ping 15 by default): the range check is the tighter one.
         let (_, _, m) = err("[live]\ndead_after_s = 15\n");
         assert!(m.ends_with("allowed: 30..=600 (seconds)"), "{m}");
+    }
+
+    #[test]
+    fn video_capture_size() {
+        for (given, want) in [
+            ("auto", None),
+            ("AUTO", None),
+            (" auto ", None),
+            ("1280x720", Some((1280, 720))),
+            ("1920X1080", Some((1920, 1080))),
+            ("640 x 480", Some((640, 480))),
+            ("1280×720", Some((1280, 720))),
+            ("16x16", Some((16, 16))),
+            ("8192x8192", Some((8192, 8192))),
+        ] {
+            let c = parse(&format!("[video]\ncapture_size = \"{given}\"\n")).expect(given);
+            assert_eq!(c.video.capture_size, want, "{given:?}");
+        }
+        let form = "\"auto\" or \"WIDTHxHEIGHT\" such as \"1280x720\" (each side 16..=8192 pixels)";
+        for bad in [
+            "",
+            "1280",
+            "1280x",
+            "x720",
+            "1280*720",
+            "1280x720x3",
+            "-1x5",
+            "1e3x720",
+            "big",
+        ] {
+            let (l, c, m) = err(&format!("[video]\ncapture_size = \"{bad}\"\n"));
+            assert_eq!((l, c), (2, 16), "{bad:?}: {m}");
+            assert_eq!(
+                m,
+                format!("invalid value {bad:?} for capture_size in [video]; expected {form}")
+            );
+        }
+        for (bad, what) in [
+            ("15x720", "width 15"),
+            ("8193x720", "width 8193"),
+            ("1280x0", "height 0"),
+            ("1280x99999999999999999999", "height 99999999999999999999"),
+        ] {
+            let (_, _, m) = err(&format!("[video]\ncapture_size = \"{bad}\"\n"));
+            assert_eq!(
+                m,
+                format!(
+                    "invalid value {bad:?} for capture_size in [video]: {what} is out of range; \
+                     allowed: {form}"
+                )
+            );
+        }
+        let (l, c, m) = err("[video]\ncapture_size = [1280, 720]\n");
+        assert_eq!((l, c), (2, 16), "{m}");
+        assert_eq!(
+            m,
+            format!(
+                "wrong type for capture_size in [video]: expected a string, {form}, found array"
+            )
+        );
+    }
+
+    #[test]
+    fn video_fps() {
+        for (given, want) in [
+            ("1", 1.0),
+            ("1.0", 1.0),
+            ("0.5", 0.5),
+            ("0.05", 0.05),
+            ("0.25", 0.25),
+        ] {
+            let c = parse(&format!("[video]\nfps = {given}\n")).expect(given);
+            assert_eq!(c.video.fps, want, "{given}");
+        }
+        let allowed = "allowed: 0.05..=1.0 (frames per second)";
+        for (given, shown) in [
+            ("0", "0"),
+            ("0.04", "0.04"),
+            ("-1", "-1"),
+            ("nan", "NaN"),
+            ("-inf", "-inf"),
+        ] {
+            let (l, c, m) = err(&format!("[video]\nfps = {given}\n"));
+            assert_eq!((l, c), (2, 7), "{given}: {m}");
+            assert_eq!(
+                m,
+                format!("invalid value {shown} for fps in [video]; {allowed}")
+            );
+        }
+        for (given, shown) in [("2", "2"), ("1.5", "1.5"), ("30", "30"), ("inf", "inf")] {
+            let (_, _, m) = err(&format!("[video]\nfps = {given}\n"));
+            assert_eq!(
+                m,
+                format!(
+                    "invalid value {shown} for fps in [video]; {allowed}; the Live API takes at \
+                     most 1 frame per second"
+                )
+            );
+        }
+        let (_, _, m) = err("[video]\nfps = \"1\"\n");
+        assert_eq!(
+            m,
+            "wrong type for fps in [video]: expected a number in 0.05..=1.0 (frames per \
+             second), found string \"1\""
+        );
+    }
+
+    #[test]
+    fn video_choices_and_device() {
+        for (given, want) in [
+            ("letterbox", Geometry::Letterbox),
+            ("Crop", Geometry::Crop),
+            ("FIT", Geometry::Fit),
+            (" stretch ", Geometry::Stretch),
+        ] {
+            let c = parse(&format!("[video]\ngeometry = \"{given}\"\n")).expect(given);
+            assert_eq!(c.video.geometry, want);
+            assert_eq!(geometry_name(want), given.trim().to_ascii_lowercase());
+        }
+        for (given, want) in [
+            ("always", VideoSend::Always),
+            ("while_speaking", VideoSend::WhileSpeaking),
+        ] {
+            let c = parse(&format!("[video]\nsend = \"{given}\"\n")).expect(given);
+            assert_eq!(c.video.send, want);
+            assert_eq!(want.as_str(), given);
+        }
+        let c = parse("[video]\nenabled = false\n").expect("off");
+        assert!(!c.video.enabled);
+        let c =
+            parse("[video]\ndevice = \"/dev/v4l/by-id/usb-cam-video-index0\"\n").expect("by-id");
+        assert_eq!(c.video.device, "/dev/v4l/by-id/usb-cam-video-index0");
+
+        let cases: &[(&str, usize, usize, &str)] = &[
+            (
+                "[video]\ngeometry = \"zoom\"\n",
+                2,
+                12,
+                "invalid value \"zoom\" for geometry in [video]; allowed: letterbox, crop, fit, \
+                 stretch",
+            ),
+            (
+                "[video]\ngeometry = 1\n",
+                2,
+                12,
+                "wrong type for geometry in [video]: expected a string, one of: letterbox, crop, \
+                 fit, stretch, found integer 1",
+            ),
+            (
+                "[video]\nsend = \"while-speaking\"\n",
+                2,
+                8,
+                "invalid value \"while-speaking\" for send in [video]; allowed: always, \
+                 while_speaking",
+            ),
+            (
+                "[video]\nenabled = \"no\"\n",
+                2,
+                11,
+                "wrong type for enabled in [video]: expected true or false (without quotes), \
+                 found string \"no\"",
+            ),
+            (
+                "[video]\ndevice = \"  \"\n",
+                2,
+                10,
+                "invalid value \"\" for device in [video]; expected a V4L2 capture device such \
+                 as \"/dev/video0\" (see `gemlive list-devices`) or the path of an .mjpeg file; \
+                 to run without a camera set enabled = false",
+            ),
+            (
+                "[video]\ndevice = 0\n",
+                2,
+                10,
+                "wrong type for device in [video]: expected a string (camera device or .mjpeg \
+                 file path), found integer 0",
+            ),
+            (
+                "[video]\nsize = 768.0\n",
+                2,
+                8,
+                "wrong type for size in [video]: expected an integer in 64..=2048 (pixels), \
+                 found float 768",
+            ),
+        ];
+        for (text, line, col, want) in cases {
+            let (l, c, m) = err(text);
+            assert_eq!((l, c), (*line, *col), "{text:?}: {m}");
+            assert_eq!(m, *want, "{text:?}");
+        }
     }
 
     #[test]
@@ -1867,7 +2372,57 @@ wake = "button"
                 "[camera]\n",
                 1,
                 2,
-                "unknown table `[camera]`; valid tables: [live], [audio], [session]",
+                "unknown table `[camera]`; did you mean `[video]`?",
+            ),
+            (
+                "[vidoe]\n",
+                1,
+                2,
+                "unknown table `[vidoe]`; did you mean `[video]`?",
+            ),
+            (
+                "[display]\n",
+                1,
+                2,
+                "unknown table `[display]`; valid tables: [live], [audio], [video], [session]",
+            ),
+            (
+                "[video]\nframerate = 1\n",
+                2,
+                1,
+                "unknown key `framerate` in [video]; valid keys: enabled, device, capture_size, \
+                 fps, send, size, geometry, quality",
+            ),
+            (
+                "[video]\ngeometery = \"crop\"\n",
+                2,
+                1,
+                "unknown key `geometery` in [video]; did you mean `geometry`?",
+            ),
+            (
+                "[video]\nmedia_resolution = \"low\"\n",
+                2,
+                1,
+                "unknown key `media_resolution` in [video]; it belongs in [live]",
+            ),
+            (
+                "[live]\nfps = 1\n",
+                2,
+                1,
+                "unknown key `fps` in [live]; it belongs in [video]",
+            ),
+            (
+                "[audio]\ndevice = \"hw:1\"\n",
+                2,
+                1,
+                "unknown key `device` in [audio]; did you mean `capture_device` or \
+                 `playback_device`? (`device` alone belongs in [video])",
+            ),
+            (
+                "geometry = \"crop\"\n",
+                1,
+                1,
+                "key `geometry` must be inside a table: put it under [video]",
             ),
             (
                 "[live.extra]\n",
@@ -2138,6 +2693,8 @@ wake = "button"
             "transcription: input on, output on",
             "capture device: default",
             "chunk: 40 ms, mic backlog 10000 ms, volume 100%",
+            "video: /dev/video0 (capture auto), 1 frame/s always, 768×768 letterbox, \
+             JPEG quality 80",
             "session: resumption on, compression 25600→12800 tokens, hand-over at 540 s, \
              ping 15 s, dead after 45 s, max message 4096 KiB",
             "reconnect: backoff 0.5 s…30 s, config errors wait 60 s (doubling up to 900 s)",
@@ -2156,15 +2713,33 @@ wake = "button"
         c.live.resumption = false;
         c.live.tools = false;
         c.live.config_error_delay_s = 3600;
+        c.video.enabled = false;
         let s = summary(&c, &Ok(None));
         assert!(s.lines().count() <= 20, "{s}");
         for w in [
             "session: resumption off, compression off, hand-over",
             "config errors wait 3600 s (doubling up to 3600 s)",
             "tools: off",
+            "video: off (audio only)",
         ] {
             assert!(s.contains(w), "{s} lacks {w}");
         }
+        c.video = VideoConfig {
+            capture_size: Some((1280, 720)),
+            fps: 0.5,
+            send: VideoSend::WhileSpeaking,
+            geometry: Geometry::Fit,
+            quality: 60,
+            ..VideoConfig::default()
+        };
+        let s = summary(&c, &Ok(None));
+        assert!(
+            s.contains(
+                "video: /dev/video0 (capture 1280x720), 0.5 frame/s while speaking, long side \
+                 768 px fit, JPEG quality 60\n"
+            ),
+            "{s}"
+        );
         c.live.system_instruction = "x".repeat(100);
         let s = summary(&c, &Ok(None));
         assert!(

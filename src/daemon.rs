@@ -50,6 +50,8 @@ use crate::live::transport::{Endpoint, LiveSocket};
 use crate::machine::{Action, Input, Machine, State};
 use crate::service::{error_chain, notify};
 use crate::tools::{self, Effect};
+use crate::video::capture::VideoStats;
+use crate::video::Video;
 
 /// What a run did: the continuity counters (mic audio captured, sent, dropped) and the
 /// connection history. Logged when each connection ends and when the daemon stops.
@@ -76,6 +78,9 @@ pub struct RunSummary {
     pub go_aways: u64,
     pub hand_overs: u64,
     pub tool_calls: u64,
+    pub video_frames_captured: u64,
+    pub video_frames_corrupt: u64,
+    pub video_frames_sent: u64,
     pub malformed_frames: u64,
     /// WebSocket payload bytes sent and received.
     pub bytes_up: u64,
@@ -240,6 +245,7 @@ struct Daemon {
     player: PlaybackHandle,
     stats: Arc<AudioStats>,
     mic_rx: mpsc::Receiver<PcmChunk>,
+    video: Option<Video>,
     machine: Machine,
     summary: RunSummary,
     backlog: Backlog,
@@ -288,6 +294,11 @@ pub async fn run(
         stats.clone(),
     )
     .context("starting the playback thread")?;
+    let video = if cfg.video.enabled {
+        Some(Video::start(&cfg.video, stop.clone()).context("starting the camera threads")?)
+    } else {
+        None
+    };
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -307,6 +318,7 @@ pub async fn run(
         player,
         stats: stats.clone(),
         mic_rx,
+        video,
         machine: Machine::new(),
         summary: RunSummary::default(),
         link: None,
@@ -334,19 +346,28 @@ pub async fn run(
         machine,
         player,
         mic_rx,
+        video,
         ..
     } = d;
     drop(mic_rx);
     drop(player);
     let _ = capture_thread.join();
     let _ = playback_thread.join();
+    if let Some(v) = video {
+        summary.video_frames_captured = VideoStats::get(&v.stats.captured);
+        summary.video_frames_corrupt = VideoStats::get(&v.stats.corrupt);
+        v.join();
+    }
     summary.mic_bytes_dropped = backlog.dropped_bytes;
     summary.mic_bytes_unsent_at_stop = backlog.bytes as u64;
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;
     log::info!(
-        "stopped: {}; {} connections ({} resumed, {} reconnects, {} goAways, {} hand-overs); {} replies, {} interruptions, {} late reply bytes discarded; played {} bytes; xruns capture {} / playback {}; bytes up {} / down {}",
+        "stopped: {}; camera frames captured {} / sent {} / corrupt {}; {} connections ({} resumed, {} reconnects, {} goAways, {} hand-overs); {} replies, {} interruptions, {} late reply bytes discarded; played {} bytes; xruns capture {} / playback {}; bytes up {} / down {}",
         summary.continuity(&stats),
+        summary.video_frames_captured,
+        summary.video_frames_sent,
+        summary.video_frames_corrupt,
         summary.connections,
         summary.resumptions,
         summary.reconnects,
@@ -380,6 +401,13 @@ async fn join_dial(d: &mut Option<Dial>) -> DialResult {
                 reason: format!("connection task failed: {e}"),
             }),
         },
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_video(v: &mut Option<Video>) -> Option<Vec<u8>> {
+    match v {
+        Some(v) => v.rx.recv().await,
         None => std::future::pending().await,
     }
 }
@@ -444,6 +472,7 @@ impl Daemon {
                     self.finish_draining().await;
                 }
                 _ = ping.tick() => self.on_ping().await,
+                Some(jpeg) = next_video(&mut self.video) => self.on_video(jpeg).await,
                 c = self.mic_rx.recv() => match c {
                     Some(c) => self.on_mic(c).await,
                     None => {
@@ -530,6 +559,7 @@ impl Daemon {
                     down: 0,
                     unconfirmed: 0,
                 };
+                self.set_video_active(true);
                 match self.link.replace(new) {
                     Some(old) => {
                         // Hand-over: the mic continues on the new link from this chunk on; the
@@ -594,7 +624,29 @@ impl Daemon {
         }
     }
 
+    /// A processed camera frame: sent only on a ready link; never queued (it would be stale).
+    async fn on_video(&mut self, jpeg: Vec<u8>) {
+        let limit = self.send_limit();
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        let msg = ClientMessage::video_jpeg(&jpeg);
+        match link.send(Message::text(msg.to_json()), limit).await {
+            Ok(len) => {
+                self.summary.bytes_up += len;
+                self.summary.video_frames_sent += 1;
+                log::debug!("sent a {} byte camera frame", jpeg.len());
+            }
+            Err(e) => self.link_ended(LinkEnd::Lost(e)).await,
+        }
+    }
+
     async fn on_mic(&mut self, c: PcmChunk) {
+        if let Some(v) = &self.video {
+            if is_speech(&c) {
+                v.gate.speech();
+            }
+        }
         if self.link.is_some() && self.backlog.chunks.is_empty() {
             self.send_mic(c).await;
         } else {
@@ -842,6 +894,12 @@ impl Daemon {
         end
     }
 
+    fn set_video_active(&self, on: bool) {
+        if let Some(v) = &self.video {
+            v.gate.set_active(on);
+        }
+    }
+
     fn flush_heard(&mut self) {
         if !self.transcript.heard.is_empty() {
             log::info!("heard: {}", self.transcript.heard.trim());
@@ -858,6 +916,7 @@ impl Daemon {
     /// The current link is over: log its counters, then redial (now, or after a backoff).
     async fn link_ended(&mut self, end: LinkEnd) {
         let Some(link) = self.link.take() else { return };
+        self.set_video_active(false);
         let (delay, ended_by_model) = match &end {
             LinkEnd::Ended => {
                 // The model ended the conversation: the next one starts fresh.
@@ -941,10 +1000,27 @@ impl Daemon {
             d.task.abort();
         }
         self.finish_draining().await;
+        self.set_video_active(false);
         if let Some(link) = self.link.take() {
             self.close_link(link, "shutdown").await;
         }
     }
+}
+
+/// Loud enough to be someone talking (RMS over ~-38 dBFS), for `send = "while_speaking"`.
+fn is_speech(pcm: &[u8]) -> bool {
+    let n = pcm.len() / 2;
+    if n == 0 {
+        return false;
+    }
+    let sum: u64 = pcm
+        .chunks_exact(2)
+        .map(|b| {
+            let x = i64::from(i16::from_le_bytes([b[0], b[1]]));
+            (x * x) as u64
+        })
+        .sum();
+    sum / n as u64 > 400 * 400
 }
 
 fn perform(a: Action, player: &PlaybackHandle) {

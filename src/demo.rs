@@ -82,9 +82,44 @@ pub fn demo_mic() -> Vec<u8> {
     out
 }
 
+/// A synthetic 1280×720 4:2:2 camera frame (a UVC camera's usual MJPEG shape): a scene of
+/// shapes that moves with `n`.
+pub fn camera_frame(n: u32) -> Vec<u8> {
+    let (w, h) = (1280u16, 720u16);
+    let mut rgb = Vec::with_capacity(usize::from(w) * usize::from(h) * 3);
+    let (cx, cy) = (300 + 120 * n as i64, 360i64);
+    for y in 0..i64::from(h) {
+        for x in 0..i64::from(w) {
+            let sky = (y * 200 / i64::from(h)) as u8;
+            let mut px = [40 + sky / 2, 90 + sky / 3, 200 - sky / 2];
+            if y > 520 {
+                px = [70, 140 - ((x / 32 + y / 32) % 2) as u8 * 30, 60];
+            }
+            let (dx, dy) = (x - cx, y - cy);
+            if dx * dx + dy * dy < 110 * 110 {
+                px = [230, 190, 40];
+            }
+            rgb.extend_from_slice(&px);
+        }
+    }
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, 85);
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_2);
+    // Our own fixed-size RGB buffer always encodes; an error would be a bug here.
+    if enc
+        .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
+        .is_err()
+    {
+        out.clear();
+    }
+    out
+}
+
 /// A scratch directory with file-backed ALSA devices, a config file pointing at a stand-in,
 /// and (once spawned) the daemon as a child process whose log lines are collected.
 pub struct Rig {
+    /// The config file without its `[video]` section.
+    config_text: String,
     pub dir: PathBuf,
     pub mic_path: PathBuf,
     pub speaker_path: PathBuf,
@@ -115,13 +150,10 @@ impl Rig {
         let config_path = dir.join("gemlive.toml");
         std::fs::write(&mic_path, mic)?;
         std::fs::write(&alsa_conf, alsa_file_conf(&mic_path, &speaker_path))?;
-        std::fs::write(
-            &config_path,
-            format!(
+        let rig = Rig {
+            config_text: format!(
                 "[live]\nendpoint = \"{endpoint}\"\n{live_extra}\n\n[audio]\ncapture_device = \"{MIC_PCM}\"\nplayback_device = \"{SPEAKER_PCM}\"\n{tail}\n"
             ),
-        )?;
-        Ok(Rig {
             dir,
             mic_path,
             speaker_path,
@@ -130,7 +162,29 @@ impl Rig {
             child: None,
             log: Arc::new(Mutex::new(String::new())),
             readers: Vec::new(),
-        })
+        };
+        // No camera unless one is added: the daemon must not probe /dev/video0 in a test.
+        std::fs::write(
+            &rig.config_path,
+            format!("{}\n[video]\nenabled = false\n", rig.config_text),
+        )?;
+        Ok(rig)
+    }
+
+    /// Gives the daemon a camera: a file of concatenated JPEG frames, played at 30 frames/s.
+    /// `video_extra` holds more `[video]` keys.
+    pub fn add_camera(&mut self, frames: &[u8], video_extra: &str) -> std::io::Result<PathBuf> {
+        let cam = self.dir.join("camera.mjpeg");
+        std::fs::write(&cam, frames)?;
+        std::fs::write(
+            &self.config_path,
+            format!(
+                "{}\n[video]\ndevice = \"{}\"\n{video_extra}\n",
+                self.config_text,
+                cam.display()
+            ),
+        )?;
+        Ok(cam)
     }
 
     /// Starts `exe [extra args] --config <rig config> run` with the rig's ALSA config and `key`
@@ -260,12 +314,24 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
         .context("binding the stand-in to 127.0.0.1")?;
     let mut rig = Rig::new("demo", &mic, &standin.url(), "", "chunk_ms = 40")
         .context("creating the demo's scratch directory")?;
+    // 7 frames at 30 frames/s: a once-a-second sample lands on a different picture each time.
+    let frames: Vec<u8> = (0..7).flat_map(camera_frame).collect();
+    let cam = rig
+        .add_camera(&frames, "")
+        .context("writing the demo camera file")?;
     say(
         "demo     ",
         format!(
             "microphone: {} ({:.1} s generated speech-like audio, 16 kHz S16_LE) via ALSA PCM `{MIC_PCM}`",
             rig.mic_path.display(),
             mic.len() as f64 / 32_000.0
+        ),
+    );
+    say(
+        "demo     ",
+        format!(
+            "camera: {} (7 generated 1280x720 MJPEG frames, played at 30 frames/s)",
+            cam.display()
         ),
     );
     say(
@@ -321,6 +387,19 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
     for (r, sent) in rep.replies.iter().zip(&rep.sent_before_interrupt) {
         expected.extend_from_slice(&r[..*sent]);
     }
+    let sizes: Vec<usize> = rep.video.iter().map(|v| v.2).collect();
+    println!(
+        "  camera frames received by the stand-in: {}, all 768x768: {}, {}–{} bytes each",
+        rep.video.len(),
+        if rep.video.iter().all(|(w, h, _)| (*w, *h) == (768, 768)) {
+            "yes"
+        } else {
+            "NO"
+        },
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0)
+    );
+    let video_ok = rep.video.len() >= 3 && rep.video.iter().all(|(w, h, _)| (*w, *h) == (768, 768));
     let late_played = !rep.late_bytes.is_empty() && find(&speaker, &rep.late_bytes).is_some();
     println!(
         "  replies sent: {} ({} interrupted); reply audio sent before interruptions: {} bytes",
@@ -355,6 +434,7 @@ pub async fn run(out: &Path) -> anyhow::Result<()> {
             .unwrap_or_else(|| status.to_string())
     );
     if !(mic_ok
+        && video_ok
         && exact
         && !late_played
         && rep.close_code == Some(1000)

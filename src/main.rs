@@ -49,6 +49,12 @@ fn main() -> ExitCode {
         Command::ListDevices => list_devices(&path),
         Command::Run => run(&path),
         Command::Demo => demo(),
+        Command::Snapshot => snapshot(
+            &path,
+            cli.out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("snapshot.jpg")),
+        ),
     }
 }
 
@@ -82,8 +88,9 @@ fn list_devices(path: &std::path::Path) -> ExitCode {
             ]
         })
         .unwrap_or_default();
-    match gemlive::audio::devices::list(&extra) {
+    let status = match gemlive::audio::devices::list(&extra) {
         Ok(devs) => {
+            println!("ALSA PCMs (audio):");
             print!("{}", gemlive::audio::devices::render(&devs));
             ExitCode::SUCCESS
         }
@@ -91,7 +98,10 @@ fn list_devices(path: &std::path::Path) -> ExitCode {
             eprintln!("gemlive: cannot list ALSA devices: {e}");
             ExitCode::FAILURE
         }
-    }
+    };
+    println!("\nV4L2 cameras (video):");
+    print!("{}", gemlive::video::list_cameras());
+    status
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -136,6 +146,37 @@ fn run(path: &std::path::Path) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{}", error_chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn snapshot(path: &std::path::Path, out: PathBuf) -> ExitCode {
+    let cfg = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    match gemlive::video::snapshot(&cfg.video, std::time::Duration::from_secs(10)) {
+        Ok((jpeg, w, h)) => match std::fs::write(&out, &jpeg) {
+            Ok(()) => {
+                println!(
+                    "wrote {} ({w}x{h}, {} bytes) from `{}`",
+                    out.display(),
+                    jpeg.len(),
+                    cfg.video.device
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("gemlive: cannot write {}: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            eprintln!("gemlive snapshot: {}", error_chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

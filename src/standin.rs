@@ -146,6 +146,14 @@ pub fn client_audio(v: &Value) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// `realtimeInput.video` payload (a JPEG), decoded; `None` for other messages.
+pub fn client_video(v: &Value) -> Option<Vec<u8>> {
+    let a = v.get("realtimeInput")?.get("video")?;
+    base64::engine::general_purpose::STANDARD
+        .decode(a.get("data")?.as_str()?)
+        .ok()
+}
+
 /// A server message carrying one chunk of 24 kHz reply audio.
 pub fn server_audio(pcm: &[u8]) -> Value {
     json!({"serverContent": {"modelTurn": {"parts": [{"inlineData": {
@@ -201,6 +209,8 @@ pub struct EchoReport {
     pub late_bytes: Vec<u8>,
     pub interruptions: usize,
     pub close_code: Option<u16>,
+    /// Camera frames received: width, height, bytes.
+    pub video: Vec<(u32, u32, usize)>,
 }
 
 /// 16 kHz → 24 kHz by linear interpolation: the echo should sound like what was said.
@@ -281,6 +291,12 @@ pub async fn echo(conn: &mut Conn, opts: EchoOptions, say: impl Fn(String)) -> E
                     ));
                     rep.setup = Some(v.clone());
                     if conn.send(&setup_complete()).await.is_err() { break }
+                    continue;
+                }
+                if let Some(jpeg) = client_video(&v) {
+                    let (w, h) = crate::video::jpeg::jpeg_size(&jpeg).unwrap_or((0, 0));
+                    rep.video.push((w, h, jpeg.len()));
+                    say(format!("camera frame {}: {w}x{h} JPEG, {} bytes", rep.video.len(), jpeg.len()));
                     continue;
                 }
                 let Some(pcm) = client_audio(&v) else { continue };

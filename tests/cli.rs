@@ -178,12 +178,15 @@ fn list_devices_shows_rates_formats_channels_and_native_fit() {
     );
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.starts_with("ALSA PCMs (audio):\n"), "{stdout}");
+    assert!(stdout.contains("\nV4L2 cameras (video):\n"), "{stdout}");
     let mic = stdout
-        .split("\ngemlive_speaker")
-        .next()
+        .split("\ngemlive_mic")
+        .nth(1)
+        .and_then(|s| s.split("\ngemlive_speaker").next())
         .unwrap_or_default()
         .to_string();
-    assert!(mic.starts_with("gemlive_mic"), "{stdout}");
+    assert!(mic.starts_with("  [in your config]"), "{stdout}");
     assert!(mic.contains("capture : rates 8000 16000"), "{stdout}");
     assert!(mic.contains("formats S16_LE"), "{stdout}");
     assert!(

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gemlive::config::{self, Config, ConfigError, MediaResolution, Wake};
+use gemlive::config::{self, Config, ConfigError, Geometry, MediaResolution, VideoSend, Wake};
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -95,6 +95,14 @@ fn shipped_example_parses_to_the_defaults() {
     assert_eq!((l.reconnect_max_delay_s, l.config_error_delay_s), (30, 60));
     assert_eq!(l.max_message_kb, 4096);
     assert_eq!((cfg.audio.backlog_ms, cfg.audio.volume), (10_000, 100));
+    let v = &cfg.video;
+    assert!(v.enabled);
+    assert_eq!((v.device.as_str(), v.capture_size), ("/dev/video0", None));
+    assert_eq!((v.fps, v.send), (1.0, VideoSend::Always));
+    assert_eq!(
+        (v.size, v.geometry, v.quality),
+        (768, Geometry::Letterbox, 80)
+    );
 }
 
 #[test]
@@ -102,8 +110,8 @@ fn every_documented_key_is_real() {
     let path = repo("config/gemlive.toml");
     let text = std::fs::read_to_string(&path).expect("read shipped config");
     let (uncommented, n) = uncomment_keys(&text);
-    // 19 in [live], 5 in [audio], 1 in [session].
-    assert_eq!(n, 25, "documented keys:\n{uncommented}");
+    // 19 in [live], 5 in [audio], 8 in [video], 1 in [session].
+    assert_eq!(n, 33, "documented keys:\n{uncommented}");
     let cfg = match config::parse_str(&uncommented, &path) {
         Ok(c) => c,
         Err(e) => panic!("uncommented example fails: {e}"),
@@ -203,6 +211,62 @@ fn insecure_endpoint_is_refused_at_the_value() {
     assert_words(
         &shown,
         &["endpoint", "ws://192.168.1.5/live", "loopback", "wss://"],
+    );
+}
+
+#[test]
+fn video_section_is_read() {
+    let path = fixture("video.toml");
+    let cfg = config::load(&path).expect("video.toml parses");
+    let v = &cfg.video;
+    assert!(v.enabled);
+    assert_eq!(v.device, "tests/fixtures/video/demo.mjpeg");
+    assert_eq!(v.capture_size, Some((1280, 720)));
+    assert_eq!((v.fps, v.send), (0.5, VideoSend::WhileSpeaking));
+    assert_eq!((v.size, v.geometry, v.quality), (512, Geometry::Crop, 70));
+    let mut rest = cfg.clone();
+    rest.video = Config::with_defaults(&path).video;
+    assert_eq!(rest, Config::with_defaults(&path), "only [video] differs");
+}
+
+#[test]
+fn video_fps_above_one_says_the_api_limit() {
+    let (line, column, shown) = fixture_error("bad_video_fps.toml");
+    assert_eq!((line, column), (4, 7));
+    assert_words(
+        &shown,
+        &[
+            "invalid value 2 for fps in [video]",
+            "allowed: 0.05..=1.0 (frames per second)",
+            "at most 1 frame per second",
+        ],
+    );
+}
+
+#[test]
+fn bad_capture_size_shows_the_expected_form() {
+    let (line, column, shown) = fixture_error("bad_capture_size.toml");
+    assert_eq!((line, column), (3, 16));
+    assert_words(
+        &shown,
+        &[
+            "invalid value \"1280*720\" for capture_size in [video]",
+            "expected \"auto\" or \"WIDTHxHEIGHT\" such as \"1280x720\"",
+            "16..=8192 pixels",
+        ],
+    );
+}
+
+#[test]
+fn bad_geometry_lists_the_four() {
+    let (line, column, shown) = fixture_error("bad_geometry.toml");
+    assert_eq!((line, column), (2, 12));
+    assert_words(
+        &shown,
+        &[
+            "invalid value \"zoom\" for geometry in [video]",
+            "allowed: letterbox, crop, fit, stretch",
+        ],
     );
 }
 

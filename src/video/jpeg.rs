@@ -1,1 +1,1168 @@
-//! STUB: being written.
+//! The JPEG pipeline: one camera frame in, one JPEG for the Live API out. Pure: no I/O, no
+//! threads, no clock. The capture thread calls [`trim_to_eoi`]; the video worker owns one
+//! [`Pipeline`] and calls [`Pipeline::process`] about once a second.
+//!
+//! ```text
+//!  frame ─▶ walk markers (SOI … EOI; cut stale bytes) ─┬─▶ passthrough: input bytes, zero CPU
+//!                                                      └─▶ [splice DHT] ─▶ zune-jpeg → RGB
+//!            ─▶ fast_image_resize Convolution(Bilinear) (antialiased; letterbox pads black)
+//!            ─▶ jpeg-encoder, 4:2:0, configured quality ─▶ JPEG
+//! ```
+//!
+//! Why these crates and this resize filter: `docs/crates.md` §6 (measured). Every buffer
+//! (decoded pixels, resized pixels, output JPEG, spliced input) lives in the [`Pipeline`] and
+//! only grows, so RSS stays flat across frames.
+//!
+//! Camera frames are untrusted input: a corrupt or truncated frame is a [`FrameError`], never a
+//! panic, and a frame header that claims a huge image is refused before anything is allocated
+//! ([`MAX_FRAME_PIXELS`]).
+
+use fast_image_resize::images::{CroppedImageMut, Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+use zune_jpeg::errors::DecodeErrors;
+use zune_jpeg::zune_core::bytestream::ZCursor;
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
+use zune_jpeg::JpegDecoder;
+
+/// Largest frame the pipeline decodes, in pixels (4096×4096; 48 MiB of RGB). A frame header
+/// claiming more is refused with [`FrameError::TooLarge`] before any buffer is allocated: a
+/// corrupt SOF must not make a 512 MB Pi allocate gigabytes.
+pub const MAX_FRAME_PIXELS: u64 = 4096 * 4096;
+
+/// Range `PipelineConfig::size` is clamped to, pixels (config validation keeps it in 64..=2048).
+pub const SIZE_RANGE_PX: std::ops::RangeInclusive<u32> = 16..=4096;
+
+/// How a camera frame is fitted into the `size`×`size` output.
+///
+/// Frames smaller than the target: `Fit` and `Letterbox` never upscale (upscaling adds bytes
+/// and no detail for the model); `Crop` and `Stretch` promise an exact `size`×`size` image, so
+/// they scale up when they must.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Geometry {
+    /// Whole scene scaled to fit inside `size`×`size`, centred and padded with black bars:
+    /// always exactly `size`×`size`. A frame that already fits is centred unscaled.
+    Letterbox,
+    /// Scaled to cover `size`×`size`, then centre-cropped: exactly `size`×`size`.
+    Crop,
+    /// Scaled so the long side is `size`, aspect kept, no padding (1280×720 → 768×432). A
+    /// frame whose long side is already ≤ `size` keeps its size.
+    Fit,
+    /// Scaled to exactly `size`×`size`, ignoring the aspect ratio.
+    Stretch,
+}
+
+/// What [`Pipeline`] produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PipelineConfig {
+    /// Side of the output square, pixels (for `Fit`: the long side). Clamped to
+    /// [`SIZE_RANGE_PX`].
+    pub size: u32,
+    pub geometry: Geometry,
+    /// JPEG quality of re-encoded frames, clamped to 1..=100 (passed-through frames keep
+    /// theirs).
+    pub quality: u8,
+}
+
+/// Why a frame could not be turned into a JPEG to send. The structural variants (`NoSoi`,
+/// `NoEoi`, `Truncated`, `Malformed`) come from [`trim_to_eoi`] and need no decoding.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The buffer does not start with a JPEG start-of-image marker (FF D8).
+    #[error("not a JPEG: no start-of-image marker (FF D8) at the start of the frame")]
+    NoSoi,
+    /// The entropy-coded data runs to the end of the buffer with no end-of-image marker.
+    #[error("the frame has no end-of-image marker (FF D9): truncated scan data")]
+    NoEoi,
+    /// The buffer ends inside a marker segment (header, tables).
+    #[error("the frame ends inside a marker segment")]
+    Truncated,
+    /// The marker structure is broken (wrong byte where a marker must be, bad length, no
+    /// frame header or no scan before EOI, zero width or height).
+    #[error("malformed JPEG: {0}")]
+    Malformed(&'static str),
+    /// The frame header claims more than [`MAX_FRAME_PIXELS`].
+    #[error("the frame is {width}×{height}, over the limit of {max_pixels} pixels")]
+    TooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+    /// zune-jpeg refused the entropy-coded data (after the standard tables were spliced in if
+    /// the frame had none).
+    #[error("decoding: {0}")]
+    Decode(DecodeErrors),
+    /// fast_image_resize refused a buffer or crop box (a bug here, not bad input).
+    #[error("resizing: {0}")]
+    Resize(String),
+    /// jpeg-encoder failed.
+    #[error("encoding: {0}")]
+    Encode(jpeg_encoder::EncodingError),
+}
+
+/// One frame's result. `jpeg` borrows either the input (passthrough) or the pipeline's output
+/// buffer, so it lives until the next `process` call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Processed<'a> {
+    /// The JPEG to send.
+    pub jpeg: &'a [u8],
+    /// Its width, pixels.
+    pub width: u32,
+    /// Its height, pixels.
+    pub height: u32,
+    /// `true` when `jpeg` is the input frame itself (trimmed at its EOI), untouched.
+    pub passthrough: bool,
+}
+
+/// Decode → resize → encode with buffers reused from frame to frame.
+pub struct Pipeline {
+    cfg: PipelineConfig,
+    resizer: Resizer,
+    /// Decoded RGB pixels; grows to the largest frame seen, never shrinks.
+    decoded: Vec<u8>,
+    /// Resized RGB pixels (the letterbox canvas, bars included).
+    resized: Vec<u8>,
+    /// The frame with the standard Huffman tables spliced in, for frames that lack them.
+    spliced: Vec<u8>,
+    /// The encoded output.
+    out: Vec<u8>,
+}
+
+impl Pipeline {
+    /// A pipeline for `cfg` (size and quality clamped, see [`PipelineConfig`]). Allocates
+    /// nothing until the first frame.
+    pub fn new(cfg: PipelineConfig) -> Self {
+        let cfg = PipelineConfig {
+            size: cfg.size.clamp(*SIZE_RANGE_PX.start(), *SIZE_RANGE_PX.end()),
+            geometry: cfg.geometry,
+            quality: cfg.quality.clamp(1, 100),
+        };
+        Pipeline {
+            cfg,
+            resizer: Resizer::new(),
+            decoded: Vec::new(),
+            resized: Vec::new(),
+            spliced: Vec::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// The configuration in use (after clamping).
+    pub fn config(&self) -> PipelineConfig {
+        self.cfg
+    }
+
+    /// Takes one camera frame (already sliced to `bytesused`; stale bytes after its EOI are
+    /// ignored) and returns the JPEG to send.
+    ///
+    /// Passthrough: when the output would have exactly the input's dimensions with no
+    /// scaling and no padding — `size`×`size` input for `Letterbox`, `Crop` and `Stretch`; long
+    /// side ≤ `size` for `Fit` — and the frame is plain baseline (SOF0, 8-bit, 1 or 3
+    /// components, Huffman tables present), the input bytes are returned untouched at zero
+    /// CPU. Anything else is decoded and re-encoded at the configured quality, 4:2:0.
+    pub fn process<'a>(&'a mut self, frame: &'a [u8]) -> Result<Processed<'a>, FrameError> {
+        let layout = walk(frame)?;
+        let jpeg = &frame[..layout.end];
+        let (sw, sh) = (u32::from(layout.sof.width), u32::from(layout.sof.height));
+        check_dimensions(sw, sh)?;
+        let plan = Plan::new(self.cfg.geometry, self.cfg.size, sw, sh);
+        if plan.is_identity(sw, sh) && layout.is_plain_baseline() {
+            return Ok(Processed {
+                jpeg,
+                width: sw,
+                height: sh,
+                passthrough: true,
+            });
+        }
+
+        // Frames without tables get the standard ones up front: the walk already told us
+        // they are missing, so a first decode attempt could only fail.
+        let input: &[u8] = if layout.dht {
+            jpeg
+        } else {
+            splice_into(jpeg, &layout, &mut self.spliced);
+            &self.spliced
+        };
+        let (dw, dh) = decode_rgb(input, &mut self.decoded)?;
+        let src_len = rgb_len(dw, dh);
+        // The decoder's idea of the size wins over the SOF we read (they agree for any sane
+        // frame); the plan is redone in case they don't.
+        let plan = if (dw, dh) == (sw, sh) {
+            plan
+        } else {
+            Plan::new(self.cfg.geometry, self.cfg.size, dw, dh)
+        };
+
+        let pixels: &[u8] = if plan.is_identity(dw, dh) {
+            &self.decoded[..src_len]
+        } else {
+            let src = ImageRef::new(dw, dh, &self.decoded[..src_len], PixelType::U8x3)
+                .map_err(|e| FrameError::Resize(e.to_string()))?;
+            let dst_len = rgb_len(plan.out_w, plan.out_h);
+            if self.resized.len() < dst_len {
+                self.resized.resize(dst_len, 0);
+            }
+            let canvas = &mut self.resized[..dst_len];
+            resize_into(&mut self.resizer, &src, canvas, &plan)?;
+            canvas
+        };
+
+        self.out.clear();
+        let mut enc = Encoder::new(&mut self.out, self.cfg.quality);
+        enc.set_sampling_factor(SamplingFactor::R_4_2_0);
+        let (ow, oh) = (
+            u16::try_from(plan.out_w).map_err(|_| FrameError::Malformed("output too wide"))?,
+            u16::try_from(plan.out_h).map_err(|_| FrameError::Malformed("output too tall"))?,
+        );
+        enc.encode(pixels, ow, oh, ColorType::Rgb)
+            .map_err(FrameError::Encode)?;
+        Ok(Processed {
+            jpeg: &self.out,
+            width: plan.out_w,
+            height: plan.out_h,
+            passthrough: false,
+        })
+    }
+
+    /// Capacities of the reused buffers, bytes: decoded, resized, spliced, output.
+    #[cfg(test)]
+    fn capacities(&self) -> [usize; 4] {
+        [
+            self.decoded.capacity(),
+            self.resized.capacity(),
+            self.spliced.capacity(),
+            self.out.capacity(),
+        ]
+    }
+}
+
+/// Checks the SOI at the start and cuts the frame just after the EOI that ends the image.
+///
+/// The markers are walked, not searched: segment lengths skip APPn payloads (an EXIF
+/// thumbnail carries its own FF D8 … FF D9), and inside scan data FF D9 cannot occur by
+/// accident (FF is byte-stuffed), so the first EOI met at marker level is the image's. A search
+/// for the *last* FF D9 would be wrong here: v4l2loopback hands out the first frame after
+/// REQBUFS as the whole buffer, and UVC cameras pad, so the bytes after EOI are often the tail
+/// of an older, larger frame with an EOI of its own.
+pub fn trim_to_eoi(buf: &[u8]) -> Result<&[u8], FrameError> {
+    walk(buf).map(|layout| &buf[..layout.end])
+}
+
+/// The frame with the standard MJPEG Huffman tables (ITU T.81 Annex K.3, the tables the
+/// OpenDML/AVI1 MJPEG format omits) inserted as one DHT segment before the first SOS, cut at
+/// its EOI. `None` when the frame already has a DHT segment before its first scan, or is not a
+/// well-formed JPEG (see [`trim_to_eoi`]).
+pub fn splice_dht(frame: &[u8]) -> Option<Vec<u8>> {
+    let layout = walk(frame).ok()?;
+    if layout.dht {
+        return None;
+    }
+    let mut out = Vec::new();
+    splice_into(&frame[..layout.end], &layout, &mut out);
+    Some(out)
+}
+
+/// `(width, height)` from the first frame header (SOFn), without decoding or needing the EOI.
+/// `None` if there is no SOI, the headers are cut short or broken, a scan starts first, or the
+/// frame header declares a zero side.
+pub fn jpeg_size(frame: &[u8]) -> Option<(u32, u32)> {
+    if !frame.starts_with(&[0xFF, SOI]) {
+        return None;
+    }
+    let mut pos = 2;
+    loop {
+        let (marker, after) = next_marker(frame, pos).ok()?;
+        match marker {
+            SOS | EOI | SOI | 0x00 => return None,
+            TEM | RST0..=RST7 => {
+                pos = after;
+                continue;
+            }
+            _ => {}
+        }
+        let (body, end) = segment(frame, after).ok()?;
+        if is_sof(marker) {
+            let sof = parse_sof(marker, body).ok()?;
+            if sof.width == 0 || sof.height == 0 {
+                return None;
+            }
+            return Some((u32::from(sof.width), u32::from(sof.height)));
+        }
+        pos = end;
+    }
+}
+
+// --- marker walking -------------------------------------------------------------------------
+
+const SOI: u8 = 0xD8;
+const EOI: u8 = 0xD9;
+const SOS: u8 = 0xDA;
+const DHT: u8 = 0xC4;
+const TEM: u8 = 0x01;
+const RST0: u8 = 0xD0;
+const RST7: u8 = 0xD7;
+
+/// The first frame header (SOFn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sof {
+    marker: u8,
+    precision: u8,
+    width: u16,
+    height: u16,
+    components: u8,
+}
+
+/// What one walk over a frame's markers found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    /// One past the EOI that ends the image.
+    end: usize,
+    /// Offset of the first SOS marker (its FF byte).
+    first_sos: usize,
+    sof: Sof,
+    /// A DHT segment comes before the first scan.
+    dht: bool,
+}
+
+impl Layout {
+    /// Baseline Huffman, 8-bit, grey or 3-component, tables present: what every JPEG reader
+    /// takes, so the frame can be sent as it is.
+    fn is_plain_baseline(&self) -> bool {
+        self.sof.marker == 0xC0
+            && self.sof.precision == 8
+            && matches!(self.sof.components, 1 | 3)
+            && self.dht
+    }
+}
+
+/// SOF0…SOF15 except DHT (C4), JPG (C8) and DAC (CC), which share the range.
+fn is_sof(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xCF) && !matches!(marker, DHT | 0xC8 | 0xCC)
+}
+
+/// The marker at `pos` (skipping FF fill bytes) and the offset just after it.
+fn next_marker(buf: &[u8], pos: usize) -> Result<(u8, usize), FrameError> {
+    match buf.get(pos) {
+        None => return Err(FrameError::Truncated),
+        Some(0xFF) => {}
+        Some(_) => return Err(FrameError::Malformed("expected a marker")),
+    }
+    let mut p = pos + 1;
+    while buf.get(p) == Some(&0xFF) {
+        p += 1;
+    }
+    match buf.get(p) {
+        None => Err(FrameError::Truncated),
+        Some(&m) => Ok((m, p + 1)),
+    }
+}
+
+/// The body of the marker segment whose length field is at `at`, and the offset after it.
+fn segment(buf: &[u8], at: usize) -> Result<(&[u8], usize), FrameError> {
+    let len = match buf.get(at..at + 2) {
+        Some(&[hi, lo]) => usize::from(u16::from_be_bytes([hi, lo])),
+        _ => return Err(FrameError::Truncated),
+    };
+    if len < 2 {
+        return Err(FrameError::Malformed("segment length below 2"));
+    }
+    let end = at + len;
+    match buf.get(at + 2..end) {
+        Some(body) => Ok((body, end)),
+        None => Err(FrameError::Truncated),
+    }
+}
+
+fn parse_sof(marker: u8, body: &[u8]) -> Result<Sof, FrameError> {
+    match *body {
+        [precision, h0, h1, w0, w1, components, ..] => Ok(Sof {
+            marker,
+            precision,
+            height: u16::from_be_bytes([h0, h1]),
+            width: u16::from_be_bytes([w0, w1]),
+            components,
+        }),
+        _ => Err(FrameError::Malformed("frame header too short")),
+    }
+}
+
+/// Walks the frame from SOI to the EOI that ends the image.
+fn walk(buf: &[u8]) -> Result<Layout, FrameError> {
+    if !buf.starts_with(&[0xFF, SOI]) {
+        return Err(FrameError::NoSoi);
+    }
+    let mut pos = 2;
+    let mut sof: Option<Sof> = None;
+    let mut first_sos: Option<usize> = None;
+    let mut dht = false;
+    loop {
+        let marker_at = pos;
+        let (marker, after) = next_marker(buf, pos)?;
+        match marker {
+            EOI => {
+                return match (sof, first_sos) {
+                    (Some(sof), Some(first_sos)) => Ok(Layout {
+                        end: after,
+                        first_sos,
+                        sof,
+                        dht,
+                    }),
+                    _ => Err(FrameError::Malformed("end of image before any scan")),
+                };
+            }
+            SOI => return Err(FrameError::Malformed("a second start-of-image marker")),
+            0x00 => return Err(FrameError::Malformed("stuffed byte outside scan data")),
+            TEM | RST0..=RST7 => {
+                pos = after;
+                continue;
+            }
+            _ => {}
+        }
+        let (body, end) = segment(buf, after)?;
+        if is_sof(marker) {
+            if sof.is_none() {
+                sof = Some(parse_sof(marker, body)?);
+            }
+        } else if marker == DHT {
+            dht |= first_sos.is_none();
+        } else if marker == SOS {
+            if sof.is_none() {
+                return Err(FrameError::Malformed("scan before the frame header"));
+            }
+            first_sos.get_or_insert(marker_at);
+            pos = skip_scan_data(buf, end)?;
+            continue;
+        }
+        pos = end;
+    }
+}
+
+/// From the start of entropy-coded data, the offset of the next real marker's FF. Inside scan
+/// data FF 00 is a stuffed FF, FF D0–D7 are restart markers and FF FF is fill.
+fn skip_scan_data(buf: &[u8], mut pos: usize) -> Result<usize, FrameError> {
+    loop {
+        let ff = pos + find_ff(buf.get(pos..).unwrap_or_default()).ok_or(FrameError::NoEoi)?;
+        match buf.get(ff + 1) {
+            None => return Err(FrameError::NoEoi),
+            Some(0x00 | RST0..=RST7) => pos = ff + 2,
+            Some(0xFF) => pos = ff + 1,
+            Some(_) => return Ok(ff),
+        }
+    }
+}
+
+/// Index of the first 0xFF byte, eight bytes at a time (scan data is ~99 % of a frame).
+fn find_ff(s: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    let mut base = 0;
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        // A byte of `!w` is zero exactly where `w` had 0xFF.
+        let x = !u64::from_le_bytes(word);
+        if x.wrapping_sub(LO) & !x & HI != 0 {
+            return c.iter().position(|&b| b == 0xFF).map(|i| base + i);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == 0xFF)
+        .map(|i| base + i)
+}
+
+// --- DHT splice -----------------------------------------------------------------------------
+
+/// The standard Huffman tables of ITU T.81 Annex K.3 (K.3: luminance DC, K.4: chrominance
+/// DC, K.5: luminance AC, K.6: chrominance AC) as one DHT segment, 420 bytes.
+const STANDARD_DHT: [u8; 420] = {
+    const DC_LUMA_BITS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+    const DC_CHROMA_BITS: [u8; 16] = [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0];
+    const DC_VALUES: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    const AC_LUMA_BITS: [u8; 16] = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D];
+    const AC_LUMA_VALUES: [u8; 162] = [
+        0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61,
+        0x07, 0x22, 0x71, 0x14, 0x32, 0x81, 0x91, 0xA1, 0x08, 0x23, 0x42, 0xB1, 0xC1, 0x15, 0x52,
+        0xD1, 0xF0, 0x24, 0x33, 0x62, 0x72, 0x82, 0x09, 0x0A, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x25,
+        0x26, 0x27, 0x28, 0x29, 0x2A, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x43, 0x44, 0x45,
+        0x46, 0x47, 0x48, 0x49, 0x4A, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5A, 0x63, 0x64,
+        0x65, 0x66, 0x67, 0x68, 0x69, 0x6A, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A, 0x83,
+        0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+        0x9A, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xB2, 0xB3, 0xB4, 0xB5, 0xB6,
+        0xB7, 0xB8, 0xB9, 0xBA, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC8, 0xC9, 0xCA, 0xD2, 0xD3,
+        0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xD9, 0xDA, 0xE1, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8,
+        0xE9, 0xEA, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA,
+    ];
+    const AC_CHROMA_BITS: [u8; 16] = [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77];
+    const AC_CHROMA_VALUES: [u8; 162] = [
+        0x00, 0x01, 0x02, 0x03, 0x11, 0x04, 0x05, 0x21, 0x31, 0x06, 0x12, 0x41, 0x51, 0x07, 0x61,
+        0x71, 0x13, 0x22, 0x32, 0x81, 0x08, 0x14, 0x42, 0x91, 0xA1, 0xB1, 0xC1, 0x09, 0x23, 0x33,
+        0x52, 0xF0, 0x15, 0x62, 0x72, 0xD1, 0x0A, 0x16, 0x24, 0x34, 0xE1, 0x25, 0xF1, 0x17, 0x18,
+        0x19, 0x1A, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x43, 0x44,
+        0x45, 0x46, 0x47, 0x48, 0x49, 0x4A, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5A, 0x63,
+        0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6A, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7A,
+        0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97,
+        0x98, 0x99, 0x9A, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8, 0xA9, 0xAA, 0xB2, 0xB3, 0xB4,
+        0xB5, 0xB6, 0xB7, 0xB8, 0xB9, 0xBA, 0xC2, 0xC3, 0xC4, 0xC5, 0xC6, 0xC7, 0xC8, 0xC9, 0xCA,
+        0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xD9, 0xDA, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7,
+        0xE8, 0xE9, 0xEA, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA,
+    ];
+    // Segment length 418 = 2 + 4 × (class/id byte + 16 counts) + 12 + 12 + 162 + 162.
+    let mut seg = [0u8; 420];
+    seg[0] = 0xFF;
+    seg[1] = DHT;
+    seg[2] = (418u16 >> 8) as u8;
+    seg[3] = (418u16 & 0xFF) as u8;
+    let mut p = 4;
+    // (class << 4 | id, bits, values); const-friendly: no iterators.
+    seg[p] = 0x00;
+    p += 1;
+    let mut i = 0;
+    while i < 16 {
+        seg[p] = DC_LUMA_BITS[i];
+        p += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < 12 {
+        seg[p] = DC_VALUES[i];
+        p += 1;
+        i += 1;
+    }
+    seg[p] = 0x10;
+    p += 1;
+    i = 0;
+    while i < 16 {
+        seg[p] = AC_LUMA_BITS[i];
+        p += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < 162 {
+        seg[p] = AC_LUMA_VALUES[i];
+        p += 1;
+        i += 1;
+    }
+    seg[p] = 0x01;
+    p += 1;
+    i = 0;
+    while i < 16 {
+        seg[p] = DC_CHROMA_BITS[i];
+        p += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < 12 {
+        seg[p] = DC_VALUES[i];
+        p += 1;
+        i += 1;
+    }
+    seg[p] = 0x11;
+    p += 1;
+    i = 0;
+    while i < 16 {
+        seg[p] = AC_CHROMA_BITS[i];
+        p += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < 162 {
+        seg[p] = AC_CHROMA_VALUES[i];
+        p += 1;
+        i += 1;
+    }
+    assert!(p == 420);
+    seg
+};
+
+/// `jpeg` (already trimmed) with [`STANDARD_DHT`] inserted before its first SOS, into `out`.
+fn splice_into(jpeg: &[u8], layout: &Layout, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(jpeg.len() + STANDARD_DHT.len());
+    out.extend_from_slice(&jpeg[..layout.first_sos]);
+    out.extend_from_slice(&STANDARD_DHT);
+    out.extend_from_slice(&jpeg[layout.first_sos..]);
+}
+
+// --- decode, plan, resize -------------------------------------------------------------------
+
+fn rgb_len(w: u32, h: u32) -> usize {
+    w as usize * h as usize * 3
+}
+
+fn check_dimensions(w: u32, h: u32) -> Result<(), FrameError> {
+    if w == 0 || h == 0 {
+        // Height 0 means "given later by a DNL marker", which nothing we talk to emits.
+        return Err(FrameError::Malformed("zero width or height"));
+    }
+    if u64::from(w) * u64::from(h) > MAX_FRAME_PIXELS {
+        return Err(FrameError::TooLarge {
+            width: w,
+            height: h,
+            max_pixels: MAX_FRAME_PIXELS,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes `jpeg` to packed RGB into `buf` (grown if needed, never shrunk, not cleared:
+/// every byte of the first `w × h × 3` is overwritten). Returns `(width, height)`.
+fn decode_rgb(jpeg: &[u8], buf: &mut Vec<u8>) -> Result<(u32, u32), FrameError> {
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::RGB)
+        .set_max_width(4096 * 4)
+        .set_max_height(4096 * 4);
+    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(jpeg), options);
+    decoder.decode_headers().map_err(FrameError::Decode)?;
+    let (w, h) = decoder
+        .dimensions()
+        .ok_or(FrameError::Malformed("no dimensions after the headers"))?;
+    let (w, h) = (
+        u32::try_from(w).map_err(|_| FrameError::Malformed("width"))?,
+        u32::try_from(h).map_err(|_| FrameError::Malformed("height"))?,
+    );
+    check_dimensions(w, h)?;
+    let len = rgb_len(w, h);
+    if decoder.output_buffer_size() != Some(len) {
+        return Err(FrameError::Malformed(
+            "decoder output is not 3 bytes a pixel",
+        ));
+    }
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    decoder
+        .decode_into(&mut buf[..len])
+        .map_err(FrameError::Decode)?;
+    Ok((w, h))
+}
+
+/// Where the scaled content goes: an `out_w`×`out_h` image holding the (possibly cropped)
+/// source scaled to `w`×`h` at `(x, y)`; the rest is black.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Plan {
+    out_w: u32,
+    out_h: u32,
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+    /// Centre-crop the source to the content's aspect ratio first.
+    crop: bool,
+}
+
+impl Plan {
+    fn new(geometry: Geometry, size: u32, sw: u32, sh: u32) -> Plan {
+        let full = |w, h, crop| Plan {
+            out_w: w,
+            out_h: h,
+            x: 0,
+            y: 0,
+            w,
+            h,
+            crop,
+        };
+        match geometry {
+            Geometry::Stretch => full(size, size, false),
+            Geometry::Crop => full(size, size, true),
+            Geometry::Fit => {
+                let (w, h) = fit_within(size, sw, sh);
+                full(w, h, false)
+            }
+            Geometry::Letterbox => {
+                let (w, h) = fit_within(size, sw, sh);
+                Plan {
+                    out_w: size,
+                    out_h: size,
+                    x: (size - w) / 2,
+                    y: (size - h) / 2,
+                    w,
+                    h,
+                    crop: false,
+                }
+            }
+        }
+    }
+
+    /// The output is the source, pixel for pixel.
+    fn is_identity(&self, sw: u32, sh: u32) -> bool {
+        (self.out_w, self.out_h) == (sw, sh) && (self.w, self.h) == (sw, sh)
+    }
+}
+
+/// The source size scaled so its long side is `size`, aspect kept; unchanged if it already
+/// fits (never upscales). Each side is at least 1 and at most `size`.
+fn fit_within(size: u32, sw: u32, sh: u32) -> (u32, u32) {
+    let long = sw.max(sh);
+    if long <= size {
+        return (sw, sh);
+    }
+    let scale = |side: u32| {
+        let s = (u64::from(side) * u64::from(size) + u64::from(long) / 2) / u64::from(long);
+        (s as u32).clamp(1, size)
+    };
+    (scale(sw), scale(sh))
+}
+
+/// Resizes `src` into `canvas` (`plan.out_w × plan.out_h × 3` bytes) per `plan`, antialiased
+/// (fir's convolution widens the bilinear kernel with the downscale factor), bars black.
+fn resize_into(
+    resizer: &mut Resizer,
+    src: &ImageRef<'_>,
+    canvas: &mut [u8],
+    plan: &Plan,
+) -> Result<(), FrameError> {
+    let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    if plan.crop {
+        options = options.fit_into_destination(Some((0.5, 0.5)));
+    }
+    let covers = (plan.w, plan.h) == (plan.out_w, plan.out_h);
+    if !covers {
+        black_bars(canvas, plan);
+    }
+    let mut dst = Image::from_slice_u8(plan.out_w, plan.out_h, canvas, PixelType::U8x3)
+        .map_err(|e| FrameError::Resize(e.to_string()))?;
+    let result = if covers {
+        resizer.resize(src, &mut dst, &options)
+    } else {
+        let mut content = CroppedImageMut::new(&mut dst, plan.x, plan.y, plan.w, plan.h)
+            .map_err(|e| FrameError::Resize(e.to_string()))?;
+        resizer.resize(src, &mut content, &options)
+    };
+    result.map_err(|e| FrameError::Resize(e.to_string()))
+}
+
+/// Zeroes everything in `canvas` outside the plan's content rectangle.
+fn black_bars(canvas: &mut [u8], plan: &Plan) {
+    let stride = plan.out_w as usize * 3;
+    let top = plan.y as usize * stride;
+    let bottom = (plan.y + plan.h) as usize * stride;
+    let (left, right) = (plan.x as usize * 3, (plan.x + plan.w) as usize * 3);
+    canvas[..top].fill(0);
+    canvas[bottom..].fill(0);
+    if left > 0 || right < stride {
+        for row in canvas[top..bottom].chunks_exact_mut(stride) {
+            row[..left].fill(0);
+            row[right..].fill(0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4:2:2 (UVC-like) q85 test frame: gradients, a checkerboard with hard edges and a
+    /// deterministic noise term, so every block has AC energy.
+    fn frame(w: u16, h: u16, sampling: SamplingFactor) -> Vec<u8> {
+        let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+        let mut seed = 0x1234_5678u32;
+        for y in 0..h as u32 {
+            for x in 0..w as u32 {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (seed >> 27) as u8;
+                let check = if ((x / 37) + (y / 23)) % 2 == 0 {
+                    60
+                } else {
+                    0
+                };
+                rgb.push(((x * 255 / w as u32) as u8).wrapping_add(noise) / 2 + check);
+                rgb.push(((y * 255 / h as u32) as u8) / 2 + check + noise / 2);
+                rgb.push((((x + y) * 3) as u8) / 3 + check);
+            }
+        }
+        let mut out = Vec::new();
+        let mut enc = Encoder::new(&mut out, 85);
+        enc.set_sampling_factor(sampling);
+        enc.encode(&rgb, w, h, ColorType::Rgb).expect("test encode");
+        out
+    }
+
+    fn uvc(w: u16, h: u16) -> Vec<u8> {
+        frame(w, h, SamplingFactor::R_4_2_2)
+    }
+
+    fn decodes(jpeg: &[u8]) -> (u32, u32) {
+        let mut d = JpegDecoder::new(ZCursor::new(jpeg));
+        let px = d.decode().expect("zune-jpeg decodes the output");
+        let (w, h) = d.dimensions().expect("dimensions");
+        assert_eq!(px.len(), w * h * 3);
+        (w as u32, h as u32)
+    }
+
+    fn pipeline(geometry: Geometry, size: u32) -> Pipeline {
+        Pipeline::new(PipelineConfig {
+            size,
+            geometry,
+            quality: 80,
+        })
+    }
+
+    /// The frame without its DHT segments.
+    fn strip_dht(jpeg: &[u8]) -> Vec<u8> {
+        let mut out = jpeg[..2].to_vec();
+        let mut pos = 2;
+        loop {
+            let (m, after) = next_marker(jpeg, pos).expect("marker");
+            if m == SOS {
+                out.extend_from_slice(&jpeg[pos..]);
+                return out;
+            }
+            let (_, end) = segment(jpeg, after).expect("segment");
+            if m != DHT {
+                out.extend_from_slice(&jpeg[pos..end]);
+            }
+            pos = end;
+        }
+    }
+
+    #[test]
+    fn standard_dht_matches_the_tables() {
+        assert_eq!(&STANDARD_DHT[..5], &[0xFF, 0xC4, 0x01, 0xA2, 0x00]);
+        // counts sum to the number of values in each table
+        let mut p = 4;
+        for expect in [12usize, 162, 12, 162] {
+            let n: usize = STANDARD_DHT[p + 1..p + 17]
+                .iter()
+                .map(|&b| b as usize)
+                .sum();
+            assert_eq!(n, expect);
+            p += 17 + n;
+        }
+        assert_eq!(p, STANDARD_DHT.len());
+    }
+
+    #[test]
+    fn every_geometry_gives_the_target_size() {
+        let cases: [(u16, u16, u32, u32); 3] = [
+            (1280, 720, 768, 432),
+            (1920, 1080, 768, 432),
+            (640, 480, 640, 480), // fit never upscales
+        ];
+        for (w, h, fit_w, fit_h) in cases {
+            let input = uvc(w, h);
+            for (g, ew, eh) in [
+                (Geometry::Letterbox, 768, 768),
+                (Geometry::Crop, 768, 768),
+                (Geometry::Stretch, 768, 768),
+                (Geometry::Fit, fit_w, fit_h),
+            ] {
+                let mut p = pipeline(g, 768);
+                let out = p.process(&input).expect("process");
+                assert_eq!((out.width, out.height), (ew, eh), "{g:?} {w}×{h}");
+                assert_eq!(decodes(out.jpeg), (ew, eh), "{g:?} {w}×{h}");
+                // 640×480 under Fit is already small enough and plain baseline
+                assert_eq!(out.passthrough, (w, g) == (640, Geometry::Fit));
+            }
+        }
+    }
+
+    #[test]
+    fn fit_of_a_portrait_frame_keeps_the_long_side() {
+        let mut p = pipeline(Geometry::Fit, 768);
+        let input = uvc(720, 1280);
+        let out = p.process(&input).expect("process");
+        assert_eq!((out.width, out.height), (432, 768));
+    }
+
+    #[test]
+    fn letterbox_pads_with_black_and_keeps_small_frames_unscaled() {
+        let mut p = pipeline(Geometry::Letterbox, 768);
+        let input = uvc(1280, 720);
+        let out = p.process(&input).expect("process");
+        let jpeg = out.jpeg.to_vec();
+        let mut d = JpegDecoder::new(ZCursor::new(&jpeg));
+        let px = d.decode().expect("decode");
+        let at = |x: usize, y: usize| &px[(y * 768 + x) * 3..(y * 768 + x) * 3 + 3];
+        for (x, y) in [(0, 0), (767, 0), (384, 100), (0, 767), (767, 767)] {
+            assert!(
+                at(x, y).iter().all(|&c| c < 8),
+                "bar at {x},{y}: {:?}",
+                at(x, y)
+            );
+        }
+        // a portrait frame gets side bars
+        let input = uvc(720, 1280);
+        let out = p.process(&input).expect("portrait");
+        assert_eq!((out.width, out.height), (768, 768));
+        // a small frame is centred, not scaled up: 640×480 leaves 64 px bars on the sides
+        assert_eq!(Plan::new(Geometry::Letterbox, 768, 640, 480).x, 64);
+        let input = uvc(640, 480);
+        let out = p.process(&input).expect("small");
+        assert_eq!(decodes(out.jpeg), (768, 768));
+        assert!(!out.passthrough);
+    }
+
+    #[test]
+    fn plans() {
+        let p = Plan::new(Geometry::Letterbox, 768, 1920, 1080);
+        assert_eq!(
+            (p.out_w, p.out_h, p.x, p.y, p.w, p.h),
+            (768, 768, 0, 168, 768, 432)
+        );
+        assert_eq!(fit_within(768, 1280, 720), (768, 432));
+        assert_eq!(fit_within(768, 800, 600), (768, 576));
+        assert_eq!(fit_within(768, 768, 100), (768, 100));
+        assert_eq!(fit_within(768, 65535, 1), (768, 1));
+        assert!(Plan::new(Geometry::Fit, 768, 768, 432).is_identity(768, 432));
+        assert!(Plan::new(Geometry::Crop, 768, 768, 768).is_identity(768, 768));
+        assert!(!Plan::new(Geometry::Crop, 768, 640, 640).is_identity(640, 640));
+    }
+
+    #[test]
+    fn passthrough_returns_the_input_bytes() {
+        let input = frame(768, 768, SamplingFactor::R_4_2_0);
+        let mut padded = input.clone();
+        padded.extend_from_slice(&[0xAB; 1000]);
+        for g in [
+            Geometry::Letterbox,
+            Geometry::Crop,
+            Geometry::Stretch,
+            Geometry::Fit,
+        ] {
+            let mut p = pipeline(g, 768);
+            let out = p.process(&padded).expect("process");
+            assert!(out.passthrough, "{g:?}");
+            assert_eq!(out.jpeg.as_ptr(), padded.as_ptr());
+            assert_eq!(out.jpeg, &input[..]);
+            assert_eq!((out.width, out.height), (768, 768));
+        }
+        // fit: long side already 768
+        let input = uvc(768, 432);
+        let mut p = pipeline(Geometry::Fit, 768);
+        let out = p.process(&input).expect("process");
+        assert!(out.passthrough);
+        assert_eq!(out.jpeg.as_ptr(), input.as_ptr());
+        // a DHT-less frame of the right size is not "standard": it is re-encoded
+        let bare = strip_dht(&input);
+        let out = p.process(&bare).expect("process");
+        assert!(!out.passthrough);
+        assert_eq!(decodes(out.jpeg), (768, 432));
+    }
+
+    #[test]
+    fn truncated_frames_are_errors() {
+        let input = uvc(640, 480);
+        let mut p = pipeline(Geometry::Letterbox, 768);
+        for cut in [
+            0,
+            1,
+            2,
+            3,
+            5,
+            20,
+            100,
+            300,
+            620,
+            1000,
+            input.len() / 2,
+            input.len() - 1,
+        ] {
+            let r = p.process(&input[..cut]);
+            assert!(r.is_err(), "cut at {cut}");
+        }
+        assert!(matches!(trim_to_eoi(&input[..1]), Err(FrameError::NoSoi)));
+        assert!(matches!(
+            trim_to_eoi(&input[..50]),
+            Err(FrameError::Truncated)
+        ));
+        assert!(matches!(
+            trim_to_eoi(&input[..input.len() - 2]),
+            Err(FrameError::NoEoi)
+        ));
+        assert!(matches!(
+            trim_to_eoi(&input[..input.len() - 1]),
+            Err(FrameError::NoEoi)
+        ));
+        assert!(matches!(trim_to_eoi(b"hello"), Err(FrameError::NoSoi)));
+    }
+
+    #[test]
+    fn garbage_after_eoi_is_trimmed() {
+        let input = uvc(640, 480);
+        // stale bytes from an older, bigger frame: they contain FF D9 of their own
+        let older = uvc(1280, 720);
+        let mut buf = input.clone();
+        buf.extend_from_slice(&older[input.len() / 2..]);
+        buf.extend_from_slice(&[0u8; 4096]);
+        assert_eq!(trim_to_eoi(&buf).expect("trim"), &input[..]);
+        let mut p = pipeline(Geometry::Fit, 512);
+        let out = p.process(&buf).expect("process");
+        assert_eq!(decodes(out.jpeg), (512, 384));
+        // fill bytes before markers and after the scan are allowed
+        let mut filled = input[..input.len() - 2].to_vec();
+        filled.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xD9, 1, 2, 3]);
+        assert_eq!(trim_to_eoi(&filled).expect("trim").len(), input.len() + 2);
+    }
+
+    #[test]
+    fn exif_thumbnail_eoi_does_not_cut_the_frame() {
+        let thumb = frame(16, 16, SamplingFactor::R_4_2_0);
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&thumb);
+        let rgb = vec![128u8; 64 * 48 * 3];
+        let mut input = Vec::new();
+        let mut enc = Encoder::new(&mut input, 85);
+        enc.add_app_segment(1, app1).expect("app1");
+        enc.encode(&rgb, 64, 48, ColorType::Rgb).expect("encode");
+        assert_eq!(trim_to_eoi(&input).expect("trim"), &input[..]);
+        assert_eq!(jpeg_size(&input), Some((64, 48)));
+        let mut padded = input.clone();
+        padded.extend_from_slice(&thumb);
+        assert_eq!(trim_to_eoi(&padded).expect("trim").len(), input.len());
+    }
+
+    #[test]
+    fn frames_without_huffman_tables_are_spliced() {
+        let input = uvc(1280, 720);
+        let bare = strip_dht(&input);
+        assert!(bare.len() < input.len());
+        // zune-jpeg alone cannot decode it (no AVI1 marker)
+        assert!(JpegDecoder::new(ZCursor::new(&bare)).decode().is_err());
+        let spliced = splice_dht(&bare).expect("splice");
+        assert_eq!(spliced.len(), bare.len() + STANDARD_DHT.len());
+        decodes(&spliced);
+        assert_eq!(splice_dht(&input), None, "already has tables");
+        let mut p = pipeline(Geometry::Letterbox, 768);
+        let out = p.process(&bare).expect("process");
+        assert_eq!(decodes(out.jpeg), (768, 768));
+    }
+
+    #[test]
+    fn size_comes_from_the_frame_header() {
+        assert_eq!(jpeg_size(&uvc(1280, 720)), Some((1280, 720)));
+        assert_eq!(jpeg_size(&uvc(640, 480)[..200]), Some((640, 480)));
+        assert_eq!(jpeg_size(&uvc(640, 480)[..20]), None);
+        assert_eq!(jpeg_size(b"\xFF\xD8\xFF\xD9"), None);
+        assert_eq!(jpeg_size(b""), None);
+    }
+
+    #[test]
+    fn huge_frame_headers_are_refused_before_decoding() {
+        let mut input = uvc(64, 48);
+        // patch the SOF to claim 65535×65535
+        let mut pos = 2;
+        loop {
+            let (m, after) = next_marker(&input, pos).expect("marker");
+            let (_, end) = segment(&input, after).expect("segment");
+            if is_sof(m) {
+                input[after + 3..after + 7].copy_from_slice(&[0xFF; 4]);
+                break;
+            }
+            pos = end;
+        }
+        let mut p = pipeline(Geometry::Letterbox, 768);
+        assert!(matches!(
+            p.process(&input),
+            Err(FrameError::TooLarge {
+                width: 65535,
+                height: 65535,
+                ..
+            })
+        ));
+        assert_eq!(p.capacities(), [0; 4], "nothing allocated");
+    }
+
+    #[test]
+    fn buffers_are_reused() {
+        let big = uvc(1920, 1080);
+        let small = uvc(1280, 720);
+        for g in [
+            Geometry::Letterbox,
+            Geometry::Crop,
+            Geometry::Fit,
+            Geometry::Stretch,
+        ] {
+            let mut p = pipeline(g, 768);
+            p.process(&big).expect("first");
+            let caps = p.capacities();
+            for f in [&big, &small, &big, &small, &big] {
+                p.process(f).expect("again");
+                assert_eq!(p.capacities(), caps, "{g:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn corrupt_frames_never_panic() {
+        let input = uvc(320, 240);
+        let bare = strip_dht(&input);
+        let mut p = pipeline(Geometry::Letterbox, 256);
+        let mut seed = 0x9E37_79B9u32;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as usize
+        };
+        let (mut ok, mut err) = (0, 0);
+        for i in 0..600 {
+            let mut f = if i % 3 == 0 {
+                bare.clone()
+            } else {
+                input.clone()
+            };
+            match i % 5 {
+                // flip a few bytes anywhere
+                0 => {
+                    for _ in 0..1 + rand() % 4 {
+                        let at = rand() % f.len();
+                        f[at] ^= 1 << (rand() % 8);
+                    }
+                }
+                // hit the headers, where lengths and sizes live
+                1 => {
+                    let at = rand() % 700.min(f.len());
+                    f[at] = rand() as u8;
+                }
+                // cut it and append a valid tail
+                2 => {
+                    let at = rand() % f.len();
+                    f.truncate(at);
+                    f.extend_from_slice(&[0xFF, 0xD9]);
+                }
+                // drop a random range
+                3 => {
+                    let a = rand() % f.len();
+                    let b = (a + rand() % 64).min(f.len());
+                    f.drain(a..b);
+                }
+                // insert marker-like bytes
+                _ => {
+                    let at = rand() % f.len();
+                    let m = [0xFF, (rand() % 256) as u8, (rand() % 256) as u8];
+                    f.splice(at..at, m);
+                }
+            }
+            match p.process(&f) {
+                Ok(out) => {
+                    assert!(out.jpeg.starts_with(&[0xFF, 0xD8]));
+                    ok += 1;
+                }
+                Err(_) => err += 1,
+            }
+            let _ = jpeg_size(&f);
+            let _ = splice_dht(&f);
+        }
+        assert!(ok > 0 && err > 0, "ok {ok}, err {err}");
+    }
+
+    #[test]
+    fn find_ff_finds_the_first() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut v = vec![0x12u8; len];
+                v[at] = 0xFF;
+                if at + 3 < len {
+                    v[at + 3] = 0xFF;
+                }
+                assert_eq!(find_ff(&v), Some(at));
+            }
+            assert_eq!(find_ff(&vec![0xFEu8; len]), None);
+        }
+    }
+}

@@ -2,4 +2,195 @@
 //! JPEG pipeline (decode → resize → encode) that turns a camera frame into the 768×768 JPEG the
 //! Live API takes.
 
+pub mod capture;
 pub mod jpeg;
+pub mod worker;
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::mpsc;
+
+use crate::config::{VideoConfig, VideoSend};
+use capture::{CameraParams, FrameSlot, VideoStats};
+use jpeg::PipelineConfig;
+use worker::{VideoGate, WorkerParams};
+
+/// The running camera edge: processed JPEGs come out of `rx`; `gate` says when to send.
+pub struct Video {
+    pub rx: mpsc::Receiver<Vec<u8>>,
+    pub gate: Arc<VideoGate>,
+    pub stats: Arc<VideoStats>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Video {
+    /// Starts the capture and worker threads; they end when `stop` is set.
+    pub fn start(cfg: &VideoConfig, stop: Arc<AtomicBool>) -> std::io::Result<Video> {
+        let slot = Arc::new(FrameSlot::default());
+        let stats = Arc::new(VideoStats::default());
+        let gate = Arc::new(VideoGate::new(cfg.send == VideoSend::WhileSpeaking));
+        // One frame in flight at most: a frame that waits is a stale frame.
+        let (tx, rx) = mpsc::channel(1);
+        let capture = capture::spawn(
+            CameraParams {
+                device: cfg.device.clone(),
+                capture_size: cfg.capture_size,
+                target: cfg.size,
+            },
+            slot.clone(),
+            stop.clone(),
+            stats.clone(),
+        )?;
+        let worker = worker::spawn(
+            WorkerParams {
+                fps: cfg.fps,
+                pipeline: PipelineConfig {
+                    size: cfg.size,
+                    geometry: cfg.geometry,
+                    quality: cfg.quality,
+                },
+            },
+            slot,
+            gate.clone(),
+            tx,
+            stop,
+            stats.clone(),
+        )?;
+        Ok(Video {
+            rx,
+            gate,
+            stats,
+            threads: vec![capture, worker],
+        })
+    }
+
+    /// Waits for the threads (after `stop` was set).
+    pub fn join(self) {
+        drop(self.rx);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `list-devices`, camera part: every V4L2 capture node with its MJPEG sizes and rates.
+pub fn list_cameras() -> String {
+    use v4l::video::Capture;
+    let mut nodes: Vec<std::path::PathBuf> = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("video"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    nodes.sort_by_key(|p| {
+        let n = p.to_string_lossy();
+        (n.len(), n.into_owned())
+    });
+    let mut out = String::new();
+    for node in nodes {
+        let Ok(dev) = v4l::Device::with_path(&node) else {
+            out.push_str(&format!(
+                "{}  (cannot open: check group `video`)\n",
+                node.display()
+            ));
+            continue;
+        };
+        let Ok(caps) = dev.query_caps() else { continue };
+        if !caps
+            .capabilities
+            .contains(v4l::capability::Flags::VIDEO_CAPTURE)
+        {
+            continue; // metadata nodes, outputs
+        }
+        out.push_str(&format!(
+            "{}  ({}, driver {})\n",
+            node.display(),
+            caps.card,
+            caps.driver
+        ));
+        let sizes = capture::mjpeg_sizes(&dev).unwrap_or_default();
+        if sizes.is_empty() {
+            let formats: Vec<String> = dev
+                .enum_formats()
+                .map(|f| f.iter().map(|d| d.fourcc.to_string()).collect())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "    no MJPEG mode (offers {}): not usable by gemlive\n",
+                formats.join(" ")
+            ));
+            continue;
+        }
+        for (w, h) in sizes {
+            let rates: Vec<String> = capture::mjpeg_intervals(&dev, w, h)
+                .unwrap_or_default()
+                .iter()
+                .filter(|f| f.numerator > 0)
+                .map(|f| format!("{:.4}", f64::from(f.denominator) / f64::from(f.numerator)))
+                .map(|s| s.trim_end_matches('0').trim_end_matches('.').to_string())
+                .collect();
+            out.push_str(&format!("    MJPEG {w}x{h} @ {} fps\n", rates.join(" ")));
+        }
+    }
+    if out.is_empty() {
+        out.push_str("no V4L2 cameras found\n");
+    }
+    out
+}
+
+/// `gemlive snapshot`: one frame through the full pipeline, for checking a camera over SSH.
+pub fn snapshot(
+    cfg: &VideoConfig,
+    timeout: std::time::Duration,
+) -> anyhow::Result<(Vec<u8>, u32, u32)> {
+    use anyhow::Context;
+    use std::sync::atomic::Ordering;
+    let slot = Arc::new(FrameSlot::default());
+    let stats = Arc::new(VideoStats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let t = capture::spawn(
+        CameraParams {
+            device: cfg.device.clone(),
+            capture_size: cfg.capture_size,
+            target: cfg.size,
+        },
+        slot.clone(),
+        stop.clone(),
+        stats.clone(),
+    )
+    .context("starting the camera thread")?;
+    let until = std::time::Instant::now() + timeout;
+    let mut frame = Vec::new();
+    let got = loop {
+        if slot.take_newer(0, &mut frame).is_some() {
+            break true;
+        }
+        if std::time::Instant::now() > until {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    stop.store(true, Ordering::Relaxed);
+    let _ = t.join();
+    if !got {
+        anyhow::bail!(
+            "no frame from `{}` within {} s (see the warning above; `gemlive list-devices` lists cameras)",
+            cfg.device,
+            timeout.as_secs()
+        );
+    }
+    let mut p = jpeg::Pipeline::new(PipelineConfig {
+        size: cfg.size,
+        geometry: cfg.geometry,
+        quality: cfg.quality,
+    });
+    let out = p.process(&frame).context("processing the frame")?;
+    Ok((out.jpeg.to_vec(), out.width, out.height))
+}

@@ -1,0 +1,445 @@
+//! Camera capture thread: V4L2 MJPEG (or a file of JPEG frames) → the newest frame in a slot.
+//!
+//! The camera runs at its slowest frame interval and every frame is dequeued, so the slot
+//! always holds the newest picture: if we stopped dequeuing, the kernel queue would fill and the
+//! next frame we took would be seconds old. Frames are sliced to `bytesused`, cut at their EOI
+//! marker (drivers pad them), and checked before anyone decodes them. A camera that stalls
+//! (2 s without a frame) or disappears is reopened with backoff, forever; the audio session
+//! never waits for it.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use v4l::buffer::Type;
+use v4l::framesize::FrameSizeEnum;
+use v4l::io::traits::CaptureStream;
+use v4l::prelude::MmapStream;
+use v4l::video::capture::Parameters;
+use v4l::video::Capture;
+use v4l::{Device, FourCC, Fraction};
+
+use super::jpeg::trim_to_eoi;
+use crate::service::error_chain;
+
+/// UVC cameras often deliver black or half-exposed pictures right after stream-on.
+const DISCARD_AFTER_STREAMON: u32 = 3;
+/// A dequeue that waits longer than this means the camera stalled.
+const DEQUEUE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Frame rate of a file source (`device` names a regular file): a typical webcam.
+pub const FILE_SOURCE_FPS: u32 = 30;
+
+fn mjpg() -> FourCC {
+    FourCC::new(b"MJPG")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CameraError {
+    #[error("cannot open camera `{device}`")]
+    Open {
+        device: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("camera `{device}` offers no MJPEG mode (it offers: {offered}); gemlive needs an MJPEG camera")]
+    NoMjpeg { device: String, offered: String },
+    #[error("camera `{device}` refused {what}")]
+    Setup {
+        device: String,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("camera `{device}` sent no frame for {}s", DEQUEUE_TIMEOUT.as_secs())]
+    Stalled { device: String },
+    #[error("camera `{device}` went away")]
+    Gone {
+        device: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{device}` holds no complete JPEG frame")]
+    EmptyFile { device: String },
+}
+
+/// Counters shared with the daemon.
+#[derive(Debug, Default)]
+pub struct VideoStats {
+    pub captured: AtomicU64,
+    pub corrupt: AtomicU64,
+    pub stalls: AtomicU64,
+    pub processed: AtomicU64,
+    pub sent: AtomicU64,
+}
+
+impl VideoStats {
+    pub fn get(v: &AtomicU64) -> u64 {
+        v.load(Ordering::Relaxed)
+    }
+
+    fn inc(v: &AtomicU64) {
+        v.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The newest frame, overwritten in place (its buffer is reused, so steady state allocates
+/// nothing).
+#[derive(Debug, Default)]
+pub struct FrameSlot {
+    inner: Mutex<Slot>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    seq: u64,
+    data: Vec<u8>,
+}
+
+impl FrameSlot {
+    pub fn put(&self, jpeg: &[u8]) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.seq += 1;
+            s.data.clear();
+            s.data.extend_from_slice(jpeg);
+        }
+    }
+
+    /// Swaps the newest frame into `buf` if it is newer than `after`; returns its sequence.
+    pub fn take_newer(&self, after: u64, buf: &mut Vec<u8>) -> Option<u64> {
+        let mut s = self.inner.lock().ok()?;
+        if s.seq <= after || s.data.is_empty() {
+            return None;
+        }
+        std::mem::swap(&mut s.data, buf);
+        s.data.clear();
+        Some(s.seq)
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.inner.lock().map(|s| s.seq).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CameraParams {
+    pub device: String,
+    /// Force this capture mode instead of choosing one.
+    pub capture_size: Option<(u32, u32)>,
+    /// Output size: the mode chosen is the smallest whose short side is at least this.
+    pub target: u32,
+}
+
+/// Picks the capture mode: the smallest whose short side covers `target` (less to decode),
+/// else the largest there is.
+pub fn choose_mode(sizes: &[(u32, u32)], target: u32) -> Option<(u32, u32)> {
+    let area = |s: &(u32, u32)| u64::from(s.0) * u64::from(s.1);
+    sizes
+        .iter()
+        .filter(|s| s.0.min(s.1) >= target)
+        .min_by_key(|s| area(s))
+        .or_else(|| sizes.iter().max_by_key(|s| area(s)))
+        .copied()
+}
+
+/// The slowest frame interval offered (seconds per frame is numerator/denominator).
+pub fn slowest(intervals: &[Fraction]) -> Option<Fraction> {
+    intervals
+        .iter()
+        .filter(|f| f.denominator > 0)
+        .max_by(|a, b| {
+            let x = u64::from(a.numerator) * u64::from(b.denominator);
+            let y = u64::from(b.numerator) * u64::from(a.denominator);
+            x.cmp(&y)
+        })
+        .copied()
+}
+
+/// Starts the capture thread; it stops when `stop` is set.
+pub fn spawn(
+    params: CameraParams,
+    slot: Arc<FrameSlot>,
+    stop: Arc<AtomicBool>,
+    stats: Arc<VideoStats>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("v4l2-capture".into())
+        .spawn(move || {
+            let mut failures = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                let r = if Path::new(&params.device).is_file() {
+                    file_source(&params.device, &slot, &stop, &stats)
+                } else {
+                    v4l2_source(&params, &slot, &stop, &stats, &mut failures)
+                };
+                match r {
+                    Ok(()) => return,
+                    Err(e) => {
+                        if matches!(e, CameraError::Stalled { .. }) {
+                            VideoStats::inc(&stats.stalls);
+                        }
+                        // Once loudly, then quietly: an unplugged camera must not flood the
+                        // journal, and audio goes on without it.
+                        if failures == 0 {
+                            log::warn!("{}; video paused, retrying with backoff", error_chain(&e));
+                        } else {
+                            log::debug!("camera still failing: {}", error_chain(&e));
+                        }
+                        let delay = crate::audio::reopen_delay(failures);
+                        failures = failures.saturating_add(1);
+                        let until = Instant::now() + delay;
+                        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                }
+            }
+        })
+}
+
+/// Describes the formats a device offers, for the "no MJPEG" error.
+fn offered_formats(dev: &Device) -> String {
+    dev.enum_formats()
+        .map(|f| {
+            f.iter()
+                .map(|d| format!("{} ({})", d.fourcc, d.description))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|e| format!("unknown: {e}"))
+}
+
+/// MJPEG sizes a device offers (stepwise ranges expanded to their discrete points).
+pub fn mjpeg_sizes(dev: &Device) -> std::io::Result<Vec<(u32, u32)>> {
+    let mut sizes = Vec::new();
+    for fs in dev.enum_framesizes(mjpg())? {
+        match fs.size {
+            FrameSizeEnum::Discrete(d) => sizes.push((d.width, d.height)),
+            other => sizes.extend(other.to_discrete().into_iter().map(|d| (d.width, d.height))),
+        }
+    }
+    Ok(sizes)
+}
+
+/// Frame intervals offered for one MJPEG size.
+pub fn mjpeg_intervals(dev: &Device, w: u32, h: u32) -> std::io::Result<Vec<Fraction>> {
+    use v4l::frameinterval::FrameIntervalEnum;
+    Ok(dev
+        .enum_frameintervals(mjpg(), w, h)?
+        .into_iter()
+        .flat_map(|i| match i.interval {
+            FrameIntervalEnum::Discrete(f) => vec![f],
+            FrameIntervalEnum::Stepwise(s) => vec![s.min, s.max],
+        })
+        .collect())
+}
+
+fn v4l2_source(
+    p: &CameraParams,
+    slot: &FrameSlot,
+    stop: &AtomicBool,
+    stats: &VideoStats,
+    failures: &mut u32,
+) -> Result<(), CameraError> {
+    let device = p.device.clone();
+    let dev = Device::with_path(&device).map_err(|source| CameraError::Open {
+        device: device.clone(),
+        source,
+    })?;
+    let setup = |what: &str| {
+        let device = device.clone();
+        let what = what.to_string();
+        move |source| CameraError::Setup {
+            device,
+            what,
+            source,
+        }
+    };
+    let has_mjpeg = dev
+        .enum_formats()
+        .map_err(setup("listing its formats"))?
+        .iter()
+        .any(|d| d.fourcc == mjpg());
+    if !has_mjpeg {
+        return Err(CameraError::NoMjpeg {
+            offered: offered_formats(&dev),
+            device,
+        });
+    }
+    let (w, h) = match p.capture_size {
+        Some(s) => s,
+        None => {
+            let sizes = mjpeg_sizes(&dev).map_err(setup("listing its MJPEG sizes"))?;
+            choose_mode(&sizes, p.target).unwrap_or((1280, 720))
+        }
+    };
+    let mut fmt = dev.format().map_err(setup("reporting its format"))?;
+    fmt.width = w;
+    fmt.height = h;
+    fmt.fourcc = mjpg();
+    let fmt = dev
+        .set_format(&fmt)
+        .map_err(setup(&format!("MJPEG {w}x{h}")))?;
+    if fmt.fourcc != mjpg() {
+        return Err(CameraError::NoMjpeg {
+            offered: offered_formats(&dev),
+            device,
+        });
+    }
+    // The slowest rate the camera offers: we keep only one frame a second anyway.
+    let interval = mjpeg_intervals(&dev, fmt.width, fmt.height)
+        .ok()
+        .and_then(|i| slowest(&i));
+    if let Some(f) = interval {
+        if let Err(e) = dev.set_params(&Parameters::new(f)) {
+            log::debug!("camera `{device}` refused frame interval {f}: {e}");
+        }
+    }
+    let mut stream = MmapStream::with_buffers(&dev, Type::VideoCapture, 4)
+        .map_err(setup("memory-mapped streaming"))?;
+    stream.set_timeout(DEQUEUE_TIMEOUT);
+    if *failures > 0 {
+        log::info!("camera `{device}` is back");
+    }
+    log::info!(
+        "camera `{device}`: MJPEG {}x{}{}",
+        fmt.width,
+        fmt.height,
+        interval
+            .map(|f| format!(
+                ", {:.1} frames/s",
+                f64::from(f.denominator) / f64::from(f.numerator.max(1))
+            ))
+            .unwrap_or_default()
+    );
+    let mut seen = 0u32;
+    while !stop.load(Ordering::Relaxed) {
+        let (buf, meta) = match stream.next() {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(CameraError::Stalled { device })
+            }
+            Err(source) => return Err(CameraError::Gone { device, source }),
+        };
+        *failures = 0;
+        seen = seen.saturating_add(1);
+        if seen <= DISCARD_AFTER_STREAMON {
+            continue;
+        }
+        VideoStats::inc(&stats.captured);
+        // `buf` is the whole mmap area: only `bytesused` of it is this frame.
+        let used = (meta.bytesused as usize).min(buf.len());
+        if meta.flags.contains(v4l::buffer::Flags::ERROR) {
+            VideoStats::inc(&stats.corrupt);
+            continue;
+        }
+        match trim_to_eoi(&buf[..used]) {
+            Ok(jpeg) => slot.put(jpeg),
+            Err(e) => {
+                VideoStats::inc(&stats.corrupt);
+                log::debug!("skipping a corrupt camera frame ({used} bytes): {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Splits a file of concatenated JPEGs into frames.
+pub fn split_frames(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(start) = data[i..].windows(2).position(|w| w == [0xFF, 0xD8]) {
+        let rest = &data[i + start..];
+        match trim_to_eoi(rest) {
+            Ok(f) => {
+                i += start + f.len();
+                out.push(f);
+            }
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// A file of JPEG frames played as a camera at `FILE_SOURCE_FPS`, looping: for tests, demos
+/// and for checking the pipeline without a camera.
+fn file_source(
+    path: &str,
+    slot: &FrameSlot,
+    stop: &AtomicBool,
+    stats: &VideoStats,
+) -> Result<(), CameraError> {
+    let data = std::fs::read(path).map_err(|source| CameraError::Open {
+        device: path.to_string(),
+        source,
+    })?;
+    let frames = split_frames(&data);
+    if frames.is_empty() {
+        return Err(CameraError::EmptyFile {
+            device: path.to_string(),
+        });
+    }
+    log::info!(
+        "camera `{path}`: a file of {} JPEG frames, played at {FILE_SOURCE_FPS} frames/s",
+        frames.len()
+    );
+    let period = Duration::from_secs(1) / FILE_SOURCE_FPS;
+    let mut next = Instant::now();
+    for f in frames.iter().cycle() {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        next += period;
+        if let Some(d) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+        VideoStats::inc(&stats.captured);
+        slot.put(f);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mode_choice_prefers_the_smallest_covering_mode() {
+        let sizes = [
+            (1920, 1080),
+            (1280, 720),
+            (800, 600),
+            (640, 480),
+            (1024, 768),
+        ];
+        assert_eq!(choose_mode(&sizes, 768), Some((1024, 768)));
+        assert_eq!(choose_mode(&sizes, 600), Some((800, 600)));
+        assert_eq!(
+            choose_mode(&sizes, 2000),
+            Some((1920, 1080)),
+            "none covers: largest"
+        );
+        assert_eq!(choose_mode(&[], 768), None);
+    }
+
+    #[test]
+    fn slowest_interval() {
+        let f = |n, d| Fraction::new(n, d);
+        let s = slowest(&[f(1, 30), f(1, 5), f(1, 15), f(2, 15)]).unwrap();
+        assert_eq!((s.numerator, s.denominator), (1, 5));
+        assert!(slowest(&[]).is_none());
+    }
+
+    #[test]
+    fn slot_keeps_the_newest_and_reuses_buffers() {
+        let slot = FrameSlot::default();
+        let mut buf = Vec::new();
+        assert_eq!(slot.take_newer(0, &mut buf), None);
+        slot.put(b"one");
+        slot.put(b"two");
+        assert_eq!(slot.take_newer(0, &mut buf), Some(2));
+        assert_eq!(buf, b"two");
+        assert_eq!(slot.take_newer(2, &mut buf), None, "nothing newer");
+    }
+}

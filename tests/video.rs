@@ -1,0 +1,93 @@
+//! Camera end to end: the real `gemlive run` with a file of 1280×720 JPEG frames played as a
+//! 30 frames/s camera, the Live stand-in, and file-backed ALSA devices.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use gemlive::demo::Rig;
+use gemlive::standin::{client_audio, setup_complete, FromClient, StandIn};
+use support::{exe, pcm, KEY};
+use tokio::time::timeout;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frames_at_most_once_a_second_at_the_configured_size_without_delaying_audio() {
+    let si = StandIn::bind().await.unwrap();
+    let mic = pcm(101, 32_000 * 10);
+    let mut rig = Rig::new("video", &mic, &si.url(), "", "").unwrap();
+    let mjpeg: Vec<u8> = (0..6).flat_map(gemlive::demo::camera_frame).collect();
+    rig.add_camera(&mjpeg, "size = 768\ngeometry = \"letterbox\"")
+        .unwrap();
+    rig.spawn(&exe(), KEY, &["-v"], None).unwrap();
+
+    let mut conn = timeout(Duration::from_secs(10), si.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    let Some(FromClient::Json(_setup)) = conn.recv().await else {
+        panic!("setup first")
+    };
+    conn.send(&setup_complete()).await.unwrap();
+    let t0 = Instant::now();
+    let mut video_at = Vec::new();
+    let mut audio_at = Vec::new();
+    while t0.elapsed() < Duration::from_millis(4_600) {
+        let Ok(Some(FromClient::Json(v))) = timeout(Duration::from_millis(500), conn.recv()).await
+        else {
+            continue;
+        };
+        if client_audio(&v).is_some() {
+            audio_at.push(t0.elapsed());
+            continue;
+        }
+        let Some(vid) = v.get("realtimeInput").and_then(|r| r.get("video")) else {
+            continue;
+        };
+        assert_eq!(v["realtimeInput"].as_object().unwrap().len(), 1);
+        assert_eq!(vid["mimeType"], "image/jpeg");
+        let jpeg = base64::engine::general_purpose::STANDARD
+            .decode(vid["data"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            gemlive::video::jpeg::jpeg_size(&jpeg),
+            Some((768, 768)),
+            "the configured size"
+        );
+        let mut dec =
+            zune_jpeg::JpegDecoder::new(zune_jpeg::zune_core::bytestream::ZCursor::new(&jpeg));
+        assert!(dec.decode().is_ok(), "a valid JPEG");
+        video_at.push(t0.elapsed());
+    }
+    rig.terminate();
+    let status = rig.wait(Duration::from_secs(10)).unwrap();
+    assert!(status.success());
+    let logs = rig.logs();
+    println!("video frames at {video_at:?}");
+    assert!(
+        (3..=5).contains(&video_at.len()),
+        "about one frame a second over 4.6 s: {video_at:?}\n{logs}"
+    );
+    for w in video_at.windows(2) {
+        assert!(
+            w[1] - w[0] >= Duration::from_millis(900),
+            "never more than 1 frame/s: {video_at:?}"
+        );
+    }
+    let worst_gap = audio_at
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    println!(
+        "{} audio messages, largest gap {worst_gap:?}",
+        audio_at.len()
+    );
+    assert!(audio_at.len() >= 100, "4.6 s of 40 ms chunks");
+    assert!(
+        worst_gap < Duration::from_millis(250),
+        "audio not delayed by frame processing: gap {worst_gap:?}"
+    );
+    assert!(logs.contains("a file of 6 JPEG frames"), "{logs}");
+    assert!(!logs.contains(KEY));
+}
