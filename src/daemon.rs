@@ -48,7 +48,7 @@ use crate::live::proto::{
 use crate::live::session::{self, Frame, SessionError};
 use crate::live::transport::{Endpoint, LiveSocket};
 use crate::machine::{Action, Input, Machine, State};
-use crate::service::{error_chain, notify};
+use crate::service::{error_chain, join_or_leave, notify, Hangups};
 use crate::tools::{self, Effect};
 use crate::video::capture::VideoStats;
 use crate::video::Video;
@@ -259,6 +259,10 @@ struct Daemon {
     links_opened: u64,
     transcript: Transcript,
     had_link: bool,
+    /// READY=1 is sent once the microphone delivers audio.
+    ready_sent: bool,
+    /// Captured bytes at the last watchdog check.
+    wd_captured: u64,
 }
 
 /// Runs until `shutdown` resolves. Device and network trouble is retried forever; only a
@@ -332,10 +336,12 @@ pub async fn run(
             said: String::new(),
         },
         had_link: false,
+        ready_sent: false,
+        wd_captured: 0,
     };
-    // Ready = config valid and audio threads running. Not "connected": a box that boots without
-    // network must still start (and keep the mic buffered) rather than fail its start job.
-    notify::ready("connecting");
+    // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
+    // that boots without network must still start, and keep the mic buffered.
+    notify::status("waiting for the microphone");
     let why = d.run(shutdown).await;
     log::debug!("stopping ({why})");
 
@@ -351,8 +357,8 @@ pub async fn run(
     } = d;
     drop(mic_rx);
     drop(player);
-    let _ = capture_thread.join();
-    let _ = playback_thread.join();
+    join_or_leave(capture_thread, "capture");
+    join_or_leave(playback_thread, "playback");
     if let Some(v) = video {
         summary.video_frames_captured = VideoStats::get(&v.stats.captured);
         summary.video_frames_corrupt = VideoStats::get(&v.stats.corrupt);
@@ -426,6 +432,15 @@ impl Daemon {
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let max_age = Duration::from_secs(self.cfg.live.max_connection_age_s);
+        // systemd's watchdog: fed at half its period, and only while healthy (on_watchdog).
+        let wd_period = notify::watchdog_period();
+        let mut wd_tick = tokio::time::interval(
+            wd_period
+                .map(|p| p / 2)
+                .unwrap_or(Duration::from_secs(3600)),
+        );
+        wd_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut hangups = Hangups::new();
         loop {
             let can_dial = self.dial.is_none();
             let retry_at = if can_dial { self.retry_at } else { None };
@@ -472,6 +487,8 @@ impl Daemon {
                     self.finish_draining().await;
                 }
                 _ = ping.tick() => self.on_ping().await,
+                _ = wd_tick.tick(), if wd_period.is_some() => self.on_watchdog(),
+                _ = hangups.recv() => self.reload().await,
                 Some(jpeg) = next_video(&mut self.video) => self.on_video(jpeg).await,
                 c = self.mic_rx.recv() => match c {
                     Some(c) => self.on_mic(c).await,
@@ -641,7 +658,115 @@ impl Daemon {
         }
     }
 
+    /// Feeds systemd's watchdog only while the daemon really works: the microphone delivered
+    /// audio since the last check, and the connection (if any) has heard from the server
+    /// recently. A stalled capture thread or a wedged session stops the pings, and systemd
+    /// restarts us.
+    fn on_watchdog(&mut self) {
+        let captured = AudioStats::get(&self.stats.captured_bytes);
+        let mic_ok = captured > self.wd_captured;
+        self.wd_captured = captured;
+        let dead_after = Duration::from_secs(self.cfg.live.dead_after_s);
+        let link_ok = self
+            .link
+            .as_ref()
+            .is_none_or(|l| l.last_rx.elapsed() <= dead_after);
+        if mic_ok && link_ok {
+            notify::watchdog();
+        } else {
+            log::warn!(
+                "not feeding the watchdog: {}",
+                if mic_ok {
+                    "the connection has been silent too long"
+                } else {
+                    "no audio from the microphone since the last check"
+                }
+            );
+        }
+    }
+
+    /// SIGHUP: re-read the file; keep the running config on any error. Session settings are
+    /// applied by moving to a new connection that resumes the conversation; device settings
+    /// need a restart and say so.
+    async fn reload(&mut self) {
+        notify::reloading();
+        let path = self.cfg.path.clone();
+        log::info!("SIGHUP: reloading {}", path.display());
+        let new = match crate::config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!("config reload failed, keeping the running configuration: {e}");
+                notify::ready(self.machine.state().as_str());
+                return;
+            }
+        };
+        let old = &self.cfg;
+        let mut merged = new.clone();
+        let mut needs_restart = Vec::new();
+        if new.audio.capture_device != old.audio.capture_device
+            || new.audio.playback_device != old.audio.playback_device
+            || new.audio.chunk_ms != old.audio.chunk_ms
+        {
+            needs_restart.push("[audio] devices and chunk_ms");
+            merged.audio.capture_device = old.audio.capture_device.clone();
+            merged.audio.playback_device = old.audio.playback_device.clone();
+            merged.audio.chunk_ms = old.audio.chunk_ms;
+        }
+        if new.video != old.video {
+            needs_restart.push("[video]");
+            merged.video = old.video.clone();
+        }
+        if new.session.wake != old.session.wake {
+            needs_restart.push("[session] wake");
+            merged.session.wake = old.session.wake;
+        }
+        if new.live.ping_interval_s != old.live.ping_interval_s
+            || new.live.max_connection_age_s != old.live.max_connection_age_s
+        {
+            needs_restart.push("ping_interval_s and max_connection_age_s");
+            merged.live.ping_interval_s = old.live.ping_interval_s;
+            merged.live.max_connection_age_s = old.live.max_connection_age_s;
+        }
+        let endpoint = match Endpoint::parse(&merged.live.endpoint) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("config reload failed, keeping the running configuration: {e}");
+                notify::ready(self.machine.state().as_str());
+                return;
+            }
+        };
+        let session_changed = build_setup(&merged, None).to_json()
+            != build_setup(old, None).to_json()
+            || merged.live.endpoint != old.live.endpoint;
+        if merged.audio.volume != old.audio.volume {
+            self.player.set_volume(merged.audio.volume);
+            log::info!("speaker volume set to {} %", merged.audio.volume);
+        }
+        self.backlog.max_bytes =
+            (INPUT_RATE_HZ as usize * merged.audio.backlog_ms as usize / 1000) * FRAME_BYTES;
+        self.resume.set_enabled(merged.live.resumption);
+        self.endpoint = endpoint;
+        self.cfg = merged;
+        for what in needs_restart {
+            log::warn!("{what} changed: restart gemlive to apply (systemctl restart gemlive)");
+        }
+        if session_changed && self.link.is_some() {
+            log::info!("session settings changed: moving to a new connection that resumes the conversation");
+            self.start_dial(true);
+        }
+        log::info!("configuration reloaded");
+        notify::ready(self.machine.state().as_str());
+    }
+
     async fn on_mic(&mut self, c: PcmChunk) {
+        if !self.ready_sent {
+            self.ready_sent = true;
+            notify::ready(if self.link.is_some() {
+                "listening"
+            } else {
+                "connecting"
+            });
+        }
         if let Some(v) = &self.video {
             if is_speech(&c) {
                 v.gate.speech();

@@ -196,6 +196,18 @@ impl Rig {
         extra_args: &[&str],
         echo_prefix: Option<&'static str>,
     ) -> std::io::Result<()> {
+        self.spawn_with_env(exe, key, extra_args, echo_prefix, &[])
+    }
+
+    /// `spawn` with extra environment variables (set after the rig's own).
+    pub fn spawn_with_env(
+        &mut self,
+        exe: &Path,
+        key: &str,
+        extra_args: &[&str],
+        echo_prefix: Option<&'static str>,
+        env: &[(&str, &str)],
+    ) -> std::io::Result<()> {
         let mut cmd = Command::new(exe);
         cmd.args(extra_args)
             .arg("--config")
@@ -210,6 +222,9 @@ impl Rig {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let mut child = cmd.spawn()?;
         let outs: Vec<Box<dyn std::io::Read + Send>> = [
             child
@@ -242,6 +257,34 @@ impl Rig {
         Ok(())
     }
 
+    /// Turns the microphone into a named pipe: the test feeds it, and when the test stops
+    /// writing, reads block — a capture device that stalls.
+    pub fn mic_fifo(&self) -> std::io::Result<PathBuf> {
+        let _ = std::fs::remove_file(&self.mic_path);
+        let c = std::ffi::CString::new(self.mic_path.as_os_str().as_encoded_bytes())
+            .map_err(std::io::Error::other)?;
+        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+        if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(self.mic_path.clone())
+    }
+
+    /// The daemon's process id, once spawned.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends a signal (e.g. `libc::SIGHUP`) to the daemon.
+    pub fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, sig);
+            }
+        }
+    }
+
     /// Everything the daemon printed so far.
     pub fn logs(&self) -> String {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
@@ -254,12 +297,7 @@ impl Rig {
 
     /// Sends SIGTERM (the way systemd stops the service).
     pub fn terminate(&self) {
-        if let Some(c) = &self.child {
-            // SAFETY: kill(2) with our own child's pid has no memory-safety preconditions.
-            unsafe {
-                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
-            }
-        }
+        self.signal(libc::SIGTERM);
     }
 
     /// Waits for the daemon to exit (killing it after `timeout`); joins the log readers.

@@ -135,9 +135,24 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// Joins a device thread, but does not wait more than 2 s for it: a thread stuck in a driver
+/// call (a wedged USB device) must not keep the daemon from exiting; the process exit ends it.
+pub fn join_or_leave(t: std::thread::JoinHandle<()>, name: &str) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !t.is_finished() {
+        if std::time::Instant::now() > until {
+            log::warn!("the {name} thread is stuck in a device call; exiting without it");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = t.join();
+}
+
 /// sd-notify wrappers: no-ops (and no errors) when not started by systemd.
 pub mod notify {
     use sd_notify::NotifyState;
+    use std::time::Duration;
 
     pub fn ready(status: &str) {
         let _ = sd_notify::notify(&[NotifyState::Ready, NotifyState::Status(status)]);
@@ -149,6 +164,52 @@ pub mod notify {
 
     pub fn stopping() {
         let _ = sd_notify::notify(&[NotifyState::Stopping, NotifyState::Status("stopping")]);
+    }
+
+    /// RELOADING=1 together with MONOTONIC_USEC: systemd ≥ 253 requires both in one message
+    /// for `Type=notify-reload`, older versions ignore the timestamp.
+    pub fn reloading() {
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => {
+                let _ = sd_notify::notify(&[NotifyState::Reloading, now]);
+            }
+            Err(_) => {
+                let _ = sd_notify::notify(&[NotifyState::Reloading]);
+            }
+        }
+    }
+
+    pub fn watchdog() {
+        let _ = sd_notify::notify(&[NotifyState::Watchdog]);
+    }
+
+    /// The watchdog period systemd asked for (`WatchdogSec=`), if any.
+    pub fn watchdog_period() -> Option<Duration> {
+        sd_notify::watchdog_enabled()
+    }
+}
+
+/// Resolves on each SIGHUP (reload request); never resolves if the handler cannot be installed.
+pub struct Hangups(Option<tokio::signal::unix::Signal>);
+
+impl Hangups {
+    pub fn new() -> Self {
+        Hangups(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+    }
+
+    pub async fn recv(&mut self) {
+        match &mut self.0 {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Default for Hangups {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

@@ -124,6 +124,11 @@ impl Resumption {
         self.enabled
     }
 
+    /// Turned on or off by a reload; a kept handle is used again once it is back on.
+    pub fn set_enabled(&mut self, on: bool) {
+        self.enabled = on;
+    }
+
     /// A `sessionResumptionUpdate`: keep the handle only if the server says it is resumable
     /// (it sends `resumable: false` without a handle while generating).
     pub fn update(&mut self, handle: Option<String>, resumable: bool, now: Instant) {

@@ -66,11 +66,11 @@ impl Video {
         })
     }
 
-    /// Waits for the threads (after `stop` was set).
+    /// Waits for the threads (after `stop` was set), but not for one stuck in a driver call.
     pub fn join(self) {
         drop(self.rx);
         for t in self.threads {
-            let _ = t.join();
+            crate::service::join_or_leave(t, "camera");
         }
     }
 }

@@ -1,0 +1,196 @@
+//! The daemon as systemd sees it: a real Unix datagram socket as `NOTIFY_SOCKET`, a 1 s
+//! watchdog, a microphone that stalls (a named pipe the test stops feeding), and SIGHUP reloads.
+
+mod support;
+
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gemlive::demo::Rig;
+use gemlive::standin::setup_complete;
+use serde_json::json;
+use support::{exe, pcm, until, Seen, Server, KEY};
+
+/// Every datagram the daemon sent, with when it arrived.
+type Notes = Arc<Mutex<Vec<(Instant, String)>>>;
+
+fn listen(sock: UnixDatagram) -> Notes {
+    let notes: Notes = Arc::default();
+    let n = notes.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4096];
+        while let Ok(len) = sock.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+            n.lock().unwrap().push((Instant::now(), text));
+        }
+    });
+    notes
+}
+
+fn count(notes: &Notes, what: &str, since: Instant) -> usize {
+    notes
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, m)| *t >= since && m.lines().any(|l| l == what))
+        .count()
+}
+
+fn has(notes: &Notes, prefix: &str) -> bool {
+    notes
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, m)| m.lines().any(|l| l.starts_with(prefix)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_watchdog_reload_and_a_stalled_microphone() {
+    let mut sv = Server::start().await;
+    let mut rig = Rig::new("notify", &[], &sv.url, "", "").unwrap();
+    let fifo = rig.mic_fifo().unwrap();
+    let sock_path = rig.dir.join("notify.sock");
+    let notes = listen(UnixDatagram::bind(&sock_path).unwrap());
+
+    // The microphone: real-time 16 kHz audio into the pipe until `feed` is cleared; the write
+    // end stays open, so the daemon's read then blocks like a wedged device.
+    let feed = Arc::new(AtomicBool::new(true));
+    let f = feed.clone();
+    let writer = std::thread::spawn(move || {
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let chunk = pcm(7, 640); // 20 ms
+        while f.load(Ordering::Relaxed) {
+            if pipe.write_all(&chunk).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // keep the pipe open (no EOF) until the test is over
+        std::thread::sleep(Duration::from_secs(20));
+    });
+
+    rig.spawn_with_env(
+        &exe(),
+        KEY,
+        &["-v"],
+        None,
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    )
+    .unwrap();
+    let mut seen = Seen::default();
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
+            .await
+    );
+    sv.send(0, setup_complete());
+    sv.send(
+        0,
+        json!({"sessionResumptionUpdate": {"newHandle": "h-n", "resumable": true}}),
+    );
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(10), |s| s.audio[0].len()
+            >= 16_000)
+            .await
+    );
+
+    // READY=1 once audio flows; STATUS= changes; WATCHDOG=1 twice a second while healthy.
+    assert!(
+        until(Duration::from_secs(3), || count(
+            &notes,
+            "READY=1",
+            Instant::now() - Duration::from_secs(60)
+        ) >= 1)
+        .await
+    );
+    assert!(has(&notes, "STATUS=waiting for the microphone"));
+    assert!(has(&notes, "STATUS=listening"));
+    let t = Instant::now();
+    sv.pump(&mut seen, Duration::from_millis(2_200), |_| false)
+        .await;
+    let pings = count(&notes, "WATCHDOG=1", t);
+    assert!(
+        (3..=6).contains(&pings),
+        "WATCHDOG=1 every 0.5 s while healthy: {pings}"
+    );
+
+    // A broken edit: RELOADING=1 (with MONOTONIC_USEC), READY=1, old config kept.
+    let good = std::fs::read_to_string(&rig.config_path).unwrap();
+    std::fs::write(&rig.config_path, good.replace("[live]", "[live\n")).unwrap();
+    let t = Instant::now();
+    rig.signal(libc::SIGHUP);
+    assert!(until(Duration::from_secs(5), || count(&notes, "READY=1", t) >= 1).await);
+    assert_eq!(count(&notes, "RELOADING=1", t), 1);
+    assert!(notes
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(at, m)| *at >= t && m.contains("RELOADING=1") && m.contains("MONOTONIC_USEC=")));
+    assert!(
+        until(Duration::from_secs(2), || rig
+            .logs()
+            .contains("keeping the running configuration"))
+        .await
+    );
+    assert_eq!(seen.setups.len(), 1, "a bad edit changes nothing");
+
+    // A voice change: the session moves to a new connection that resumes with the handle.
+    std::fs::write(
+        &rig.config_path,
+        good.replace("[live]\n", "[live]\nvoice = \"Puck\"\n"),
+    )
+    .unwrap();
+    let t = Instant::now();
+    rig.signal(libc::SIGHUP);
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(10), |s| s.setups.len() >= 2)
+            .await
+    );
+    assert_eq!(
+        seen.setups[1]["setup"]["sessionResumption"],
+        json!({"handle": "h-n"})
+    );
+    assert_eq!(
+        seen.setups[1]["setup"]["generationConfig"]["speechConfig"]["voiceConfig"]
+            ["prebuiltVoiceConfig"]["voiceName"],
+        "Puck"
+    );
+    assert!(count(&notes, "RELOADING=1", t) == 1 && count(&notes, "READY=1", t) >= 1);
+    sv.send(1, setup_complete());
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(10), |s| s.closed(0)
+            == Some(1000))
+            .await
+    );
+
+    // The microphone stalls: the watchdog is no longer fed.
+    feed.store(false, Ordering::Relaxed);
+    sv.pump(&mut seen, Duration::from_millis(1_500), |_| false)
+        .await;
+    let t = Instant::now();
+    sv.pump(&mut seen, Duration::from_millis(2_000), |_| false)
+        .await;
+    assert_eq!(
+        count(&notes, "WATCHDOG=1", t),
+        0,
+        "no WATCHDOG=1 while the capture is stalled"
+    );
+    assert!(
+        rig.logs()
+            .contains("not feeding the watchdog: no audio from the microphone"),
+        "{}",
+        rig.logs()
+    );
+
+    let t = Instant::now();
+    rig.terminate();
+    let status = rig.wait(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "{status:?}\n{}", rig.logs());
+    assert!(count(&notes, "STOPPING=1", t) >= 1);
+    drop(writer);
+}
