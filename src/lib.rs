@@ -12,7 +12,9 @@
 //! | `config`    | the TOML file: parsing, validation with line/column, API key      |
 //! | `cli`       | command-line parsing                                              |
 //! | `audio`     | ALSA capture and playback threads, device listing                 |
+//! | `button`    | GPIO button and LED (gpiocdev), short/long press logic, GPIO listing |
 //! | `live`      | wire types (`proto`), TLS WebSocket (`transport`), setup handshake |
+//! | `lifecycle` | pure session lifecycle: wake, button, timeouts, chimes, LED            |
 //! | `machine`   | pure state machine: turns, generations, interruptions             |
 //! | `daemon`    | wiring: spawns the edges, feeds the machine, performs its actions |
 //! | `service`   | logging (journald or stderr), sd-notify, signals                  |
@@ -21,10 +23,12 @@
 //! | `demo`      | the no-hardware, no-key demonstration                             |
 
 pub mod audio;
+pub mod button;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod lifecycle;
 pub mod live;
 pub mod machine;
 pub mod service;
