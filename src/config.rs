@@ -105,6 +105,18 @@ pub const VIDEO_FPS_RANGE: std::ops::RangeInclusive<f64> = 0.05..=1.0;
 pub const VIDEO_SIZE_RANGE: std::ops::RangeInclusive<u32> = 64..=2048;
 /// Allowed `[video] quality` (JPEG quality, 100 = best).
 pub const VIDEO_QUALITY_RANGE: std::ops::RangeInclusive<u8> = 1..=100;
+/// Allowed `[button] offset` (a line's offset on its chip).
+pub const BUTTON_OFFSET_RANGE: std::ops::RangeInclusive<u32> = 0..=1_023;
+/// Allowed `[button] debounce_ms`, milliseconds (0 = no debouncing).
+pub const DEBOUNCE_MS_RANGE: std::ops::RangeInclusive<u32> = 0..=1_000;
+/// Allowed `[button] long_press_ms`, milliseconds.
+pub const LONG_PRESS_MS_RANGE: std::ops::RangeInclusive<u32> = 300..=10_000;
+/// Allowed non-zero `[session] idle_timeout_s` (0 = never), seconds.
+pub const IDLE_TIMEOUT_S_RANGE: std::ops::RangeInclusive<u64> = 10..=86_400;
+/// Allowed non-zero `[session] max_session_s` (0 = unlimited), seconds.
+pub const MAX_SESSION_S_RANGE: std::ops::RangeInclusive<u64> = 60..=86_400;
+/// Allowed `[audio] echo_tail_ms`, milliseconds.
+pub const ECHO_TAIL_MS_RANGE: std::ops::RangeInclusive<u32> = 0..=5_000;
 /// Every [`Geometry`], in the order the config file documents them.
 pub const GEOMETRIES: [Geometry; 4] = [
     Geometry::Letterbox,
@@ -174,13 +186,14 @@ impl MediaResolution {
     }
 }
 
-/// When the microphone is live. TOML: `"always"`, `"button"`.
+/// When a session runs. TOML: `"always"`, `"button"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Wake {
-    /// Always listening.
+    /// A session opens at start and listens continuously.
     #[default]
     Always,
-    /// Listening only while a button is held (GPIO support arrives later).
+    /// A press of the `[button]` starts a session; it ends on a long press (mode `toggle`),
+    /// after `idle_timeout_s` without speech, or at `max_session_s`. Needs a configured button.
     Button,
 }
 
@@ -214,6 +227,127 @@ impl VideoSend {
         match self {
             Self::Always => "always",
             Self::WhileSpeaking => "while_speaking",
+        }
+    }
+}
+
+/// Pull resistor of the button's line. TOML: `"pull_up"`, `"pull_down"`, `"disabled"`,
+/// `"as_is"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bias {
+    /// The internal pull-up: the line reads high until the button connects it to ground
+    /// (use with `active_low = true`).
+    #[default]
+    PullUp,
+    /// The internal pull-down: for a button to 3.3 V (use with `active_low = false`).
+    PullDown,
+    /// No internal pull resistor (an external one does the job).
+    Disabled,
+    /// Leave the bias as the kernel, firmware or device tree set it.
+    AsIs,
+}
+
+impl Bias {
+    pub const ALL: [Bias; 4] = [Self::PullUp, Self::PullDown, Self::Disabled, Self::AsIs];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PullUp => "pull_up",
+            Self::PullDown => "pull_down",
+            Self::Disabled => "disabled",
+            Self::AsIs => "as_is",
+        }
+    }
+}
+
+/// What the button does. TOML: `"toggle"`, `"push_to_talk"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ButtonMode {
+    /// A press starts a session (or interrupts the model's reply); a long press
+    /// (`long_press_ms`) ends the session.
+    #[default]
+    Toggle,
+    /// Hold to talk: press = `activityStart`, release = `activityEnd`; the server's automatic
+    /// activity detection is off.
+    PushToTalk,
+}
+
+impl ButtonMode {
+    pub const ALL: [ButtonMode; 2] = [Self::Toggle, Self::PushToTalk];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Toggle => "toggle",
+            Self::PushToTalk => "push_to_talk",
+        }
+    }
+}
+
+/// What keeps the speaker out of the microphone. TOML: `"none"`, `"half_duplex"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EchoMode {
+    /// The microphone is always sent (a headset, or hardware echo cancellation).
+    #[default]
+    None,
+    /// The microphone is muted (silence is sent) while a reply plays and for `echo_tail_ms`
+    /// after, so a loudspeaker cannot make the model interrupt itself; the button still
+    /// interrupts.
+    HalfDuplex,
+}
+
+impl EchoMode {
+    pub const ALL: [EchoMode; 2] = [Self::None, Self::HalfDuplex];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::HalfDuplex => "half_duplex",
+        }
+    }
+}
+
+/// How much the daemon logs. TOML: `"error"`, `"warn"`, `"info"`, `"debug"`, `"trace"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub const ALL: [LogLevel; 5] = [
+        Self::Error,
+        Self::Warn,
+        Self::Info,
+        Self::Debug,
+        Self::Trace,
+    ];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+
+    /// The matching `log` filter.
+    pub fn filter(self) -> log::LevelFilter {
+        match self {
+            Self::Error => log::LevelFilter::Error,
+            Self::Warn => log::LevelFilter::Warn,
+            Self::Info => log::LevelFilter::Info,
+            Self::Debug => log::LevelFilter::Debug,
+            Self::Trace => log::LevelFilter::Trace,
         }
     }
 }
@@ -317,6 +451,13 @@ pub struct AudioConfig {
     /// Initial speaker volume (software gain), percent. Default 100, range 0..=100; the model
     /// can change it with the `set_volume` tool.
     pub volume: u8,
+    /// Echo handling. Default `none`; `half_duplex` mutes the microphone (sends silence) while
+    /// a reply plays and for `echo_tail_ms` after, for a loudspeaker without echo cancellation.
+    pub echo: EchoMode,
+    /// With `echo = half_duplex`: how long the microphone stays muted after the reply's last
+    /// sample has played (room echo, the device's output latency), milliseconds. Default 300,
+    /// range 0..=5000; unused with `echo = none`.
+    pub echo_tail_ms: u32,
 }
 
 impl Default for AudioConfig {
@@ -327,6 +468,8 @@ impl Default for AudioConfig {
             chunk_ms: 40,
             backlog_ms: 10_000,
             volume: 100,
+            echo: EchoMode::None,
+            echo_tail_ms: 300,
         }
     }
 }
@@ -371,11 +514,148 @@ impl Default for VideoConfig {
     }
 }
 
-/// `[session]`: when to talk.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// `[session]`: when a session runs and how it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// When the microphone is live. Default `always`.
+    /// When a session runs. Default `always`; `button` needs a configured [`ButtonConfig`].
     pub wake: Wake,
+    /// With `wake = button`: no speech either way (neither you nor the model) for this long ends
+    /// the session, and the box goes idle until the next press; 0 = never, seconds. Default
+    /// 120; otherwise range 10..=86400 ([`IDLE_TIMEOUT_S_RANGE`]). Not used with
+    /// `wake = always`.
+    pub idle_timeout_s: u64,
+    /// A session is ended after this long, seconds; 0 = unlimited. Default 0; otherwise range
+    /// 60..=86400 ([`MAX_SESSION_S_RANGE`]).
+    pub max_session_s: u64,
+    /// Play short generated sounds on wake, at the end of a session and on errors.
+    /// Default `true`.
+    pub chimes: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            wake: Wake::Always,
+            idle_timeout_s: 120,
+            max_session_s: 0,
+            chimes: true,
+        }
+    }
+}
+
+/// A GPIO line as written in `[button]`: by name, or by chip and offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineSpec {
+    /// A line name such as `GPIO17` (as `gpioinfo` shows it).
+    Name(String),
+    /// A chip (`gpiochip0` or `/dev/gpiochip0`) and the line's offset on it.
+    ChipOffset { chip: String, offset: u32 },
+}
+
+impl LineSpec {
+    /// `"CHIP:OFFSET"` (when the part after the last `:` is a number) or a line name.
+    /// The text is trimmed; `None` for an empty string or an offset that is not a `u32`.
+    pub fn parse(s: &str) -> Option<LineSpec> {
+        let s = s.trim();
+        if s.is_empty() {
+            return None;
+        }
+        match s.rsplit_once(':') {
+            Some((chip, n))
+                if !n.trim().is_empty() && n.trim().bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(LineSpec::ChipOffset {
+                    chip: chip.trim().to_string(),
+                    offset: n.trim().parse().ok()?,
+                })
+            }
+            _ => Some(LineSpec::Name(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for LineSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineSpec::Name(n) => f.write_str(n),
+            LineSpec::ChipOffset { chip, offset } => write!(f, "{chip} line {offset}"),
+        }
+    }
+}
+
+/// `[button]`: an optional push button (and LED) on GPIO lines, through the kernel's GPIO
+/// character device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ButtonConfig {
+    /// GPIO line name, e.g. `GPIO17` (Raspberry Pi header names: `GPIO17` is physical pin 11);
+    /// trimmed, non-empty. Default none. Exclusive with `chip` + `offset`.
+    pub line: Option<String>,
+    /// GPIO chip, e.g. `gpiochip0` or `/dev/gpiochip0`; used with `offset`. Default none.
+    pub chip: Option<String>,
+    /// Line offset on `chip`, range 0..=1023 ([`BUTTON_OFFSET_RANGE`]). Default none.
+    pub offset: Option<u32>,
+    /// Pressed = the line reads low. Default `true`: a button that connects the pin to ground.
+    pub active_low: bool,
+    /// Pull resistor. Default `pull_up`.
+    pub bias: Bias,
+    /// Kernel debounce period, milliseconds; 0 = none. Default 30, range 0..=1000.
+    pub debounce_ms: u32,
+    /// A press held this long is a long press (mode `toggle`: end the session), milliseconds.
+    /// Default 1500, range 300..=10000.
+    pub long_press_ms: u32,
+    /// What the button does. Default `toggle`.
+    pub mode: ButtonMode,
+    /// Optional LED output: a line name (`GPIO27`) or `CHIP:OFFSET` (`gpiochip0:27`), driven
+    /// high for on; trimmed. Default none. Parse it with [`ButtonConfig::led`].
+    pub led_line: Option<String>,
+}
+
+impl Default for ButtonConfig {
+    fn default() -> Self {
+        ButtonConfig {
+            line: None,
+            chip: None,
+            offset: None,
+            active_low: true,
+            bias: Bias::PullUp,
+            debounce_ms: 30,
+            long_press_ms: 1_500,
+            mode: ButtonMode::Toggle,
+            led_line: None,
+        }
+    }
+}
+
+impl ButtonConfig {
+    /// True when a button is configured: `line`, or `chip` + `offset`, is set.
+    pub fn configured(&self) -> bool {
+        self.input().is_some()
+    }
+
+    /// The button's line, if configured.
+    pub fn input(&self) -> Option<LineSpec> {
+        match (&self.line, &self.chip, self.offset) {
+            (Some(name), _, _) => Some(LineSpec::Name(name.clone())),
+            (None, Some(chip), Some(offset)) => Some(LineSpec::ChipOffset {
+                chip: chip.clone(),
+                offset,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The LED's line, if set.
+    pub fn led(&self) -> Option<LineSpec> {
+        self.led_line.as_deref().and_then(LineSpec::parse)
+    }
+}
+
+/// `[service]`: how the daemon runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceConfig {
+    /// Log level. Default `info`. The `-v` flag and the `GEMLIVE_LOG` environment variable
+    /// override it.
+    pub log_level: LogLevel,
 }
 
 /// The validated configuration.
@@ -387,6 +667,8 @@ pub struct Config {
     pub audio: AudioConfig,
     pub video: VideoConfig,
     pub session: SessionConfig,
+    pub button: ButtonConfig,
+    pub service: ServiceConfig,
 }
 
 impl Config {
@@ -398,6 +680,8 @@ impl Config {
             audio: AudioConfig::default(),
             video: VideoConfig::default(),
             session: SessionConfig::default(),
+            button: ButtonConfig::default(),
+            service: ServiceConfig::default(),
         }
     }
 }
@@ -469,7 +753,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 type RawValue = Option<Spanned<Value>>;
 
-const TOP_KEYS: &[&str] = &["live", "audio", "video", "session"];
+const TOP_KEYS: &[&str] = &["live", "audio", "video", "session", "button", "service"];
 const LIVE_KEYS: &[&str] = &[
     "endpoint",
     "model",
@@ -497,6 +781,8 @@ const AUDIO_KEYS: &[&str] = &[
     "chunk_ms",
     "backlog_ms",
     "volume",
+    "echo",
+    "echo_tail_ms",
 ];
 const VIDEO_KEYS: &[&str] = &[
     "enabled",
@@ -508,12 +794,26 @@ const VIDEO_KEYS: &[&str] = &[
     "geometry",
     "quality",
 ];
-const SESSION_KEYS: &[&str] = &["wake"];
-const SECTIONS: [(&str, &[&str]); 4] = [
+const SESSION_KEYS: &[&str] = &["wake", "idle_timeout_s", "max_session_s", "chimes"];
+const BUTTON_KEYS: &[&str] = &[
+    "line",
+    "chip",
+    "offset",
+    "active_low",
+    "bias",
+    "debounce_ms",
+    "long_press_ms",
+    "mode",
+    "led_line",
+];
+const SERVICE_KEYS: &[&str] = &["log_level"];
+const SECTIONS: [(&str, &[&str]); 6] = [
     ("live", LIVE_KEYS),
     ("audio", AUDIO_KEYS),
     ("video", VIDEO_KEYS),
     ("session", SESSION_KEYS),
+    ("button", BUTTON_KEYS),
+    ("service", SERVICE_KEYS),
 ];
 
 #[derive(Deserialize, Default)]
@@ -527,6 +827,10 @@ struct RawConfig {
     video: RawVideo,
     #[serde(default)]
     session: RawSession,
+    #[serde(default)]
+    button: RawButton,
+    #[serde(default)]
+    service: RawService,
 }
 
 #[derive(Deserialize, Default)]
@@ -561,6 +865,8 @@ struct RawAudio {
     chunk_ms: RawValue,
     backlog_ms: RawValue,
     volume: RawValue,
+    echo: RawValue,
+    echo_tail_ms: RawValue,
 }
 
 #[derive(Deserialize, Default)]
@@ -580,6 +886,29 @@ struct RawVideo {
 #[serde(deny_unknown_fields)]
 struct RawSession {
     wake: RawValue,
+    idle_timeout_s: RawValue,
+    max_session_s: RawValue,
+    chimes: RawValue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawButton {
+    line: RawValue,
+    chip: RawValue,
+    offset: RawValue,
+    active_low: RawValue,
+    bias: RawValue,
+    debounce_ms: RawValue,
+    long_press_ms: RawValue,
+    mode: RawValue,
+    led_line: RawValue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    log_level: RawValue,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -695,8 +1024,7 @@ impl<'a> Ctx<'a> {
 
         if same(TOP_KEYS) {
             if self.is_table_header(span.start) {
-                let alias = matches!(normalized.as_str(), "camera" | "cam" | "webcam" | "v4l2")
-                    .then_some("video");
+                let alias = table_alias(&normalized);
                 return Some(match alias.or_else(|| suggest(name, TOP_KEYS)) {
                     Some(s) => format!("unknown table `[{name}]`; did you mean `[{s}]`?"),
                     None => format!(
@@ -720,6 +1048,9 @@ impl<'a> Ctx<'a> {
         }
 
         let (table, keys) = SECTIONS.iter().find(|(_, keys)| same(keys))?;
+        if let Some(hint) = key_alias(table, &normalized) {
+            return Some(format!("unknown key `{name}` in [{table}]; {hint}"));
+        }
         if let Some((other, _)) = SECTIONS
             .iter()
             .find(|(t, keys)| t != table && keys.contains(&name))
@@ -764,6 +1095,8 @@ impl<'a> Ctx<'a> {
             audio,
             video,
             session,
+            button,
+            service,
         } = raw;
 
         let l = &mut cfg.live;
@@ -930,6 +1263,12 @@ impl<'a> Ctx<'a> {
         if let Some(it) = item("audio", "volume", &audio.volume) {
             a.volume = self.int_in(&it, &VOLUME_RANGE, "percent")?;
         }
+        if let Some(it) = item("audio", "echo", &audio.echo) {
+            a.echo = self.choice(&it, &EchoMode::ALL, |e| e.as_str())?;
+        }
+        if let Some(it) = item("audio", "echo_tail_ms", &audio.echo_tail_ms) {
+            a.echo_tail_ms = self.int_in(&it, &ECHO_TAIL_MS_RANGE, "milliseconds")?;
+        }
 
         let v = &mut cfg.video;
         if let Some(it) = item("video", "enabled", &video.enabled) {
@@ -957,10 +1296,277 @@ impl<'a> Ctx<'a> {
             v.quality = self.int_in(&it, &VIDEO_QUALITY_RANGE, "JPEG quality, 100 = best")?;
         }
 
+        let s = &mut cfg.session;
         if let Some(it) = item("session", "wake", &session.wake) {
-            cfg.session.wake = self.choice(&it, &Wake::ALL, |w| w.as_str())?;
+            s.wake = self.choice(&it, &Wake::ALL, |w| w.as_str())?;
+        }
+        if let Some(it) = item("session", "idle_timeout_s", &session.idle_timeout_s) {
+            s.idle_timeout_s = self.zero_or(&it, &IDLE_TIMEOUT_S_RANGE, "never")?;
+        }
+        if let Some(it) = item("session", "max_session_s", &session.max_session_s) {
+            s.max_session_s = self.zero_or(&it, &MAX_SESSION_S_RANGE, "unlimited")?;
+        }
+        if let Some(it) = item("session", "chimes", &session.chimes) {
+            s.chimes = self.boolean(&it)?;
+        }
+
+        cfg.button = self.button(&button)?;
+
+        if let Some(it) = item("service", "log_level", &service.log_level) {
+            cfg.service.log_level = self.choice(&it, &LogLevel::ALL, |l| l.as_str())?;
+        }
+
+        // A button is needed by wake = "button" and by push-to-talk.
+        if !cfg.button.configured() {
+            let needs = [
+                (cfg.session.wake == Wake::Button, "wake", &session.wake),
+                (
+                    cfg.button.mode == ButtonMode::PushToTalk,
+                    "mode",
+                    &button.mode,
+                ),
+            ];
+            for (used, key, raw) in needs {
+                if let (true, Some(sp)) = (used, raw) {
+                    let value = match key {
+                        "wake" => cfg.session.wake.as_str(),
+                        _ => cfg.button.mode.as_str(),
+                    };
+                    return Err(self.at(
+                        sp.span(),
+                        format!(
+                            "{key} = \"{value}\" needs a button: set line (e.g. \"GPIO17\") or \
+                             chip + offset in [button]"
+                        ),
+                    ));
+                }
+            }
         }
         Ok(cfg)
+    }
+
+    /// 0 (`zero` says what it means) or an integer in `range`, seconds.
+    fn zero_or(
+        &self,
+        it: &Item<'_>,
+        range: &std::ops::RangeInclusive<u64>,
+        zero: &str,
+    ) -> Result<u64, ConfigError> {
+        let allowed = format!(
+            "0 ({zero}) or {}..={} (seconds)",
+            range.start(),
+            range.end()
+        );
+        self.int_where(
+            it,
+            |v| v == 0 || range.contains(&v),
+            "an integer, ",
+            &allowed,
+        )
+    }
+
+    fn button(&self, raw: &RawButton) -> Result<ButtonConfig, ConfigError> {
+        let mut b = ButtonConfig::default();
+        if let Some(it) = item("button", "line", &raw.line) {
+            b.line = Some(self.line_name(&it)?);
+        }
+        if let Some(it) = item("button", "chip", &raw.chip) {
+            b.chip = Some(self.chip(&it)?);
+        }
+        if let Some(it) = item("button", "offset", &raw.offset) {
+            b.offset = Some(self.int_in(&it, &BUTTON_OFFSET_RANGE, "line offset on chip")?);
+        }
+        if let Some(it) = item("button", "active_low", &raw.active_low) {
+            b.active_low = self.boolean(&it)?;
+        }
+        if let Some(it) = item("button", "bias", &raw.bias) {
+            b.bias = self.choice(&it, &Bias::ALL, |x| x.as_str())?;
+        }
+        if let Some(it) = item("button", "debounce_ms", &raw.debounce_ms) {
+            b.debounce_ms = self.int_in(&it, &DEBOUNCE_MS_RANGE, "milliseconds, 0 = off")?;
+        }
+        if let Some(it) = item("button", "long_press_ms", &raw.long_press_ms) {
+            b.long_press_ms = self.int_in(&it, &LONG_PRESS_MS_RANGE, "milliseconds")?;
+        }
+        if let Some(it) = item("button", "mode", &raw.mode) {
+            b.mode = self.choice(&it, &ButtonMode::ALL, |m| m.as_str())?;
+        }
+        if let Some(it) = item("button", "led_line", &raw.led_line) {
+            b.led_line = Some(self.led_line(&it)?);
+        }
+        self.check_button_line(raw)?;
+        if let (Some(led), Some(input), Some(sp)) = (b.led(), b.input(), &raw.led_line) {
+            if same_line(&led, &input) {
+                return Err(self.at(
+                    sp.span(),
+                    format!(
+                        "invalid value {} for led_line in [button]: that is the button's own \
+                         line; the LED needs a line of its own, e.g. \"GPIO27\"",
+                        quote(b.led_line.as_deref().unwrap_or_default())
+                    ),
+                ));
+            }
+        }
+        Ok(b)
+    }
+
+    /// `line` excludes `chip`/`offset` (the error sits at whichever comes second in the file);
+    /// `chip` and `offset` go together.
+    fn check_button_line(&self, raw: &RawButton) -> Result<(), ConfigError> {
+        let line = raw.line.as_ref().map(|sp| ("line", sp));
+        let chip = raw.chip.as_ref().map(|sp| ("chip", sp));
+        let offset = raw.offset.as_ref().map(|sp| ("offset", sp));
+        let shown = |(key, sp): (&str, &Spanned<Value>)| match sp.get_ref() {
+            Value::String(s) => format!("{key} = {}", quote(s.trim())),
+            Value::Integer(n) => format!("{key} = {n}"),
+            other => format!("{key} ({})", describe(other)),
+        };
+        if let Some(l) = line {
+            let first_of_pair = [chip, offset]
+                .into_iter()
+                .flatten()
+                .min_by_key(|(_, sp)| sp.span().start);
+            if let Some(p) = first_of_pair {
+                let (first, second) = if p.1.span().start > l.1.span().start {
+                    (l, p)
+                } else {
+                    (p, l)
+                };
+                return Err(self.at(
+                    second.1.span(),
+                    format!(
+                        "{} in [button] conflicts with {}: name the button's line either by \
+                         line (e.g. \"GPIO17\") or by chip + offset, not both",
+                        shown(second),
+                        shown(first)
+                    ),
+                ));
+            }
+        }
+        match (chip, offset) {
+            (Some(c), None) => Err(self.at(
+                c.1.span(),
+                format!(
+                    "{} in [button] needs offset too: the line's offset on that chip, {}..={} \
+                     (see `gpioinfo`); or name the line instead, e.g. line = \"GPIO17\"",
+                    shown(c),
+                    BUTTON_OFFSET_RANGE.start(),
+                    BUTTON_OFFSET_RANGE.end()
+                ),
+            )),
+            (None, Some(o)) => Err(self.at(
+                o.1.span(),
+                format!(
+                    "{} in [button] needs chip too, e.g. chip = \"gpiochip0\" (see `gpioinfo`); \
+                     or name the line instead, e.g. line = \"GPIO17\"",
+                    shown(o)
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// A GPIO line name for the button: trimmed, non-empty, not a bare number or `CHIP:OFFSET`.
+    fn line_name(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let expected = "a string, a GPIO line name such as \"GPIO17\"";
+        let s = match it.value {
+            Value::String(s) => s.trim(),
+            Value::Integer(n) => {
+                return Err(self.at(
+                    it.span.clone(),
+                    format!(
+                        "wrong type for line in [button]: expected {expected}, found integer \
+                         {n}; write line = \"GPIO{n}\" for the Raspberry Pi's GPIO {n}, or give \
+                         the chip too: chip = \"gpiochip0\" and offset = {n}"
+                    ),
+                ))
+            }
+            _ => return Err(self.wrong_type(it, expected)),
+        };
+        let bad = |why: String| {
+            self.at(
+                it.span.clone(),
+                format!("invalid value {} for line in [button]{why}", quote(s)),
+            )
+        };
+        if s.is_empty() {
+            return Err(bad(
+                "; expected a GPIO line name such as \"GPIO17\" (see `gpioinfo` or `gemlive \
+                 list-devices`), or leave line unset for no button"
+                    .to_string(),
+            ));
+        }
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(format!(
+                ": a line name, not a number; write \"GPIO{s}\" for the Raspberry Pi's GPIO {s} \
+                 (header names use the GPIO number, not the physical pin number), or give the \
+                 chip: chip = \"gpiochip0\" and offset = {s}"
+            )));
+        }
+        if let Some(LineSpec::ChipOffset { chip, offset }) = LineSpec::parse(s) {
+            return Err(bad(format!(
+                ": for a chip and an offset write chip = {} and offset = {offset} instead",
+                quote(&chip)
+            )));
+        }
+        Ok(s.to_string())
+    }
+
+    /// A GPIO chip: `gpiochip0` or `/dev/gpiochip0`; trimmed, non-empty, no spaces.
+    fn chip(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let s = self
+            .string(it, "a string, a GPIO chip such as \"gpiochip0\"")?
+            .trim();
+        let hint = "expected a GPIO chip such as \"gpiochip0\" or \"/dev/gpiochip0\" (see \
+                    `gpioinfo`)";
+        let why = if s.is_empty() {
+            format!("; {hint}, or leave chip unset and use line (e.g. \"GPIO17\")")
+        } else if s.bytes().all(|b| b.is_ascii_digit()) {
+            format!("; {hint}: write \"gpiochip{s}\"")
+        } else if s.chars().any(char::is_whitespace) {
+            format!("; {hint}")
+        } else {
+            return Ok(s.to_string());
+        };
+        Err(self.at(
+            it.span.clone(),
+            format!("invalid value {} for chip in [button]{why}", quote(s)),
+        ))
+    }
+
+    /// The LED's line: a line name or `CHIP:OFFSET`, offset in [`BUTTON_OFFSET_RANGE`].
+    fn led_line(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let form = "a line name such as \"GPIO27\" or \"CHIP:OFFSET\" such as \"gpiochip0:27\"";
+        let s = self.string(it, &format!("a string, {form}"))?.trim();
+        let bad = |why: &str| {
+            self.at(
+                it.span.clone(),
+                format!("invalid value {} for led_line in [button]{why}", quote(s)),
+            )
+        };
+        let (lo, hi) = (BUTTON_OFFSET_RANGE.start(), BUTTON_OFFSET_RANGE.end());
+        if s.is_empty() {
+            return Err(bad(&format!(
+                "; expected {form}, or leave led_line unset for no LED"
+            )));
+        }
+        if s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(&format!(
+                ": a line name, not a number; write \"GPIO{s}\" for the Raspberry Pi's GPIO {s}, \
+                 or \"gpiochip0:{s}\" for offset {s} on gpiochip0"
+            )));
+        }
+        if let Some((chip, n)) = s.rsplit_once(':') {
+            let (chip, n) = (chip.trim(), n.trim());
+            let offset_ok = !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && n.parse::<u32>()
+                    .is_ok_and(|o| BUTTON_OFFSET_RANGE.contains(&o));
+            if chip.is_empty() || chip.chars().any(char::is_whitespace) || !offset_ok {
+                return Err(bad(&format!("; expected {form} (the offset {lo}..={hi})")));
+            }
+        }
+        Ok(s.to_string())
     }
 
     fn video_device(&self, it: &Item<'_>) -> Result<String, ConfigError> {
@@ -1243,6 +1849,77 @@ impl<'a> Ctx<'a> {
             ));
         }
         Ok(s.to_string())
+    }
+}
+
+/// The table meant by a common other name (`normalized`: lowercase ASCII alphanumerics).
+fn table_alias(normalized: &str) -> Option<&'static str> {
+    Some(match normalized {
+        "camera" | "cam" | "webcam" | "v4l2" => "video",
+        "mic" | "microphone" | "speaker" | "sound" | "alsa" => "audio",
+        "gpio" | "buttons" | "pushbutton" | "ptt" | "pushtotalk" | "led" | "switch" => "button",
+        "log" | "logs" | "logging" | "systemd" | "daemon" | "system" | "general" => "service",
+        "wake" | "wakeup" => "session",
+        _ => return None,
+    })
+}
+
+/// A hint for a key that users write under another name (`normalized`: lowercase ASCII
+/// alphanumerics), e.g. `pin` in [button].
+fn key_alias(table: &str, normalized: &str) -> Option<&'static str> {
+    Some(match (table, normalized) {
+        ("button", "pin" | "gpio" | "gpiopin" | "bcm" | "number" | "pinnumber" | "gpioline") => {
+            "did you mean `line` (a line name such as \"GPIO17\") or `offset` (with `chip`)?"
+        }
+        ("button", "led" | "ledpin" | "ledgpio" | "light" | "lamp") => "did you mean `led_line`?",
+        ("button", "pull" | "pullup" | "pulldown" | "resistor" | "pullresistor") => {
+            "did you mean `bias` (\"pull_up\", \"pull_down\", \"disabled\" or \"as_is\")?"
+        }
+        ("button", "activehigh" | "invert" | "inverted" | "polarity" | "activelevel") => {
+            "did you mean `active_low` (true = pressed connects the pin to ground)?"
+        }
+        ("button", "enabled" | "enable") => {
+            "the button is on when `line` (or `chip` + `offset`) is set"
+        }
+        ("button", "pushtotalk" | "ptt") => "did you mean `mode = \"push_to_talk\"`?",
+        ("button", "hold" | "holdms" | "longpress") => "did you mean `long_press_ms`?",
+        ("session", "idle" | "inactivity" | "silencetimeout" | "idletime") => {
+            "did you mean `idle_timeout_s`?"
+        }
+        ("session", "maxsession" | "sessiontimeout" | "maxduration" | "timelimit" | "duration") => {
+            "did you mean `max_session_s`?"
+        }
+        ("session", "chime" | "sound" | "sounds" | "beep" | "beeps" | "feedback") => {
+            "did you mean `chimes`?"
+        }
+        ("session", "pushtotalk" | "ptt") => "set `mode = \"push_to_talk\"` in [button]",
+        ("audio", "aec" | "echocancellation" | "echocancel" | "halfduplex" | "duplex") => {
+            "did you mean `echo` (\"none\" or \"half_duplex\")?"
+        }
+        ("audio", "tail" | "echotail") => "did you mean `echo_tail_ms`?",
+        ("service", "log" | "loglevel" | "level" | "verbosity" | "verbose" | "logging") => {
+            "did you mean `log_level`?"
+        }
+        _ => return None,
+    })
+}
+
+/// The same GPIO line, written the same way (a chip with or without `/dev/`).
+fn same_line(a: &LineSpec, b: &LineSpec) -> bool {
+    let chip = |c: &str| c.strip_prefix("/dev/").unwrap_or(c).to_string();
+    match (a, b) {
+        (LineSpec::Name(x), LineSpec::Name(y)) => x == y,
+        (
+            LineSpec::ChipOffset {
+                chip: c1,
+                offset: o1,
+            },
+            LineSpec::ChipOffset {
+                chip: c2,
+                offset: o2,
+            },
+        ) => o1 == o2 && chip(c1) == chip(c2),
+        _ => false,
     }
 }
 
@@ -1569,9 +2246,54 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
     } else {
         "off (audio only)".to_string()
     };
-    let wake = match cfg.session.wake {
-        Wake::Always => "always",
-        Wake::Button => "button (not supported yet)",
+    let se = &cfg.session;
+    let wake = {
+        let idle = match (se.wake, se.idle_timeout_s) {
+            (Wake::Always, _) => String::new(),
+            (Wake::Button, 0) => ", never idles".to_string(),
+            (Wake::Button, n) => format!(", idle after {n} s without speech"),
+        };
+        let max = match se.max_session_s {
+            0 => "unlimited".to_string(),
+            n => format!("{n} s"),
+        };
+        format!(
+            "{}{idle}, max session {max}, chimes {}",
+            se.wake.as_str(),
+            on(se.chimes)
+        )
+    };
+    let b = &cfg.button;
+    let button = match b.input() {
+        None => "none".to_string(),
+        Some(input) => {
+            let mode = match b.mode {
+                ButtonMode::Toggle => format!("toggle (long press {} ms ends)", b.long_press_ms),
+                ButtonMode::PushToTalk => "push to talk".to_string(),
+            };
+            let debounce = match b.debounce_ms {
+                0 => "no debounce".to_string(),
+                n => format!("debounce {n} ms"),
+            };
+            format!(
+                "{input} (active {}, {}, {debounce}), {mode}",
+                if b.active_low { "low" } else { "high" },
+                match b.bias {
+                    Bias::PullUp => "pull-up",
+                    Bias::PullDown => "pull-down",
+                    Bias::Disabled => "no pull",
+                    Bias::AsIs => "bias as is",
+                }
+            )
+        }
+    };
+    let led = b.led().map(|l| format!(", LED {l}")).unwrap_or_default();
+    let echo = match a.echo {
+        EchoMode::None => "none".to_string(),
+        EchoMode::HalfDuplex => format!(
+            "half duplex (mic muted while a reply plays and {} ms after)",
+            a.echo_tail_ms
+        ),
     };
     let lines = [
         format!("config: {} (ok)", cfg.path.display()),
@@ -1609,8 +2331,14 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             "chunk: {} ms, mic backlog {} ms, volume {}%",
             a.chunk_ms, a.backlog_ms, a.volume
         ),
+        format!("echo: {echo}"),
         format!("video: {video}"),
         format!("wake: {wake}"),
+        format!("button: {button}{led}"),
+        format!(
+            "log level: {} (-v and GEMLIVE_LOG override it)",
+            cfg.service.log_level.as_str()
+        ),
         format!("api key: {key_line}"),
     ];
     let mut out = lines.join("\n");
@@ -1657,7 +2385,7 @@ mod tests {
         for text in [
             "",
             "[live]\n",
-            "[live]\n[audio]\n[video]\n[session]\n",
+            "[live]\n[audio]\n[video]\n[session]\n[button]\n[service]\n",
             "# nothing\n",
         ] {
             let c = parse(text).expect(text);
@@ -1695,6 +2423,20 @@ mod tests {
         assert_eq!(d.video.geometry, Geometry::Letterbox);
         assert_eq!(d.video.quality, 80);
         assert_eq!(d.session.wake, Wake::Always);
+        assert_eq!(d.audio.echo, EchoMode::None);
+        assert_eq!(d.audio.echo_tail_ms, 300);
+        assert_eq!(d.session.idle_timeout_s, 120);
+        assert_eq!(d.session.max_session_s, 0);
+        assert!(d.session.chimes);
+        let b = &d.button;
+        assert_eq!((&b.line, &b.chip, b.offset), (&None, &None, None));
+        assert!(b.active_low && !b.configured());
+        assert_eq!(b.bias, Bias::PullUp);
+        assert_eq!((b.debounce_ms, b.long_press_ms), (30, 1500));
+        assert_eq!(b.mode, ButtonMode::Toggle);
+        assert_eq!(b.led_line, None);
+        assert_eq!((b.input(), b.led()), (None, None));
+        assert_eq!(d.service.log_level, LogLevel::Info);
     }
 
     #[test]
@@ -1729,6 +2471,8 @@ playback_device = "hw:1,0"
 chunk_ms = 100
 backlog_ms = 120000
 volume = 0
+echo = "Half_Duplex"
+echo_tail_ms = 5000
 [video]
 enabled = false
 device = " /tmp/demo.mjpeg "
@@ -1740,6 +2484,20 @@ geometry = "CROP"
 quality = 1
 [session]
 wake = "button"
+idle_timeout_s = 86400
+max_session_s = 60
+chimes = false
+[button]
+chip = " /dev/gpiochip4 "
+offset = 1023
+active_low = false
+bias = "Pull_Down"
+debounce_ms = 0
+long_press_ms = 10000
+mode = "PUSH_TO_TALK"
+led_line = "gpiochip4:27"
+[service]
+log_level = "TRACE"
 "#,
         )
         .expect("valid");
@@ -1778,7 +2536,48 @@ wake = "button"
                 quality: 1,
             }
         );
-        assert_eq!(c.session.wake, Wake::Button);
+        assert_eq!(c.audio.echo, EchoMode::HalfDuplex);
+        assert_eq!(c.audio.echo_tail_ms, 5000);
+        assert_eq!(
+            c.session,
+            SessionConfig {
+                wake: Wake::Button,
+                idle_timeout_s: 86_400,
+                max_session_s: 60,
+                chimes: false,
+            }
+        );
+        assert_eq!(
+            c.button,
+            ButtonConfig {
+                line: None,
+                chip: Some("/dev/gpiochip4".to_string()),
+                offset: Some(1023),
+                active_low: false,
+                bias: Bias::PullDown,
+                debounce_ms: 0,
+                long_press_ms: 10_000,
+                mode: ButtonMode::PushToTalk,
+                led_line: Some("gpiochip4:27".to_string()),
+            }
+        );
+        assert!(c.button.configured());
+        assert_eq!(
+            c.button.input(),
+            Some(LineSpec::ChipOffset {
+                chip: "/dev/gpiochip4".to_string(),
+                offset: 1023
+            })
+        );
+        assert_eq!(
+            c.button.led(),
+            Some(LineSpec::ChipOffset {
+                chip: "gpiochip4".to_string(),
+                offset: 27
+            })
+        );
+        assert_eq!(c.service.log_level, LogLevel::Trace);
+        assert_eq!(c.service.log_level.filter(), log::LevelFilter::Trace);
     }
 
     #[test]
@@ -1815,12 +2614,17 @@ wake = "button"
             ("audio", "chunk_ms", 20, 100, "milliseconds"),
             ("video", "size", 64, 2048, "pixels"),
             ("video", "quality", 1, 100, "JPEG quality, 100 = best"),
+            ("audio", "echo_tail_ms", 0, 5000, "milliseconds"),
+            ("button", "offset", 0, 1023, "line offset on chip"),
+            ("button", "debounce_ms", 0, 1000, "milliseconds, 0 = off"),
+            ("button", "long_press_ms", 300, 10_000, "milliseconds"),
         ];
         // Keep the cross-field checks out of the way: ping 5 s, dead after 600 s, compression off.
         let other = |key: &str| match key {
             "ping_interval_s" => "dead_after_s = 600\n",
             "dead_after_s" => "ping_interval_s = 5\n",
             "compression_target_tokens" => "compression_trigger_tokens = 0\n",
+            "offset" => "chip = \"gpiochip0\"\n",
             _ => "",
         };
         for (table, key, lo, hi, unit) in cases {
@@ -2154,6 +2958,410 @@ wake = "button"
     }
 
     #[test]
+    fn session_lifecycle_keys() {
+        for (key, zero, lo, hi) in [
+            ("idle_timeout_s", "never", 10u64, 86_400u64),
+            ("max_session_s", "unlimited", 60, 86_400),
+        ] {
+            for ok in [0, lo, hi] {
+                let c = parse(&format!("[session]\n{key} = {ok}\n")).expect(key);
+                let got = match key {
+                    "idle_timeout_s" => c.session.idle_timeout_s,
+                    _ => c.session.max_session_s,
+                };
+                assert_eq!(got, ok, "{key}");
+            }
+            let allowed = format!("0 ({zero}) or {lo}..={hi} (seconds)");
+            for bad in [-1, 1, lo as i64 - 1, hi as i64 + 1] {
+                let (l, c, m) = err(&format!("[session]\n{key} = {bad}\n"));
+                assert_eq!((l, c), (2, key.len() + 4), "{m}");
+                assert_eq!(
+                    m,
+                    format!("invalid value {bad} for {key} in [session]; allowed: {allowed}")
+                );
+            }
+            let (_, _, m) = err(&format!("[session]\n{key} = \"2m\"\n"));
+            assert_eq!(
+                m,
+                format!(
+                    "wrong type for {key} in [session]: expected an integer, {allowed}, found \
+                     string \"2m\""
+                )
+            );
+        }
+        let c = parse("[session]\nchimes = false\n").expect("chimes");
+        assert!(!c.session.chimes);
+        for (table, key) in [("session", "chimes"), ("button", "active_low")] {
+            let (l, c, m) = err(&format!("[{table}]\n{key} = \"yes\"\n"));
+            assert_eq!((l, c), (2, key.len() + 4), "{m}");
+            assert_eq!(
+                m,
+                format!(
+                    "wrong type for {key} in [{table}]: expected true or false (without quotes), \
+                     found string \"yes\""
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn new_choices_are_case_insensitive_and_list_the_allowed_values() {
+        for b in Bias::ALL {
+            let text = format!("[button]\nbias = \"{}\"\n", b.as_str().to_ascii_uppercase());
+            assert_eq!(parse(&text).expect(&text).button.bias, b);
+        }
+        for m in ButtonMode::ALL {
+            // push_to_talk needs a button; toggle does not.
+            let text = format!("[button]\nline = \"GPIO17\"\nmode = \" {} \"\n", m.as_str());
+            assert_eq!(parse(&text).expect(&text).button.mode, m);
+        }
+        for e in EchoMode::ALL {
+            let text = format!("[audio]\necho = \"{}\"\n", e.as_str());
+            assert_eq!(parse(&text).expect(&text).audio.echo, e);
+        }
+        let filters = [
+            log::LevelFilter::Error,
+            log::LevelFilter::Warn,
+            log::LevelFilter::Info,
+            log::LevelFilter::Debug,
+            log::LevelFilter::Trace,
+        ];
+        for (l, f) in LogLevel::ALL.into_iter().zip(filters) {
+            let text = format!("[service]\nlog_level = \"{}\"\n", l.as_str());
+            let got = parse(&text).expect(&text).service.log_level;
+            assert_eq!((got, got.filter()), (l, f));
+        }
+        let cases: &[(&str, usize, usize, &str)] = &[
+            (
+                "[button]\nbias = \"pullup\"\n",
+                2,
+                8,
+                "invalid value \"pullup\" for bias in [button]; allowed: pull_up, pull_down, \
+                 disabled, as_is",
+            ),
+            (
+                "[button]\nmode = \"hold\"\n",
+                2,
+                8,
+                "invalid value \"hold\" for mode in [button]; allowed: toggle, push_to_talk",
+            ),
+            (
+                "[audio]\necho = \"aec\"\n",
+                2,
+                8,
+                "invalid value \"aec\" for echo in [audio]; allowed: none, half_duplex",
+            ),
+            (
+                "[audio]\necho = true\n",
+                2,
+                8,
+                "wrong type for echo in [audio]: expected a string, one of: none, half_duplex, \
+                 found boolean true",
+            ),
+            (
+                "[service]\nlog_level = \"verbose\"\n",
+                2,
+                13,
+                "invalid value \"verbose\" for log_level in [service]; allowed: error, warn, info, \
+                 debug, trace",
+            ),
+        ];
+        for (text, line, col, want) in cases {
+            let (l, c, m) = err(text);
+            assert_eq!((l, c), (*line, *col), "{text:?}: {m}");
+            assert_eq!(m, *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn button_line_by_name_or_by_chip_and_offset() {
+        let c = parse("[button]\nline = \" GPIO17 \"\n").expect("line");
+        assert_eq!(c.button.line.as_deref(), Some("GPIO17"));
+        assert!(c.button.configured());
+        assert_eq!(c.button.input(), Some(LineSpec::Name("GPIO17".into())));
+        let c = parse("[button]\nchip = \"gpiochip0\"\noffset = 0\n").expect("chip");
+        assert!(c.button.configured());
+        assert_eq!(
+            (c.button.chip.as_deref(), c.button.offset),
+            (Some("gpiochip0"), Some(0))
+        );
+        // Names other than the Pi's are fine (any name `gpioinfo` shows).
+        let c = parse("[button]\nline = \"PIN_7\"\n").expect("name");
+        assert_eq!(c.button.line.as_deref(), Some("PIN_7"));
+
+        let either = "name the button's line either by line (e.g. \"GPIO17\") or by chip + \
+                      offset, not both";
+        let cases: &[(&str, usize, usize, String)] = &[
+            // Conflicts: at whichever comes second.
+            (
+                "[button]\nline = \"GPIO17\"\nchip = \"gpiochip0\"\noffset = 17\n",
+                3,
+                8,
+                format!(
+                    "chip = \"gpiochip0\" in [button] conflicts with line = \"GPIO17\": {either}"
+                ),
+            ),
+            (
+                "[button]\nline = \"GPIO17\"\noffset = 17\n",
+                3,
+                10,
+                format!("offset = 17 in [button] conflicts with line = \"GPIO17\": {either}"),
+            ),
+            (
+                "[button]\noffset = 17\nchip = \"gpiochip0\"\nline = \"GPIO17\"\n",
+                4,
+                8,
+                format!("line = \"GPIO17\" in [button] conflicts with offset = 17: {either}"),
+            ),
+            (
+                "[button]\nchip = \"gpiochip0\"\nline = \"GPIO17\"\noffset = 17\n",
+                3,
+                8,
+                format!(
+                    "line = \"GPIO17\" in [button] conflicts with chip = \"gpiochip0\": {either}"
+                ),
+            ),
+            // One of the pair alone.
+            (
+                "[button]\nchip = \"gpiochip0\"\n",
+                2,
+                8,
+                "chip = \"gpiochip0\" in [button] needs offset too: the line's offset on that \
+                 chip, 0..=1023 (see `gpioinfo`); or name the line instead, e.g. line = \
+                 \"GPIO17\""
+                    .to_string(),
+            ),
+            (
+                "[button]\noffset = 17\n",
+                2,
+                10,
+                "offset = 17 in [button] needs chip too, e.g. chip = \"gpiochip0\" (see \
+                 `gpioinfo`); or name the line instead, e.g. line = \"GPIO17\""
+                    .to_string(),
+            ),
+            // Bad values.
+            (
+                "[button]\nline = \" \"\n",
+                2,
+                8,
+                "invalid value \"\" for line in [button]; expected a GPIO line name such as \
+                 \"GPIO17\" (see `gpioinfo` or `gemlive list-devices`), or leave line unset for \
+                 no button"
+                    .to_string(),
+            ),
+            (
+                "[button]\nline = \"17\"\n",
+                2,
+                8,
+                "invalid value \"17\" for line in [button]: a line name, not a number; write \
+                 \"GPIO17\" for the Raspberry Pi's GPIO 17 (header names use the GPIO number, \
+                 not the physical pin number), or give the chip: chip = \"gpiochip0\" and \
+                 offset = 17"
+                    .to_string(),
+            ),
+            (
+                "[button]\nline = 17\n",
+                2,
+                8,
+                "wrong type for line in [button]: expected a string, a GPIO line name such as \
+                 \"GPIO17\", found integer 17; write line = \"GPIO17\" for the Raspberry Pi's \
+                 GPIO 17, or give the chip too: chip = \"gpiochip0\" and offset = 17"
+                    .to_string(),
+            ),
+            (
+                "[button]\nline = true\n",
+                2,
+                8,
+                "wrong type for line in [button]: expected a string, a GPIO line name such as \
+                 \"GPIO17\", found boolean true"
+                    .to_string(),
+            ),
+            (
+                "[button]\nline = \"gpiochip0:17\"\n",
+                2,
+                8,
+                "invalid value \"gpiochip0:17\" for line in [button]: for a chip and an offset \
+                 write chip = \"gpiochip0\" and offset = 17 instead"
+                    .to_string(),
+            ),
+            (
+                "[button]\nchip = \"\"\noffset = 1\n",
+                2,
+                8,
+                "invalid value \"\" for chip in [button]; expected a GPIO chip such as \
+                 \"gpiochip0\" or \"/dev/gpiochip0\" (see `gpioinfo`), or leave chip unset and \
+                 use line (e.g. \"GPIO17\")"
+                    .to_string(),
+            ),
+            (
+                "[button]\nchip = \"0\"\noffset = 1\n",
+                2,
+                8,
+                "invalid value \"0\" for chip in [button]; expected a GPIO chip such as \
+                 \"gpiochip0\" or \"/dev/gpiochip0\" (see `gpioinfo`): write \"gpiochip0\""
+                    .to_string(),
+            ),
+            (
+                "[button]\nchip = \"gpio chip\"\noffset = 1\n",
+                2,
+                8,
+                "invalid value \"gpio chip\" for chip in [button]; expected a GPIO chip such as \
+                 \"gpiochip0\" or \"/dev/gpiochip0\" (see `gpioinfo`)"
+                    .to_string(),
+            ),
+            (
+                "[button]\nchip = \"gpiochip0\"\noffset = \"17\"\n",
+                3,
+                10,
+                "wrong type for offset in [button]: expected an integer in 0..=1023 (line \
+                 offset on chip), found string \"17\""
+                    .to_string(),
+            ),
+        ];
+        for (text, line, col, want) in cases {
+            let (l, c, m) = err(text);
+            assert_eq!((l, c), (*line, *col), "{text:?}: {m}");
+            assert_eq!(m, *want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn led_line_by_name_or_chip_offset() {
+        for (given, want) in [
+            ("GPIO27", LineSpec::Name("GPIO27".into())),
+            (
+                " gpiochip0:27 ",
+                LineSpec::ChipOffset {
+                    chip: "gpiochip0".into(),
+                    offset: 27,
+                },
+            ),
+            (
+                "/dev/gpiochip4:0",
+                LineSpec::ChipOffset {
+                    chip: "/dev/gpiochip4".into(),
+                    offset: 0,
+                },
+            ),
+        ] {
+            // An LED alone (no button) is allowed.
+            let c = parse(&format!("[button]\nled_line = \"{given}\"\n")).expect(given);
+            assert_eq!(c.button.led_line.as_deref(), Some(given.trim()));
+            assert_eq!(c.button.led(), Some(want));
+            assert!(!c.button.configured());
+        }
+        let form = "a line name such as \"GPIO27\" or \"CHIP:OFFSET\" such as \"gpiochip0:27\"";
+        let cases: &[(&str, String)] = &[
+            (
+                "",
+                format!("; expected {form}, or leave led_line unset for no LED"),
+            ),
+            (
+                "27",
+                ": a line name, not a number; write \"GPIO27\" for the Raspberry Pi's GPIO 27, \
+                 or \"gpiochip0:27\" for offset 27 on gpiochip0"
+                    .to_string(),
+            ),
+            (
+                "gpiochip0:1024",
+                format!("; expected {form} (the offset 0..=1023)"),
+            ),
+            (":27", format!("; expected {form} (the offset 0..=1023)")),
+            (
+                "gpiochip0:",
+                format!("; expected {form} (the offset 0..=1023)"),
+            ),
+            (
+                "gpiochip0:x",
+                format!("; expected {form} (the offset 0..=1023)"),
+            ),
+        ];
+        for (given, why) in cases {
+            let (l, c, m) = err(&format!("[button]\nled_line = \"{given}\"\n"));
+            assert_eq!((l, c), (2, 12), "{m}");
+            assert_eq!(
+                m,
+                format!("invalid value {given:?} for led_line in [button]{why}")
+            );
+        }
+        let (_, _, m) = err("[button]\nled_line = 27\n");
+        assert_eq!(
+            m,
+            format!(
+                "wrong type for led_line in [button]: expected a string, {form}, found integer 27"
+            )
+        );
+        // Not the button's own line.
+        for text in [
+            "[button]\nline = \"GPIO17\"\nled_line = \"GPIO17\"\n",
+            "[button]\nchip = \"/dev/gpiochip0\"\noffset = 17\nled_line = \"gpiochip0:17\"\n",
+        ] {
+            let (l, c, m) = err(text);
+            assert_eq!((l, c), (text.lines().count(), 12), "{m}");
+            assert!(
+                m.ends_with(
+                    "for led_line in [button]: that is the button's own line; the LED needs a \
+                     line of its own, e.g. \"GPIO27\""
+                ),
+                "{m}"
+            );
+        }
+        parse("[button]\nline = \"GPIO17\"\nled_line = \"gpiochip0:17\"\n").expect("different");
+    }
+
+    #[test]
+    fn wake_button_and_push_to_talk_need_a_button() {
+        let need = "needs a button: set line (e.g. \"GPIO17\") or chip + offset in [button]";
+        let (l, c, m) = err("[session]\nwake = \"Button\"\n");
+        assert_eq!((l, c), (2, 8), "{m}");
+        assert_eq!(m, format!("wake = \"button\" {need}"));
+        let (l, c, m) = err("[button]\nmode = \"push_to_talk\"\n");
+        assert_eq!((l, c), (2, 8), "{m}");
+        assert_eq!(m, format!("mode = \"push_to_talk\" {need}"));
+        // Tables in either order; an LED alone is not a button.
+        let (l, c, m) = err(
+            "[button]\nled_line = \"GPIO27\"\nbias = \"as_is\"\n[session]\nwake = \"button\"\n",
+        );
+        assert_eq!((l, c), (5, 8), "{m}");
+        for text in [
+            "[session]\nwake = \"button\"\n[button]\nline = \"GPIO17\"\n",
+            "[button]\nchip = \"gpiochip0\"\noffset = 17\nmode = \"push_to_talk\"\n\
+             [session]\nwake = \"button\"\n",
+            "[button]\nline = \"GPIO17\"\nmode = \"push_to_talk\"\n",
+        ] {
+            let c = parse(text).expect(text);
+            assert!(c.button.configured(), "{text}");
+        }
+    }
+
+    #[test]
+    fn line_spec_parse() {
+        assert_eq!(LineSpec::parse(" "), None);
+        assert_eq!(
+            LineSpec::parse("GPIO17"),
+            Some(LineSpec::Name("GPIO17".into()))
+        );
+        assert_eq!(
+            LineSpec::parse("gpiochip0 : 5"),
+            Some(LineSpec::ChipOffset {
+                chip: "gpiochip0".into(),
+                offset: 5
+            })
+        );
+        assert_eq!(LineSpec::parse("gpiochip0:99999999999"), None);
+        assert_eq!(LineSpec::parse("a:b"), Some(LineSpec::Name("a:b".into())));
+        assert_eq!(LineSpec::Name("GPIO17".into()).to_string(), "GPIO17");
+        assert_eq!(
+            LineSpec::ChipOffset {
+                chip: "gpiochip0".into(),
+                offset: 17
+            }
+            .to_string(),
+            "gpiochip0 line 17"
+        );
+    }
+
+    #[test]
     fn relative_api_key_file_is_relative_to_config_dir() {
         let c = parse("[live]\napi_key_file = \"key\"\n").expect("valid");
         assert_eq!(c.live.api_key_file, Some(PathBuf::from("/etc/gemlive/key")));
@@ -2330,7 +3538,8 @@ wake = "button"
                 "[session]\nfoo = 1\n",
                 2,
                 1,
-                "unknown key `foo` in [session]; valid keys: wake",
+                "unknown key `foo` in [session]; valid keys: wake, idle_timeout_s, \
+                 max_session_s, chimes",
             ),
             (
                 "[live]\nresumtion = true\n",
@@ -2384,7 +3593,8 @@ wake = "button"
                 "[display]\n",
                 1,
                 2,
-                "unknown table `[display]`; valid tables: [live], [audio], [video], [session]",
+                "unknown table `[display]`; valid tables: [live], [audio], [video], [session], \
+                 [button], [service]",
             ),
             (
                 "[video]\nframerate = 1\n",
@@ -2429,6 +3639,137 @@ wake = "button"
                 1,
                 7,
                 "unknown key `extra` in [live]; valid keys: endpoint",
+            ),
+            (
+                "[gpio]\n",
+                1,
+                2,
+                "unknown table `[gpio]`; did you mean `[button]`?",
+            ),
+            (
+                "[logging]\n",
+                1,
+                2,
+                "unknown table `[logging]`; did you mean `[service]`?",
+            ),
+            (
+                "[buton]\n",
+                1,
+                2,
+                "unknown table `[buton]`; did you mean `[button]`?",
+            ),
+            (
+                "[button]\npin = 17\n",
+                2,
+                1,
+                "unknown key `pin` in [button]; did you mean `line` (a line name such as \
+                 \"GPIO17\") or `offset` (with `chip`)?",
+            ),
+            (
+                "[button]\nled = \"GPIO27\"\n",
+                2,
+                1,
+                "unknown key `led` in [button]; did you mean `led_line`?",
+            ),
+            (
+                "[button]\nled_pin = 27\n",
+                2,
+                1,
+                "unknown key `led_pin` in [button]; did you mean `led_line`?",
+            ),
+            (
+                "[button]\npull_up = true\n",
+                2,
+                1,
+                "unknown key `pull_up` in [button]; did you mean `bias` (\"pull_up\", \
+                 \"pull_down\", \"disabled\" or \"as_is\")?",
+            ),
+            (
+                "[button]\nactive_high = true\n",
+                2,
+                1,
+                "unknown key `active_high` in [button]; did you mean `active_low` (true = \
+                 pressed connects the pin to ground)?",
+            ),
+            (
+                "[button]\nenabled = true\n",
+                2,
+                1,
+                "unknown key `enabled` in [button]; the button is on when `line` (or `chip` + \
+                 `offset`) is set",
+            ),
+            (
+                "[button]\ndebounce = 30\n",
+                2,
+                1,
+                "unknown key `debounce` in [button]; did you mean `debounce_ms`?",
+            ),
+            (
+                "[button]\ngpiochip = \"gpiochip0\"\n",
+                2,
+                1,
+                "unknown key `gpiochip` in [button]; did you mean `chip`?",
+            ),
+            (
+                "[button]\nwake = \"button\"\n",
+                2,
+                1,
+                "unknown key `wake` in [button]; it belongs in [session]",
+            ),
+            (
+                "[session]\nmode = \"toggle\"\n",
+                2,
+                1,
+                "unknown key `mode` in [session]; it belongs in [button]",
+            ),
+            (
+                "[session]\ntimeout = 60\n",
+                2,
+                1,
+                "unknown key `timeout` in [session]; did you mean `idle_timeout_s`?",
+            ),
+            (
+                "[session]\nmax_session = 600\n",
+                2,
+                1,
+                "unknown key `max_session` in [session]; did you mean `max_session_s`?",
+            ),
+            (
+                "[session]\nsounds = false\n",
+                2,
+                1,
+                "unknown key `sounds` in [session]; did you mean `chimes`?",
+            ),
+            (
+                "[audio]\nhalf_duplex = true\n",
+                2,
+                1,
+                "unknown key `half_duplex` in [audio]; did you mean `echo` (\"none\" or \
+                 \"half_duplex\")?",
+            ),
+            (
+                "[audio]\necho_tail = 300\n",
+                2,
+                1,
+                "unknown key `echo_tail` in [audio]; did you mean `echo_tail_ms`?",
+            ),
+            (
+                "[service]\nlog = \"debug\"\n",
+                2,
+                1,
+                "unknown key `log` in [service]; did you mean `log_level`?",
+            ),
+            (
+                "log_level = \"debug\"\n",
+                1,
+                1,
+                "key `log_level` must be inside a table: put it under [service]",
+            ),
+            (
+                "line = \"GPIO17\"\n",
+                1,
+                1,
+                "key `line` must be inside a table: put it under [button]",
             ),
             (
                 "[session]\nwake = \"always\"\n[live]\nmodel = \"m\"\nvoice_name = \"Puck\"\n",
@@ -2683,7 +4024,7 @@ wake = "button"
     fn summary_shows_settings_but_never_the_key() {
         let mut c = Config::with_defaults(P);
         let s = summary(&c, &Ok(Some(KeySource::Env)));
-        assert!(s.lines().count() <= 20, "{s}");
+        assert!(s.lines().count() <= 22, "{s}");
         for w in [
             "config: /etc/gemlive/gemlive.toml (ok)",
             "model: models/gemini-3.1-flash-live-preview",
@@ -2699,7 +4040,10 @@ wake = "button"
              ping 15 s, dead after 45 s, max message 4096 KiB",
             "reconnect: backoff 0.5 s…30 s, config errors wait 60 s (doubling up to 900 s)",
             "tools: on (end_session, set_volume)",
-            "wake: always",
+            "echo: none\n",
+            "wake: always, max session unlimited, chimes on\n",
+            "button: none\n",
+            "log level: info (-v and GEMLIVE_LOG override it)\n",
             "api key: set (from GEMINI_API_KEY)",
         ] {
             assert!(s.contains(w), "{s} lacks {w}");
@@ -2715,7 +4059,7 @@ wake = "button"
         c.live.config_error_delay_s = 3600;
         c.video.enabled = false;
         let s = summary(&c, &Ok(None));
-        assert!(s.lines().count() <= 20, "{s}");
+        assert!(s.lines().count() <= 22, "{s}");
         for w in [
             "session: resumption off, compression off, hand-over",
             "config errors wait 3600 s (doubling up to 3600 s)",
@@ -2740,6 +4084,44 @@ wake = "button"
             ),
             "{s}"
         );
+        c.session = SessionConfig {
+            wake: Wake::Button,
+            ..SessionConfig::default()
+        };
+        c.button.line = Some("GPIO17".into());
+        c.button.led_line = Some("gpiochip0:27".into());
+        c.audio.echo = EchoMode::HalfDuplex;
+        c.service.log_level = LogLevel::Debug;
+        let s = summary(&c, &Ok(None));
+        assert!(s.lines().count() <= 22, "{s}");
+        for w in [
+            "echo: half duplex (mic muted while a reply plays and 300 ms after)\n",
+            "wake: button, idle after 120 s without speech, max session unlimited, chimes on\n",
+            "button: GPIO17 (active low, pull-up, debounce 30 ms), toggle (long press 1500 ms \
+             ends), LED gpiochip0 line 27\n",
+            "log level: debug",
+        ] {
+            assert!(s.contains(w), "{s} lacks {w}");
+        }
+        c.session.idle_timeout_s = 0;
+        c.session.max_session_s = 600;
+        c.session.chimes = false;
+        c.button = ButtonConfig {
+            chip: Some("gpiochip4".into()),
+            offset: Some(17),
+            active_low: false,
+            bias: Bias::Disabled,
+            debounce_ms: 0,
+            mode: ButtonMode::PushToTalk,
+            ..ButtonConfig::default()
+        };
+        let s = summary(&c, &Ok(None));
+        for w in [
+            "wake: button, never idles, max session 600 s, chimes off\n",
+            "button: gpiochip4 line 17 (active high, no pull, no debounce), push to talk\n",
+        ] {
+            assert!(s.contains(w), "{s} lacks {w}");
+        }
         c.live.system_instruction = "x".repeat(100);
         let s = summary(&c, &Ok(None));
         assert!(

@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use gemlive::config::{self, Config, ConfigError, Geometry, MediaResolution, VideoSend, Wake};
+use gemlive::config::{
+    self, Bias, ButtonConfig, ButtonMode, Config, ConfigError, EchoMode, Geometry, LineSpec,
+    LogLevel, MediaResolution, VideoSend, Wake,
+};
 
 fn repo(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -46,8 +49,9 @@ fn assert_words(shown: &str, words: &[&str]) {
     }
 }
 
-/// Lines of the form `# key = value` (regex `^# ?[a-z_]+ = `) uncommented.
-fn uncomment_keys(text: &str) -> (String, usize) {
+/// Lines of the form `# key = value` (regex `^# ?[a-z_]+ = `) uncommented, except the keys in
+/// `skip` (alternatives that exclude each other); returns the text and the number uncommented.
+fn uncomment_keys(text: &str, skip: &[&str]) -> (String, usize) {
     let mut n = 0;
     let out = text
         .lines()
@@ -60,7 +64,10 @@ fn uncomment_keys(text: &str) -> (String, usize) {
                 .bytes()
                 .take_while(|b| b.is_ascii_lowercase() || *b == b'_')
                 .count();
-            if key_len > 0 && rest[key_len..].starts_with(" = ") {
+            if key_len > 0
+                && rest[key_len..].starts_with(" = ")
+                && !skip.contains(&&rest[..key_len])
+            {
                 n += 1;
                 rest.to_string()
             } else {
@@ -103,23 +110,53 @@ fn shipped_example_parses_to_the_defaults() {
         (v.size, v.geometry, v.quality),
         (768, Geometry::Letterbox, 80)
     );
+    assert_eq!(
+        (cfg.audio.echo, cfg.audio.echo_tail_ms),
+        (EchoMode::None, 300)
+    );
+    let s = &cfg.session;
+    assert_eq!(
+        (s.idle_timeout_s, s.max_session_s, s.chimes),
+        (120, 0, true)
+    );
+    assert_eq!(cfg.button, ButtonConfig::default());
+    assert!(!cfg.button.configured());
+    assert!(cfg.button.active_low);
+    assert_eq!(
+        (cfg.button.bias, cfg.button.mode),
+        (Bias::PullUp, ButtonMode::Toggle)
+    );
+    assert_eq!(
+        (cfg.button.debounce_ms, cfg.button.long_press_ms),
+        (30, 1500)
+    );
+    assert_eq!(cfg.service.log_level, LogLevel::Info);
 }
 
 #[test]
 fn every_documented_key_is_real() {
     let path = repo("config/gemlive.toml");
     let text = std::fs::read_to_string(&path).expect("read shipped config");
-    let (uncommented, n) = uncomment_keys(&text);
-    // 19 in [live], 5 in [audio], 8 in [video], 1 in [session].
-    assert_eq!(n, 33, "documented keys:\n{uncommented}");
-    let cfg = match config::parse_str(&uncommented, &path) {
+    // [button] names its line either by `line` or by `chip` + `offset`: try each way.
+    let (by_name, n) = uncomment_keys(&text, &["chip", "offset"]);
+    let (by_offset, m) = uncomment_keys(&text, &["line"]);
+    // 19 in [live], 7 in [audio], 8 in [video], 4 in [session], 9 in [button], 1 in [service].
+    assert_eq!(n + 2, 48, "documented keys:\n{by_name}");
+    assert_eq!(m + 1, 48, "documented keys:\n{by_offset}");
+    let parse = |text: &str| match config::parse_str(text, &path) {
         Ok(c) => c,
         Err(e) => panic!("uncommented example fails: {e}"),
     };
-    // The documented values are the defaults, except the example key file path.
+    // The documented values are the defaults, except the example key file, button and LED.
     let mut want = Config::with_defaults(&path);
     want.live.api_key_file = Some(PathBuf::from("/etc/gemlive/api-key"));
-    assert_eq!(cfg, want);
+    want.button.led_line = Some("GPIO27".to_string());
+    want.button.line = Some("GPIO17".to_string());
+    assert_eq!(parse(&by_name), want);
+    want.button.line = None;
+    want.button.chip = Some("gpiochip0".to_string());
+    want.button.offset = Some(17);
+    assert_eq!(parse(&by_offset), want);
 }
 
 #[test]
@@ -267,6 +304,81 @@ fn bad_geometry_lists_the_four() {
             "invalid value \"zoom\" for geometry in [video]",
             "allowed: letterbox, crop, fit, stretch",
         ],
+    );
+}
+
+#[test]
+fn button_section_is_read() {
+    let path = fixture("button.toml");
+    let cfg = config::load(&path).expect("button.toml parses");
+    let b = &cfg.button;
+    assert!(b.configured());
+    assert_eq!(b.input(), Some(LineSpec::Name("GPIO17".to_string())));
+    assert_eq!(b.led(), Some(LineSpec::Name("GPIO27".to_string())));
+    assert_eq!((b.active_low, b.bias), (true, Bias::PullUp));
+    assert_eq!((b.debounce_ms, b.long_press_ms), (50, 2000));
+    assert_eq!(b.mode, ButtonMode::PushToTalk);
+    let s = &cfg.session;
+    assert_eq!(s.wake, Wake::Button);
+    assert_eq!(
+        (s.idle_timeout_s, s.max_session_s, s.chimes),
+        (60, 1800, false)
+    );
+    assert_eq!(
+        (cfg.audio.echo, cfg.audio.echo_tail_ms),
+        (EchoMode::HalfDuplex, 500)
+    );
+    assert_eq!(cfg.service.log_level, LogLevel::Debug);
+    assert_eq!(cfg.service.log_level.filter(), log::LevelFilter::Debug);
+}
+
+#[test]
+fn wake_button_without_a_button_is_refused_at_wake() {
+    let (line, column, shown) = fixture_error("button_missing.toml");
+    assert_eq!((line, column), (3, 8));
+    assert!(
+        shown.ends_with(
+            ": wake = \"button\" needs a button: set line (e.g. \"GPIO17\") or chip + offset \
+             in [button]"
+        ),
+        "{shown}"
+    );
+}
+
+#[test]
+fn button_line_and_chip_together_are_refused_at_the_second() {
+    let (line, column, shown) = fixture_error("button_conflict.toml");
+    assert_eq!((line, column), (4, 10));
+    assert_words(
+        &shown,
+        &[
+            "chip = \"gpiochip0\" in [button] conflicts with line = \"GPIO17\"",
+            "either by line (e.g. \"GPIO17\") or by chip + offset, not both",
+        ],
+    );
+}
+
+#[test]
+fn button_offset_without_chip_is_refused() {
+    let (line, column, shown) = fixture_error("button_no_chip.toml");
+    assert_eq!((line, column), (2, 10));
+    assert_words(
+        &shown,
+        &[
+            "offset = 17 in [button] needs chip too",
+            "chip = \"gpiochip0\"",
+            "gpioinfo",
+        ],
+    );
+}
+
+#[test]
+fn unknown_gpio_table_suggests_button() {
+    let (line, column, shown) = fixture_error("gpio_table.toml");
+    assert_eq!((line, column), (2, 2));
+    assert_words(
+        &shown,
+        &["unknown table `[gpio]`; did you mean `[button]`?"],
     );
 }
 

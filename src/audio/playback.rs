@@ -44,6 +44,34 @@ pub struct PlaybackHandle {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
+    activity: Arc<Activity>,
+}
+
+/// When the speaker last got audio, for the half-duplex mic gate.
+#[derive(Debug)]
+pub struct Activity {
+    start: Instant,
+    last_write_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_write_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64 + 1;
+        self.last_write_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Audio went to the speaker within the last `window`.
+    pub fn within(&self, window: Duration) -> bool {
+        let last = self.last_write_ms.load(Ordering::Relaxed);
+        last > 0 && self.start.elapsed().as_millis() as u64 <= last + window.as_millis() as u64
+    }
 }
 
 impl PlaybackHandle {
@@ -75,6 +103,12 @@ impl PlaybackHandle {
         self.volume.load(Ordering::Relaxed)
     }
 
+    /// The speaker played something within `window` (plus its hardware buffer).
+    pub fn recently_active(&self, window: Duration) -> bool {
+        self.activity
+            .within(window + Duration::from_millis(u64::from(PLAYBACK_BUFFER_MS)))
+    }
+
     /// Stops playback at once and refuses every chunk older than `new_gen`.
     pub fn discard(&self, new_gen: u64) {
         self.current_gen.fetch_max(new_gen, Ordering::SeqCst);
@@ -95,6 +129,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
     let current_gen = Arc::new(AtomicU64::new(0));
     let volume = Arc::new(AtomicU8::new(volume_percent.min(100)));
+    let activity = Arc::new(Activity::new());
     let mut player = Player {
         device,
         pcm: None,
@@ -103,6 +138,7 @@ pub fn spawn(
         current_gen: current_gen.clone(),
         volume: volume.clone(),
         stats: stats.clone(),
+        activity: activity.clone(),
         samples: Vec::new(),
     };
     let join = std::thread::Builder::new()
@@ -123,6 +159,7 @@ pub fn spawn(
             current_gen,
             volume,
             stats,
+            activity,
         },
         join,
     ))
@@ -142,6 +179,7 @@ struct Player {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
+    activity: Arc<Activity>,
     /// Reused conversion buffer: bytes → i16 without a fresh allocation per chunk.
     samples: Vec<i16>,
 }
@@ -220,6 +258,7 @@ impl Player {
             match result {
                 Ok(n) => {
                     done += n;
+                    self.activity.touch();
                     AudioStats::add(&self.stats.played_bytes, (n * FRAME_BYTES) as u64);
                 }
                 Err(e) if is_device_gone(e.errno()) => {
