@@ -17,7 +17,7 @@ commands:
 
 options:
   -c, --config PATH   config file (default: $GEMLIVE_CONFIG, then /etc/gemlive/gemlive.toml)
-  -v, --verbose       more log output (-vv: debug); or set GEMLIVE_LOG=debug
+  -v, --verbose       more log output (-v: debug, -vv: trace); or GEMLIVE_LOG=debug
   -h, --help          this text
   -V, --version       print the version
 ";

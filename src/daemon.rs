@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -38,12 +38,15 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::audio::playback::{self, PlaybackHandle};
 use crate::audio::{capture, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
-use crate::config::{ApiKey, Config, Wake};
+use crate::button::{Button, ButtonError, ButtonEvent, Edge, Led, Press, PressTracker};
+use crate::config::{ApiKey, ButtonMode, Config, EchoMode, Wake};
+use crate::lifecycle::{self, Lifecycle, LifecycleConfig};
 use crate::live::policy::{Backoff, Failure, Resumption};
 use crate::live::proto::ServerEvent;
 use crate::live::proto::{
-    write_audio_json, ClientMessage, ContextWindowCompression, FunctionResponse,
-    SessionResumptionConfig, Setup, SetupParams, SlidingWindow,
+    write_audio_json, AutomaticActivityDetection, ClientMessage, ContextWindowCompression,
+    FunctionResponse, RealtimeInputConfig, SessionResumptionConfig, Setup, SetupParams,
+    SlidingWindow,
 };
 use crate::live::session::{self, Frame, SessionError};
 use crate::live::transport::{Endpoint, LiveSocket};
@@ -65,6 +68,8 @@ pub struct RunSummary {
     pub mic_bytes_unconfirmed: u64,
     /// Mic bytes still waiting in the backlog when the daemon stopped (no session was ready).
     pub mic_bytes_unsent_at_stop: u64,
+    /// Mic bytes captured while no session was open (wake = "button", idle): never sent.
+    pub mic_bytes_idle: u64,
     pub reply_bytes_received: u64,
     pub late_bytes_dropped: u64,
     pub replies: u64,
@@ -132,6 +137,16 @@ pub fn build_setup(cfg: &Config, handle: Option<&str>) -> ClientMessage {
     }
     if cfg.live.tools {
         setup.tools = Some(tools::declarations());
+    }
+    if cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk {
+        // The button brackets each utterance (activityStart/End) instead of the server's VAD.
+        setup.realtime_input_config = Some(RealtimeInputConfig {
+            automatic_activity_detection: Some(AutomaticActivityDetection {
+                disabled: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
     }
     ClientMessage::from(setup)
 }
@@ -263,6 +278,16 @@ struct Daemon {
     ready_sent: bool,
     /// Captured bytes at the last watchdog check.
     wd_captured: u64,
+    life: Lifecycle,
+    button: Option<Button>,
+    press: PressTracker,
+    led: Option<Led>,
+    /// activityStart/End waiting for a connection (push-to-talk pressed while connecting).
+    pending_activity: Option<ClientMessage>,
+    /// Why the last attempt failed, for the displayed state (offline vs error).
+    last_failure: Option<Failure>,
+    /// The state last shown (log, STATUS=).
+    shown: &'static str,
 }
 
 /// Runs until `shutdown` resolves. Device and network trouble is retried forever; only a
@@ -272,9 +297,33 @@ pub async fn run(
     key: ApiKey,
     shutdown: impl Future<Output = &'static str>,
 ) -> anyhow::Result<RunSummary> {
-    if cfg.session.wake == Wake::Button {
-        bail!("wake = \"button\" needs the GPIO button support, which this version does not have yet; set wake = \"always\" in [session]");
-    }
+    let button_needed =
+        cfg.session.wake == Wake::Button || cfg.button.mode == ButtonMode::PushToTalk;
+    let button = if cfg.button.configured() {
+        match Button::open(&cfg.button) {
+            Ok(b) => Some(b),
+            Err(e) if button_needed => {
+                return Err(anyhow::Error::new(e).context("opening the button"));
+            }
+            Err(e) => {
+                log::warn!("{}; continuing without the button", error_chain(&e));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let led = cfg
+        .button
+        .led_line
+        .as_deref()
+        .and_then(|spec| match Led::open(spec) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::warn!("{}; continuing without the LED", error_chain(&e));
+                None
+            }
+        });
     let endpoint = Endpoint::parse(&cfg.live.endpoint).context("[live] endpoint")?;
     let stats = Arc::new(AudioStats::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -308,6 +357,13 @@ pub async fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() ^ std::process::id())
         .unwrap_or(1);
+    let cfg_wake_button = cfg.session.wake == Wake::Button;
+    let cfg_ptt = cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk;
+    let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+    let cfg_idle = secs(cfg.session.idle_timeout_s);
+    let cfg_max = secs(cfg.session.max_session_s);
+    let cfg_chimes = cfg.session.chimes;
+    let cfg_long_press = cfg.button.long_press_ms;
     let mut d = Daemon {
         backlog: Backlog::new(cfg.audio.backlog_ms),
         backoff: Backoff::new(
@@ -329,7 +385,8 @@ pub async fn run(
         draining: None,
         drain_until: None,
         dial: None,
-        retry_at: Some(Instant::now()),
+        // The lifecycle decides when the first session opens (at start, or on a press).
+        retry_at: None,
         links_opened: 0,
         transcript: Transcript {
             heard: String::new(),
@@ -338,6 +395,22 @@ pub async fn run(
         had_link: false,
         ready_sent: false,
         wd_captured: 0,
+        life: Lifecycle::new(
+            LifecycleConfig {
+                wake_on_button: cfg_wake_button,
+                push_to_talk: cfg_ptt,
+                idle_timeout: cfg_idle,
+                max_session: cfg_max,
+                chimes: cfg_chimes,
+            },
+            Instant::now().into_std(),
+        ),
+        button,
+        press: PressTracker::new(Duration::from_millis(u64::from(cfg_long_press))),
+        led,
+        pending_activity: None,
+        last_failure: None,
+        shown: "",
     };
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
     // that boots without network must still start, and keep the mic buffered.
@@ -418,6 +491,13 @@ async fn next_video(v: &mut Option<Video>) -> Option<Vec<u8>> {
     }
 }
 
+async fn next_button(b: &mut Option<Button>) -> Result<ButtonEvent, ButtonError> {
+    match b {
+        Some(b) => b.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -441,7 +521,15 @@ impl Daemon {
         );
         wd_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut hangups = Hangups::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let acts = self
+            .life
+            .step(lifecycle::Event::Started, std::time::Instant::now(), false);
+        self.apply(acts).await;
+        self.update_state();
         loop {
+            self.update_state();
             let can_dial = self.dial.is_none();
             let retry_at = if can_dial { self.retry_at } else { None };
             let age_deadline = match (&self.link, can_dial) {
@@ -449,6 +537,13 @@ impl Daemon {
                 _ => None,
             };
             let drain_until = self.drain_until;
+            let long_due = match self.cfg.button.mode {
+                ButtonMode::Toggle => self
+                    .press
+                    .long_press_due(std::time::Instant::now())
+                    .map(Instant::from_std),
+                ButtonMode::PushToTalk => None,
+            };
             tokio::select! {
                 // Order matters: a closed connection is noticed before more audio is sent
                 // into it, and a stop request beats everything.
@@ -460,10 +555,26 @@ impl Daemon {
                     return sig;
                 }
                 r = next_frame(&mut self.link) => {
-                    if let Err(end) = self.on_frame(r, false).await {
-                        self.link_ended(end).await;
+                    match self.on_frame(r, false).await {
+                        Ok(()) => {}
+                        Err(LinkEnd::Ended) => {
+                            let acts = self.life.step(
+                                lifecycle::Event::ModelEnded,
+                                std::time::Instant::now(),
+                                false,
+                            );
+                            self.apply(acts).await;
+                        }
+                        Err(LinkEnd::Lost(e)) => self.link_ended(e).await,
                     }
                 }
+                ev = next_button(&mut self.button) => self.on_button(ev).await,
+                _ = sleep_opt(long_due) => {
+                    if let Some(Press::Long) = self.press.poll_long(std::time::Instant::now()) {
+                        self.life_event(lifecycle::Event::LongPress).await;
+                    }
+                }
+                _ = tick.tick() => self.life_event(lifecycle::Event::Tick).await,
                 r = next_frame(&mut self.draining) => {
                     if let Err(end) = self.on_frame(r, true).await {
                         log::debug!("old connection ended while draining: {}", match &end {
@@ -596,6 +707,16 @@ impl Daemon {
                         }
                     }
                 }
+                self.last_failure = None;
+                if let Some(msg) = self.pending_activity.take() {
+                    let limit = self.send_limit();
+                    if let Some(link) = self.link.as_mut() {
+                        if let Err(e) = Self::send_on(link, &mut self.summary, &msg, limit).await {
+                            self.link_ended(e).await;
+                            return;
+                        }
+                    }
+                }
                 if !self.backlog.chunks.is_empty() {
                     log::info!(
                         "sending {} ms of audio captured while no session was ready",
@@ -610,6 +731,7 @@ impl Daemon {
             }
             Err(e) => {
                 let kind = e.failure();
+                self.last_failure = Some(kind);
                 if dial.resuming && matches!(e, SessionError::Closed { .. }) {
                     // The server may refuse an expired or unknown handle: next time, start fresh.
                     log::warn!(
@@ -654,7 +776,137 @@ impl Daemon {
                 self.summary.video_frames_sent += 1;
                 log::debug!("sent a {} byte camera frame", jpeg.len());
             }
-            Err(e) => self.link_ended(LinkEnd::Lost(e)).await,
+            Err(e) => self.link_ended(e).await,
+        }
+    }
+
+    /// A button edge: presses and holds become lifecycle events.
+    async fn on_button(&mut self, ev: Result<ButtonEvent, ButtonError>) {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                log::error!(
+                    "{}; the button is off until gemlive restarts",
+                    error_chain(&e)
+                );
+                self.button = None;
+                return;
+            }
+        };
+        log::debug!("button {:?}", ev.edge);
+        match self.cfg.button.mode {
+            ButtonMode::PushToTalk => {
+                let e = match ev.edge {
+                    Edge::Pressed => lifecycle::Event::TalkDown,
+                    Edge::Released => lifecycle::Event::TalkUp,
+                };
+                self.life_event(e).await;
+            }
+            ButtonMode::Toggle => match self.press.on_event(&ev) {
+                Some(Press::Short) => self.life_event(lifecycle::Event::Press).await,
+                Some(Press::Long) => self.life_event(lifecycle::Event::LongPress).await,
+                None => {}
+            },
+        }
+    }
+
+    async fn life_event(&mut self, e: lifecycle::Event) {
+        let speaking = self.machine.state() == State::Speaking;
+        let acts = self.life.step(e, std::time::Instant::now(), speaking);
+        self.apply(acts).await;
+    }
+
+    async fn apply(&mut self, acts: Vec<lifecycle::Action>) {
+        use lifecycle::Action as A;
+        for a in acts {
+            match a {
+                A::Open => {
+                    log::info!("session starting");
+                    self.backoff.reset();
+                    self.last_failure = None;
+                    if self.link.is_none() && self.dial.is_none() {
+                        self.retry_at = Some(Instant::now());
+                    }
+                }
+                A::Close(why) => self.end_session(why).await,
+                A::Interrupt => {
+                    log::info!("button: stopping the reply");
+                    self.step(Input::Interrupted);
+                }
+                A::ActivityStart | A::ActivityEnd => {
+                    let msg = if a == A::ActivityStart {
+                        ClientMessage::activity_start()
+                    } else {
+                        ClientMessage::activity_end()
+                    };
+                    let limit = self.send_limit();
+                    match self.link.as_mut() {
+                        Some(link) => {
+                            if let Err(e) =
+                                Self::send_on(link, &mut self.summary, &msg, limit).await
+                            {
+                                self.link_ended(e).await;
+                            }
+                        }
+                        // Sent first thing once the connection is ready.
+                        None => self.pending_activity = Some(msg),
+                    }
+                }
+                A::Chime(k) => {
+                    let g = self.machine.generation();
+                    self.player.play(g, 24_000, lifecycle::chime_pcm(k));
+                    self.player.end_of_turn(g);
+                }
+                A::Led(on) => {
+                    if let Some(led) = &self.led {
+                        if let Err(e) = led.set(on) {
+                            log::warn!("LED: {}", error_chain(&e));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the conversation: close the connection with 1000, stop the speaker, forget the
+    /// resumption handle (the next session is a new conversation), drop buffered mic audio.
+    async fn end_session(&mut self, why: &str) {
+        log::info!("session ended: {why}");
+        if let Some(d) = self.dial.take() {
+            d.task.abort();
+        }
+        self.retry_at = None;
+        self.finish_draining().await;
+        self.set_video_active(false);
+        if let Some(link) = self.link.take() {
+            self.close_link(link, why).await;
+        }
+        self.resume.forget();
+        self.step(Input::Interrupted);
+        self.step(Input::Disconnected);
+        while self.backlog.pop().is_some() {}
+        self.pending_activity = None;
+        self.last_failure = None;
+    }
+
+    /// idle · connecting · listening · speaking · offline · error: logged and sent as STATUS=
+    /// on every change.
+    fn update_state(&mut self) {
+        let s = if !self.life.active() {
+            "idle"
+        } else if self.link.is_some() {
+            self.machine.state().as_str()
+        } else {
+            match self.last_failure {
+                Some(Failure::Config | Failure::Quota) => "error",
+                Some(Failure::Transient) => "offline",
+                None => "connecting",
+            }
+        };
+        if s != self.shown {
+            self.shown = s;
+            log::info!("state: {s}");
+            notify::status(s);
         }
     }
 
@@ -758,19 +1010,29 @@ impl Daemon {
         notify::ready(self.machine.state().as_str());
     }
 
-    async fn on_mic(&mut self, c: PcmChunk) {
+    async fn on_mic(&mut self, mut c: PcmChunk) {
         if !self.ready_sent {
             self.ready_sent = true;
-            notify::ready(if self.link.is_some() {
-                "listening"
-            } else {
-                "connecting"
-            });
+            notify::ready(self.shown);
         }
-        if let Some(v) = &self.video {
-            if is_speech(&c) {
+        if !self.life.active() {
+            // Idle: nothing leaves the box and nothing is kept.
+            self.summary.mic_bytes_idle += c.len() as u64;
+            return;
+        }
+        let gated = self.cfg.audio.echo == EchoMode::HalfDuplex
+            && self.player.recently_active(Duration::from_millis(u64::from(
+                self.cfg.audio.echo_tail_ms,
+            )));
+        if gated {
+            // Half-duplex: while the speaker plays (and a tail after), send silence so the
+            // model cannot hear itself; the stream itself keeps flowing for the server's VAD.
+            c.fill(0);
+        } else if is_speech(&c) {
+            if let Some(v) = &self.video {
                 v.gate.speech();
             }
+            self.life_event(lifecycle::Event::Activity).await;
         }
         if self.link.is_some() && self.backlog.chunks.is_empty() {
             self.send_mic(c).await;
@@ -804,7 +1066,7 @@ impl Daemon {
             }
             Err(e) => {
                 self.backlog.push_front(c);
-                self.link_ended(LinkEnd::Lost(e)).await;
+                self.link_ended(e).await;
                 false
             }
         }
@@ -834,12 +1096,12 @@ impl Daemon {
                     silent.as_secs()
                 ),
             };
-            self.link_ended(LinkEnd::Lost(e)).await;
+            self.link_ended(e).await;
             return;
         }
         match link.send(Message::Ping(Vec::new().into()), limit).await {
             Ok(len) => self.summary.bytes_up += len,
-            Err(e) => self.link_ended(LinkEnd::Lost(e)).await,
+            Err(e) => self.link_ended(e).await,
         }
     }
 
@@ -913,6 +1175,9 @@ impl Daemon {
         match ev {
             ServerEvent::Audio { rate_hz, pcm } => {
                 self.summary.reply_bytes_received += pcm.len() as u64;
+                let _ = self
+                    .life
+                    .step(lifecycle::Event::Activity, std::time::Instant::now(), true);
                 self.flush_heard();
                 let len = pcm.len();
                 let mut pcm = Some(pcm);
@@ -1039,53 +1304,39 @@ impl Daemon {
     }
 
     /// The current link is over: log its counters, then redial (now, or after a backoff).
-    async fn link_ended(&mut self, end: LinkEnd) {
+    async fn link_ended(&mut self, e: SessionError) {
         let Some(link) = self.link.take() else { return };
         self.set_video_active(false);
-        let (delay, ended_by_model) = match &end {
-            LinkEnd::Ended => {
-                // The model ended the conversation: the next one starts fresh.
-                self.resume.forget();
-                (Duration::from_secs(1), true)
-            }
-            LinkEnd::Lost(e) => {
-                let kind = e.failure();
-                // A connection that worked is redialled at once; only repeated failures wait.
-                let delay = match kind {
-                    Failure::Transient => Duration::ZERO,
-                    _ => self.backoff.next_delay(kind),
-                };
-                if link.unconfirmed > 0 {
-                    self.summary.mic_bytes_unconfirmed += link.unconfirmed;
-                    log::warn!(
-                        "up to {} ms of mic audio sent since the server's last frame may not have arrived",
-                        link.unconfirmed / FRAME_BYTES as u64 * 1000 / u64::from(INPUT_RATE_HZ)
-                    );
-                }
-                log::warn!(
-                    "connection {} lost after {:.0} s: {}; {}",
-                    link.n,
-                    link.opened.elapsed().as_secs_f64(),
-                    error_chain(e),
-                    if delay.is_zero() {
-                        "reconnecting now".to_string()
-                    } else {
-                        format!("reconnecting in {:.1} s", delay.as_secs_f64())
-                    }
-                );
-                (delay, false)
-            }
+        let kind = e.failure();
+        self.last_failure = Some(kind);
+        // A connection that worked is redialled at once; only repeated failures wait.
+        let delay = match kind {
+            Failure::Transient => Duration::ZERO,
+            _ => self.backoff.next_delay(kind),
         };
-        self.log_link_counters(&link);
-        if ended_by_model {
-            log::info!("the model ended the session; starting a new one");
-            let mut link = link;
-            session::close(&mut link.ws).await;
+        if link.unconfirmed > 0 {
+            self.summary.mic_bytes_unconfirmed += link.unconfirmed;
+            log::warn!(
+                "up to {} ms of mic audio sent since the server's last frame may not have arrived",
+                link.unconfirmed / FRAME_BYTES as u64 * 1000 / u64::from(INPUT_RATE_HZ)
+            );
         }
+        log::warn!(
+            "connection {} lost after {:.0} s: {}; {}",
+            link.n,
+            link.opened.elapsed().as_secs_f64(),
+            error_chain(&e),
+            if delay.is_zero() {
+                "reconnecting now".to_string()
+            } else {
+                format!("reconnecting in {:.1} s", delay.as_secs_f64())
+            }
+        );
+        self.log_link_counters(&link);
         for a in self.machine.step(Input::Disconnected) {
             perform(a, &self.player);
         }
-        if self.dial.is_none() {
+        if self.dial.is_none() && self.life.active() {
             self.retry_at = Some(Instant::now() + delay);
         }
     }
@@ -1152,12 +1403,8 @@ fn perform(a: Action, player: &PlaybackHandle) {
     match a {
         Action::Discard { new_gen } => player.discard(new_gen),
         Action::EndOfTurn { gen } => player.end_of_turn(gen),
-        Action::State(s) => {
-            log::info!("state: {}", s.as_str());
-            if s != State::Connecting {
-                notify::status(s.as_str());
-            }
-        }
+        // Shown by Daemon::update_state, which also knows idle/offline/error.
+        Action::State(_) => {}
         // Audio-carrying actions are handled where the audio is (on_event).
         Action::Play { .. } | Action::DropLate => {}
     }
