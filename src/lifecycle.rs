@@ -235,11 +235,19 @@ mod tests {
         assert_eq!(l.step(Event::Started, t, false), vec![Open, Led(true)]);
         assert_eq!(
             l.step(Event::ModelEnded, t, false),
-            vec![Close("the model ended the conversation"), Chime(super::Chime::End), Open, Led(true)]
+            vec![
+                Close("the model ended the conversation"),
+                Chime(super::Chime::End),
+                Open,
+                Led(true)
+            ]
         );
         assert!(l.active());
         // idle timeout does not apply to wake = always
-        assert_eq!(l.step(Event::Tick, t + Duration::from_secs(3600), false), vec![]);
+        assert_eq!(
+            l.step(Event::Tick, t + Duration::from_secs(3600), false),
+            vec![]
+        );
     }
 
     #[test]
@@ -247,9 +255,20 @@ mod tests {
         let t = Instant::now();
         let mut l = Lifecycle::new(cfg(true), t);
         assert_eq!(l.step(Event::Started, t, false), vec![Led(false)]);
-        assert_eq!(l.step(Event::Press, t, false), vec![Open, Chime(super::Chime::Wake), Led(true)]);
-        assert_eq!(l.step(Event::Press, t, false), vec![], "press while listening: nothing");
-        assert_eq!(l.step(Event::Press, t, true), vec![Interrupt], "press while speaking");
+        assert_eq!(
+            l.step(Event::Press, t, false),
+            vec![Open, Chime(super::Chime::Wake), Led(true)]
+        );
+        assert_eq!(
+            l.step(Event::Press, t, false),
+            vec![],
+            "press while listening: nothing"
+        );
+        assert_eq!(
+            l.step(Event::Press, t, true),
+            vec![Interrupt],
+            "press while speaking"
+        );
         assert_eq!(
             l.step(Event::LongPress, t, false),
             vec![Close("long press"), Chime(super::Chime::End), Led(false)]
@@ -267,7 +286,10 @@ mod tests {
             l.step(Event::LongPress, t, false),
             vec![Close("long press"), Chime(super::Chime::End), Led(false)]
         );
-        assert_eq!(l.step(Event::Press, t, false), vec![Open, Chime(super::Chime::Wake), Led(true)]);
+        assert_eq!(
+            l.step(Event::Press, t, false),
+            vec![Open, Chime(super::Chime::Wake), Led(true)]
+        );
     }
 
     #[test]
@@ -276,11 +298,22 @@ mod tests {
         let mut l = Lifecycle::new(cfg(true), t);
         l.step(Event::Press, t, false);
         l.step(Event::Activity, t + Duration::from_secs(50), false);
-        assert_eq!(l.step(Event::Tick, t + Duration::from_secs(100), false), vec![]);
-        assert_eq!(l.step(Event::Tick, t + Duration::from_secs(100), true), vec![], "model speaking");
+        assert_eq!(
+            l.step(Event::Tick, t + Duration::from_secs(100), false),
+            vec![]
+        );
+        assert_eq!(
+            l.step(Event::Tick, t + Duration::from_secs(100), true),
+            vec![],
+            "model speaking"
+        );
         assert_eq!(
             l.step(Event::Tick, t + Duration::from_secs(111), false),
-            vec![Close("idle_timeout_s without speech"), Chime(super::Chime::End), Led(false)]
+            vec![
+                Close("idle_timeout_s without speech"),
+                Chime(super::Chime::End),
+                Led(false)
+            ]
         );
     }
 
@@ -291,10 +324,18 @@ mod tests {
         c.max_session = Some(Duration::from_secs(600));
         let mut l = Lifecycle::new(c, t);
         l.step(Event::Started, t, false);
-        assert_eq!(l.step(Event::Tick, t + Duration::from_secs(599), false), vec![]);
+        assert_eq!(
+            l.step(Event::Tick, t + Duration::from_secs(599), false),
+            vec![]
+        );
         assert_eq!(
             l.step(Event::Tick, t + Duration::from_secs(600), false),
-            vec![Close("max_session_s reached"), Chime(super::Chime::End), Open, Led(true)]
+            vec![
+                Close("max_session_s reached"),
+                Chime(super::Chime::End),
+                Open,
+                Led(true)
+            ]
         );
     }
 
@@ -309,11 +350,21 @@ mod tests {
             vec![Open, Chime(super::Chime::Wake), Led(true), ActivityStart]
         );
         assert_eq!(l.step(Event::TalkUp, t, false), vec![ActivityEnd]);
-        assert_eq!(l.step(Event::TalkDown, t, true), vec![Interrupt, ActivityStart]);
+        assert_eq!(
+            l.step(Event::TalkDown, t, true),
+            vec![Interrupt, ActivityStart]
+        );
         // no idle end while held
-        assert_eq!(l.step(Event::Tick, t + Duration::from_secs(500), false), vec![]);
+        assert_eq!(
+            l.step(Event::Tick, t + Duration::from_secs(500), false),
+            vec![]
+        );
         assert_eq!(l.step(Event::TalkUp, t, false), vec![ActivityEnd]);
-        assert_eq!(l.step(Event::TalkUp, t, false), vec![], "release without press");
+        assert_eq!(
+            l.step(Event::TalkUp, t, false),
+            vec![],
+            "release without press"
+        );
     }
 
     #[test]
