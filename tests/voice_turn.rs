@@ -244,3 +244,59 @@ async fn a_refusing_server_close_is_logged_verbatim_with_a_hint() {
     let status = rig.wait(Duration::from_secs(5)).unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_duplex_sends_silence_while_the_speaker_plays() {
+    let mic_file = pcm(9, 32_000 * 8); // loud noise: every chunk would count as speech
+    let si = StandIn::bind().await.unwrap();
+    let mut rig = Rig::new(
+        "halfduplex",
+        &mic_file,
+        &si.url(),
+        "",
+        "echo = \"half_duplex\"\necho_tail_ms = 300",
+    )
+    .unwrap();
+    rig.spawn(&exe(), KEY, &[], None).unwrap();
+    let mut conn = timeout(Duration::from_secs(10), si.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    next_json(&mut conn).await;
+    conn.send(&standin::setup_complete()).await.unwrap();
+    let mut mic = Vec::new();
+    assert!(pump_until(&mut conn, &mut mic, 10, |m| m.len() >= 16_000).await);
+    assert!(
+        mic.iter().any(|&b| b != 0),
+        "the mic is live before the reply"
+    );
+
+    let before = mic.len();
+    let reply = pcm(10, 2 * CHUNK);
+    for c in reply.chunks(CHUNK) {
+        conn.send(&server_audio(c)).await.unwrap();
+    }
+    conn.send(&server_content("turnComplete")).await.unwrap();
+    // 1.5 s more of mic: first gated (speaker busy + 300 ms tail), then live again.
+    assert!(pump_until(&mut conn, &mut mic, 10, |m| m.len() >= before + 48_000).await);
+    let after: Vec<&[u8]> = mic[before..].chunks(1_280).collect();
+    let silent = after.iter().filter(|c| c.iter().all(|&b| b == 0)).count();
+    let first_silent = after.iter().position(|c| c.iter().all(|&b| b == 0));
+    let live_again = first_silent
+        .map(|i| after[i..].iter().any(|c| c.iter().any(|&b| b != 0)))
+        .unwrap_or(false);
+    println!("half duplex: {silent} of {} chunks gated", after.len());
+    assert!(
+        silent >= 8,
+        "at least ~300 ms of silence sent while playing: {silent}"
+    );
+    assert!(live_again, "the mic comes back after the tail");
+    // Gated chunks are still sent (the stream keeps flowing), and everything else is the mic.
+    for (i, c) in mic.chunks(1_280).enumerate() {
+        if c.iter().any(|&b| b != 0) {
+            assert_eq!(c, &mic_file[i * 1_280..i * 1_280 + c.len()]);
+        }
+    }
+    rig.terminate();
+    assert!(rig.wait(Duration::from_secs(10)).unwrap().success());
+}
