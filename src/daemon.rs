@@ -1199,7 +1199,10 @@ impl Daemon {
                 }
             }
             ServerEvent::Interrupted => {
-                log::info!("interrupted by the user: speaker stopped");
+                log::info!(
+                    "interrupted by the user: speaker stopped (monotonic {:.4} s)",
+                    crate::service::monotonic_s()
+                );
                 self.step(Input::Interrupted);
             }
             ServerEvent::GenerationComplete => self.step(Input::GenerationComplete),

@@ -123,6 +123,20 @@ impl Log for StderrLog {
     fn flush(&self) {}
 }
 
+/// CLOCK_MONOTONIC in seconds: the clock ALSA and other processes on the box share, so a log
+/// line can be lined up with a recording made by another process (latency measurements).
+pub fn monotonic_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 /// "outer: inner: innermost" for one log line; errors keep their causes as `source()`.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
