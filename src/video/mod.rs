@@ -17,6 +17,26 @@ use capture::{CameraParams, FrameSlot, VideoStats};
 use jpeg::PipelineConfig;
 use worker::{VideoGate, WorkerParams};
 
+impl From<&VideoConfig> for CameraParams {
+    fn from(cfg: &VideoConfig) -> Self {
+        CameraParams {
+            device: cfg.device.clone(),
+            capture_size: cfg.capture_size,
+            target: cfg.size,
+        }
+    }
+}
+
+impl From<&VideoConfig> for PipelineConfig {
+    fn from(cfg: &VideoConfig) -> Self {
+        PipelineConfig {
+            size: cfg.size,
+            geometry: cfg.geometry,
+            quality: cfg.quality,
+        }
+    }
+}
+
 /// The running camera edge: processed JPEGs come out of `rx`; `gate` says when to send.
 pub struct Video {
     pub rx: mpsc::Receiver<Vec<u8>>,
@@ -34,11 +54,7 @@ impl Video {
         // One frame in flight at most: a frame that waits is a stale frame.
         let (tx, rx) = mpsc::channel(1);
         let capture = capture::spawn(
-            CameraParams {
-                device: cfg.device.clone(),
-                capture_size: cfg.capture_size,
-                target: cfg.size,
-            },
+            CameraParams::from(cfg),
             slot.clone(),
             stop.clone(),
             stats.clone(),
@@ -46,11 +62,7 @@ impl Video {
         let worker = worker::spawn(
             WorkerParams {
                 fps: cfg.fps,
-                pipeline: PipelineConfig {
-                    size: cfg.size,
-                    geometry: cfg.geometry,
-                    quality: cfg.quality,
-                },
+                pipeline: PipelineConfig::from(cfg),
             },
             slot,
             gate.clone(),
@@ -156,11 +168,7 @@ pub fn snapshot(
     let stats = Arc::new(VideoStats::default());
     let stop = Arc::new(AtomicBool::new(false));
     let t = capture::spawn(
-        CameraParams {
-            device: cfg.device.clone(),
-            capture_size: cfg.capture_size,
-            target: cfg.size,
-        },
+        CameraParams::from(cfg),
         slot.clone(),
         stop.clone(),
         stats.clone(),
@@ -186,11 +194,7 @@ pub fn snapshot(
             timeout.as_secs()
         );
     }
-    let mut p = jpeg::Pipeline::new(PipelineConfig {
-        size: cfg.size,
-        geometry: cfg.geometry,
-        quality: cfg.quality,
-    });
+    let mut p = jpeg::Pipeline::new(PipelineConfig::from(cfg));
     let out = p.process(&frame).context("processing the frame")?;
     Ok((out.jpeg.to_vec(), out.width, out.height))
 }
