@@ -5,7 +5,6 @@ S=$(dirname "$0")
 cd "$S"
 res() { echo "$1=$2" >> "$S/results"; }
 : > "$S/results"
-mount -t configfs none /sys/kernel/config 2>/dev/null
 
 # gpio-sim: one chip, line 0 = BTN (pulled up: not pressed), line 1 = LED
 G=/sys/kernel/config/gpio-sim/gemlive
@@ -19,7 +18,7 @@ SIM=$(ls -d /sys/devices/platform/gpio-sim.*/$CHIP | head -1)
 echo pull-up > $SIM/sim_gpio0/pull
 res chip "$CHIP"
 
-python3 "$S/mjpeg_producer.py" /dev/video10 "$S/camera.mjpeg" 30 > "$S/producer.log" 2>&1 &
+python3 "$S/mjpeg_producer.py" /dev/video10 "$S/camera.mjpeg" --fps 30 > "$S/producer.log" 2>&1 &
 PROD=$!
 python3 "$S/record.py" hw:Loopback,1,1 24000 "$S/speaker.raw" "$S/speaker.times" > "$S/record.log" 2>&1 &
 REC=$!
