@@ -990,6 +990,7 @@ impl Daemon {
         let session_changed = build_setup(&merged, None).to_json()
             != build_setup(old, None).to_json()
             || merged.live.endpoint != old.live.endpoint;
+        crate::service::apply_config_level(merged.service.log_level.filter());
         if merged.audio.volume != old.audio.volume {
             self.player.set_volume(merged.audio.volume);
             log::info!("speaker volume set to {} %", merged.audio.volume);
@@ -1209,7 +1210,7 @@ impl Daemon {
             ServerEvent::TurnComplete => {
                 self.flush_heard();
                 if !self.transcript.said.is_empty() {
-                    log::info!("replied: {}", self.transcript.said.trim());
+                    log::info!(role = "model"; "replied: {}", self.transcript.said.trim());
                     self.transcript.said.clear();
                 }
                 self.step(Input::TurnComplete);
@@ -1295,7 +1296,7 @@ impl Daemon {
 
     fn flush_heard(&mut self) {
         if !self.transcript.heard.is_empty() {
-            log::info!("heard: {}", self.transcript.heard.trim());
+            log::info!(role = "user"; "heard: {}", self.transcript.heard.trim());
             self.transcript.heard.clear();
         }
     }

@@ -31,14 +31,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let level = env("GEMLIVE_LOG")
+    // GEMLIVE_LOG, then -v, then (for `run`) [service] log_level once the file is read.
+    let forced = env("GEMLIVE_LOG")
         .and_then(|s| service::parse_level(&s))
-        .unwrap_or(match cli.verbose {
-            0 => log::LevelFilter::Info,
-            1 => log::LevelFilter::Debug,
-            _ => log::LevelFilter::Trace,
+        .or(match cli.verbose {
+            0 => None,
+            1 => Some(log::LevelFilter::Debug),
+            _ => Some(log::LevelFilter::Trace),
         });
-    service::init_logging(level);
+    service::init_logging(forced.unwrap_or(log::LevelFilter::Info));
     let path = cli
         .config
         .clone()
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig => check_config(&path),
         Command::ListDevices => list_devices(&path),
-        Command::Run => run(&path),
+        Command::Run => run(&path, forced.is_some()),
         Command::Demo => demo(),
         Command::Snapshot => snapshot(
             &path,
@@ -112,7 +113,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-fn run(path: &std::path::Path) -> ExitCode {
+fn run(path: &std::path::Path, level_forced: bool) -> ExitCode {
     let cfg = match config::load(path) {
         Ok(c) => c,
         Err(e) => {
@@ -120,6 +121,8 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
+    service::set_level_forced(level_forced);
+    service::apply_config_level(cfg.service.log_level.filter());
     let key = match config::resolve_api_key(&cfg.live, env) {
         Ok(Some((key, source))) => {
             service::redact(key.expose());

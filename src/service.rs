@@ -24,6 +24,20 @@ pub fn parse_level(s: &str) -> Option<LevelFilter> {
 /// upgrade request, `x-goog-api-key` header included).
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
+/// `-v` or `GEMLIVE_LOG` chose the level: the config file's `log_level` must not override it.
+static LEVEL_FORCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_level_forced(on: bool) {
+    LEVEL_FORCED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Applies `[service] log_level` (at start and on reload) unless the command line chose one.
+pub fn apply_config_level(level: LevelFilter) {
+    if !LEVEL_FORCED.load(std::sync::atomic::Ordering::Relaxed) {
+        log::set_max_level(level);
+    }
+}
+
 /// Registers a secret: from now on it is replaced by `<redacted>` in every log record.
 pub fn redact(secret: &str) {
     if secret.len() >= 4 {
@@ -89,6 +103,8 @@ impl Log for Redacting {
                 .module_path(r.module_path())
                 .file(r.file())
                 .line(r.line())
+                // Structured fields (e.g. ROLE= on transcripts) reach the journal unchanged.
+                .key_values(r.key_values())
                 .build(),
         );
     }

@@ -91,3 +91,46 @@ async fn frames_at_most_once_a_second_at_the_configured_size_without_delaying_au
     assert!(logs.contains("a file of 6 JPEG frames"), "{logs}");
     assert!(!logs.contains(KEY));
 }
+
+#[test]
+fn snapshot_writes_one_frame_through_the_pipeline() {
+    let mut rig = Rig::new("snapshot", &[0; 3200], "ws://127.0.0.1:9/", "", "").unwrap();
+    let frames: Vec<u8> = (0..3).flat_map(gemlive::demo::camera_frame).collect();
+    rig.add_camera(&frames, "geometry = \"fit\"").unwrap();
+    let out = rig.dir.join("snap.jpg");
+    let o = std::process::Command::new(exe())
+        .args([
+            "--config",
+            rig.config_path.to_str().unwrap(),
+            "snapshot",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("768x432"), "{stdout}");
+    let jpeg = std::fs::read(&out).unwrap();
+    assert_eq!(
+        gemlive::video::jpeg::jpeg_size(&jpeg),
+        Some((768, 432)),
+        "fit: long side 768"
+    );
+
+    // No camera: a clear error, non-zero exit.
+    let cfg = rig.dir.join("nocam.toml");
+    std::fs::write(&cfg, "[live]\n[video]\ndevice = \"/dev/video77\"\n").unwrap();
+    let o = std::process::Command::new(exe())
+        .args(["--config", cfg.to_str().unwrap(), "snapshot", "--out"])
+        .arg(rig.dir.join("x.jpg"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("/dev/video77"), "{err}");
+}
