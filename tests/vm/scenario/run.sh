@@ -46,6 +46,15 @@ res led_on "$(cat $SIM/sim_gpio1/value)"
 for i in $(seq 600); do [ -e "$S/host_done" ] && break; sleep 0.1; done
 res host_done "$([ -e "$S/host_done" ] && echo 1 || echo 0)"
 
+# The camera goes away (producer stopped) and comes back: audio must go on meanwhile.
+kill -TERM $PROD; wait $PROD
+res camera_gone_at "$(cut -d' ' -f1 /proc/uptime)"
+sleep 6
+python3 "$S/mjpeg_producer.py" /dev/video10 "$S/camera.mjpeg" --fps 30 > "$S/producer2.log" 2>&1 &
+PROD=$!
+res camera_back_at "$(cut -d' ' -f1 /proc/uptime)"
+sleep 8
+
 # A long press ends the session.
 echo pull-down > $SIM/sim_gpio0/pull; sleep 2.2; echo pull-up > $SIM/sim_gpio0/pull
 sleep 1.5
