@@ -557,64 +557,34 @@ const STANDARD_DHT: [u8; 420] = {
     seg[1] = DHT;
     seg[2] = (418u16 >> 8) as u8;
     seg[3] = (418u16 & 0xFF) as u8;
-    let mut p = 4;
-    // (class << 4 | id, bits, values); const-friendly: no iterators.
-    seg[p] = 0x00;
-    p += 1;
-    let mut i = 0;
-    while i < 16 {
-        seg[p] = DC_LUMA_BITS[i];
+    // (class << 4 | id, bits, values) per table; a const fn loop, as iterators are not const.
+    const fn table(
+        mut seg: [u8; 420],
+        mut p: usize,
+        class_id: u8,
+        bits: &[u8],
+        values: &[u8],
+    ) -> ([u8; 420], usize) {
+        seg[p] = class_id;
         p += 1;
-        i += 1;
+        let mut i = 0;
+        while i < bits.len() {
+            seg[p] = bits[i];
+            p += 1;
+            i += 1;
+        }
+        i = 0;
+        while i < values.len() {
+            seg[p] = values[i];
+            p += 1;
+            i += 1;
+        }
+        (seg, p)
     }
-    i = 0;
-    while i < 12 {
-        seg[p] = DC_VALUES[i];
-        p += 1;
-        i += 1;
-    }
-    seg[p] = 0x10;
-    p += 1;
-    i = 0;
-    while i < 16 {
-        seg[p] = AC_LUMA_BITS[i];
-        p += 1;
-        i += 1;
-    }
-    i = 0;
-    while i < 162 {
-        seg[p] = AC_LUMA_VALUES[i];
-        p += 1;
-        i += 1;
-    }
-    seg[p] = 0x01;
-    p += 1;
-    i = 0;
-    while i < 16 {
-        seg[p] = DC_CHROMA_BITS[i];
-        p += 1;
-        i += 1;
-    }
-    i = 0;
-    while i < 12 {
-        seg[p] = DC_VALUES[i];
-        p += 1;
-        i += 1;
-    }
-    seg[p] = 0x11;
-    p += 1;
-    i = 0;
-    while i < 16 {
-        seg[p] = AC_CHROMA_BITS[i];
-        p += 1;
-        i += 1;
-    }
-    i = 0;
-    while i < 162 {
-        seg[p] = AC_CHROMA_VALUES[i];
-        p += 1;
-        i += 1;
-    }
+    let (seg, p) = table(seg, 4, 0x00, &DC_LUMA_BITS, &DC_VALUES);
+    let (seg, p) = table(seg, p, 0x10, &AC_LUMA_BITS, &AC_LUMA_VALUES);
+    let (seg, p) = table(seg, p, 0x01, &DC_CHROMA_BITS, &DC_VALUES);
+    let (seg, p) = table(seg, p, 0x11, &AC_CHROMA_BITS, &AC_CHROMA_VALUES);
     assert!(p == 420);
     seg
 };
