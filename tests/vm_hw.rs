@@ -55,22 +55,31 @@ fn loud_runs(x: &[f64], rate: f64) -> Vec<(usize, usize)> {
     runs
 }
 
-/// Best normalised cross-correlation of `probe` inside `hay` (step 1 sample over a window).
-fn best_correlation(hay: &[f64], probe: &[f64]) -> (usize, f64) {
+fn correlation_at(hay: &[f64], probe: &[f64], off: usize) -> f64 {
+    let h = &hay[off..off + probe.len()];
+    let hn: f64 = h.iter().map(|v| v * v).sum::<f64>().sqrt();
     let pn: f64 = probe.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let mut best = (0, 0.0);
-    for off in 0..hay.len().saturating_sub(probe.len()) {
-        let h = &hay[off..off + probe.len()];
-        let hn: f64 = h.iter().map(|v| v * v).sum::<f64>().sqrt();
-        if hn == 0.0 || pn == 0.0 {
-            continue;
-        }
-        let c = h.iter().zip(probe).map(|(a, b)| a * b).sum::<f64>() / (hn * pn);
-        if c > best.1 {
-            best = (off, c);
-        }
+    if hn == 0.0 || pn == 0.0 {
+        return 0.0;
     }
-    best
+    h.iter().zip(probe).map(|(a, b)| a * b).sum::<f64>() / (hn * pn)
+}
+
+/// Best normalised cross-correlation of `probe` inside `hay`: a coarse search on every 8th
+/// sample, then a sample-exact search around the best coarse offset.
+fn best_correlation(hay: &[f64], probe: &[f64]) -> (usize, f64) {
+    const D: usize = 8;
+    let hay_d: Vec<f64> = hay.iter().step_by(D).copied().collect();
+    let probe_d: Vec<f64> = probe.iter().step_by(D).copied().collect();
+    let coarse = (0..hay_d.len().saturating_sub(probe_d.len()))
+        .map(|o| (o, correlation_at(&hay_d, &probe_d, o)))
+        .fold((0, f64::MIN), |b, x| if x.1 > b.1 { x } else { b });
+    let centre = coarse.0 * D;
+    let lo = centre.saturating_sub(2 * D);
+    let hi = (centre + 2 * D).min(hay.len().saturating_sub(probe.len()));
+    (lo..=hi)
+        .map(|o| (o, correlation_at(hay, probe, o)))
+        .fold((0, f64::MIN), |b, x| if x.1 > b.1 { x } else { b })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
