@@ -1389,18 +1389,7 @@ impl Daemon {
 
 /// Loud enough to be someone talking (RMS over ~-38 dBFS), for `send = "while_speaking"`.
 fn is_speech(pcm: &[u8]) -> bool {
-    let n = pcm.len() / 2;
-    if n == 0 {
-        return false;
-    }
-    let sum: u64 = pcm
-        .chunks_exact(2)
-        .map(|b| {
-            let x = i64::from(i16::from_le_bytes([b[0], b[1]]));
-            (x * x) as u64
-        })
-        .sum();
-    sum / n as u64 > 400 * 400
+    crate::audio::rms_s16le(pcm) > 400.0
 }
 
 fn perform(a: Action, player: &PlaybackHandle) {

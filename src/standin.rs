@@ -232,21 +232,6 @@ pub fn upsample_16k_to_24k(pcm16k: &[u8]) -> Vec<u8> {
     out
 }
 
-fn rms(frame: &[u8]) -> f64 {
-    let n = frame.len() / 2;
-    if n == 0 {
-        return 0.0;
-    }
-    let sum: f64 = frame
-        .chunks_exact(2)
-        .map(|b| {
-            let x = i16::from_le_bytes([b[0], b[1]]) as f64;
-            x * x
-        })
-        .sum();
-    (sum / n as f64).sqrt()
-}
-
 /// 200 ms of 24 kHz audio per reply message, like the real service.
 const REPLY_CHUNK_BYTES: usize = 24_000 * 2 / 5;
 
@@ -305,7 +290,7 @@ pub async fn echo(conn: &mut Conn, opts: EchoOptions, say: impl Fn(String)) -> E
                 pending.extend_from_slice(&pcm);
                 while pending.len() >= FRAME {
                     let frame: Vec<u8> = pending.drain(..FRAME).collect();
-                    let loud = rms(&frame) > opts.speech_rms;
+                    let loud = crate::audio::rms_s16le(&frame) > opts.speech_rms;
                     if loud {
                         speech_frames += 1;
                         silence_ms = 0;

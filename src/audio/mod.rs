@@ -34,6 +34,53 @@ pub fn is_device_gone(errno: i32) -> bool {
     )
 }
 
+/// Root-mean-square level of S16_LE mono PCM (0.0 for an empty slice).
+pub fn rms_s16le(pcm: &[u8]) -> f64 {
+    let n = pcm.len() / FRAME_BYTES;
+    if n == 0 {
+        return 0.0;
+    }
+    let sum: f64 = pcm
+        .chunks_exact(FRAME_BYTES)
+        .map(|b| {
+            let x = f64::from(i16::from_le_bytes([b[0], b[1]]));
+            x * x
+        })
+        .sum();
+    (sum / n as f64).sqrt()
+}
+
+/// When something last happened (the speaker played, the user spoke), shared between threads
+/// without a lock.
+#[derive(Debug)]
+pub struct Recent {
+    start: std::time::Instant,
+    /// Milliseconds since `start`, plus one; 0 = never.
+    last_ms: AtomicU64,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            start: std::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Recent {
+    pub fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64 + 1;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// It happened within the last `window`.
+    pub fn within(&self, window: Duration) -> bool {
+        let last = self.last_ms.load(Ordering::Relaxed);
+        last > 0 && self.start.elapsed().as_millis() as u64 <= last + window.as_millis() as u64
+    }
+}
+
 /// Which way a PCM goes, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dir {
@@ -202,6 +249,20 @@ mod tests {
         assert_eq!(reopen_delay(5), Duration::from_secs(16));
         assert_eq!(reopen_delay(6), Duration::from_secs(30));
         assert_eq!(reopen_delay(60), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn rms_and_recent() {
+        let pcm: Vec<u8> = [300i16, -300, 300, -300]
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
+        assert!((rms_s16le(&pcm) - 300.0).abs() < 1e-9);
+        assert_eq!(rms_s16le(&[]), 0.0);
+        let r = Recent::default();
+        assert!(!r.within(Duration::from_secs(10)), "never happened");
+        r.touch();
+        assert!(r.within(Duration::from_secs(10)));
     }
 
     #[test]

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use crate::service::error_chain;
 
 use super::{
-    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, FRAME_BYTES,
+    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, Recent,
+    FRAME_BYTES,
 };
 
 /// Hardware buffer: enough slack for a busy Pi; discard empties it at once anyway.
@@ -44,34 +45,8 @@ pub struct PlaybackHandle {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
-    activity: Arc<Activity>,
-}
-
-/// When the speaker last got audio, for the half-duplex mic gate.
-#[derive(Debug)]
-pub struct Activity {
-    start: Instant,
-    last_write_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Activity {
-            start: Instant::now(),
-            last_write_ms: AtomicU64::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let ms = self.start.elapsed().as_millis() as u64 + 1;
-        self.last_write_ms.store(ms, Ordering::Relaxed);
-    }
-
-    /// Audio went to the speaker within the last `window`.
-    pub fn within(&self, window: Duration) -> bool {
-        let last = self.last_write_ms.load(Ordering::Relaxed);
-        last > 0 && self.start.elapsed().as_millis() as u64 <= last + window.as_millis() as u64
-    }
+    /// When the speaker last got audio, for the half-duplex mic gate.
+    activity: Arc<Recent>,
 }
 
 impl PlaybackHandle {
@@ -129,7 +104,7 @@ pub fn spawn(
     let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
     let current_gen = Arc::new(AtomicU64::new(0));
     let volume = Arc::new(AtomicU8::new(volume_percent.min(100)));
-    let activity = Arc::new(Activity::new());
+    let activity = Arc::new(Recent::default());
     let mut player = Player {
         device,
         pcm: None,
@@ -179,7 +154,7 @@ struct Player {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
-    activity: Arc<Activity>,
+    activity: Arc<Recent>,
     /// Reused conversion buffer: bytes → i16 without a fresh allocation per chunk.
     samples: Vec<i16>,
 }

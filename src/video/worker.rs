@@ -3,7 +3,7 @@
 //! is open and, with `send = "while_speaking"`, only while the user speaks. JPEG work stays on
 //! this thread so it can never delay the mic stream.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use super::capture::{FrameSlot, VideoStats};
 use super::jpeg::{Pipeline, PipelineConfig};
+use crate::audio::Recent;
 
 /// How long after the last loud mic chunk the user still counts as speaking.
 const SPEECH_HANGOVER: Duration = Duration::from_millis(1500);
@@ -19,19 +20,17 @@ const SPEECH_HANGOVER: Duration = Duration::from_millis(1500);
 /// Shared switches between the daemon and the worker.
 #[derive(Debug)]
 pub struct VideoGate {
-    start: Instant,
     active: AtomicBool,
     while_speaking: bool,
-    last_speech_ms: AtomicU64,
+    speech: Recent,
 }
 
 impl VideoGate {
     pub fn new(while_speaking: bool) -> Self {
         VideoGate {
-            start: Instant::now(),
             active: AtomicBool::new(false),
             while_speaking,
-            last_speech_ms: AtomicU64::new(0),
+            speech: Recent::default(),
         }
     }
 
@@ -42,20 +41,12 @@ impl VideoGate {
 
     /// The user is speaking now.
     pub fn speech(&self) {
-        let ms = self.start.elapsed().as_millis() as u64 + 1;
-        self.last_speech_ms.store(ms, Ordering::Relaxed);
+        self.speech.touch();
     }
 
     pub fn allowed(&self) -> bool {
-        if !self.active.load(Ordering::Relaxed) {
-            return false;
-        }
-        if !self.while_speaking {
-            return true;
-        }
-        let last = self.last_speech_ms.load(Ordering::Relaxed);
-        last > 0
-            && self.start.elapsed().as_millis() as u64 <= last + SPEECH_HANGOVER.as_millis() as u64
+        self.active.load(Ordering::Relaxed)
+            && (!self.while_speaking || self.speech.within(SPEECH_HANGOVER))
     }
 }
 
