@@ -84,15 +84,11 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
     )
     .unwrap();
     let mut seen = Seen::default();
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
-            .await
-    );
-    sv.send(0, setup_complete());
-    sv.send(
-        0,
-        json!({"sessionResumptionUpdate": {"newHandle": "h-n", "resumable": true}}),
-    );
+    sv.ready(
+        &mut seen,
+        &[json!({"sessionResumptionUpdate": {"newHandle": "h-n", "resumable": true}})],
+    )
+    .await;
     assert!(
         sv.pump(&mut seen, Duration::from_secs(10), |s| s.audio[0].len()
             >= 16_000)

@@ -135,15 +135,11 @@ async fn go_away_hands_over_with_the_handle_and_loses_nothing() {
 async fn a_1011_close_reconnects_resumes_and_loses_nothing() {
     let mic = pcm(21, 6 * SEC);
     let (mut sv, rig, mut seen) = start("c1011", &mic, "", "").await;
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
-            .await
-    );
-    sv.send(0, setup_complete());
-    sv.send(
-        0,
-        json!({"sessionResumptionUpdate": {"newHandle": "h-7", "resumable": "true"}}),
-    );
+    sv.ready(
+        &mut seen,
+        &[json!({"sessionResumptionUpdate": {"newHandle": "h-7", "resumable": "true"}})],
+    )
+    .await;
     assert!(
         sv.pump(&mut seen, Duration::from_secs(10), |s| s.audio[0].len()
             >= SEC / 2)
@@ -177,15 +173,11 @@ async fn a_1011_close_reconnects_resumes_and_loses_nothing() {
 async fn an_abrupt_tcp_close_reconnects_and_resumes() {
     let mic = pcm(31, 6 * SEC);
     let (mut sv, rig, mut seen) = start("abrupt", &mic, "", "").await;
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
-            .await
-    );
-    sv.send(0, setup_complete());
-    sv.send(
-        0,
-        json!({"sessionResumptionUpdate": {"newHandle": "h-9", "resumable": true}}),
-    );
+    sv.ready(
+        &mut seen,
+        &[json!({"sessionResumptionUpdate": {"newHandle": "h-9", "resumable": true}})],
+    )
+    .await;
     assert!(
         sv.pump(&mut seen, Duration::from_secs(10), |s| s.audio[0].len()
             >= SEC / 2)
@@ -292,11 +284,7 @@ async fn a_missing_setup_complete_is_retried_and_the_audio_from_before_arrives()
 async fn garbage_huge_and_unknown_frames_are_skipped() {
     let mic = pcm(61, 6 * SEC);
     let (mut sv, rig, mut seen) = start("garbage", &mic, "max_message_kb = 64", "").await;
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
-            .await
-    );
-    sv.send(0, setup_complete());
+    sv.ready(&mut seen, &[]).await;
     sv.cmd(0, Cmd::Raw(b"\x00\x01garbage".to_vec(), true));
     let huge = json!({"serverContent": {"outputTranscription": {"text": "x".repeat(100_000)}}});
     sv.send(0, huge);
@@ -390,15 +378,11 @@ async fn tool_calls_are_answered_and_set_volume_scales_the_speaker() {
 async fn end_session_tool_starts_a_fresh_session() {
     let mic = pcm(81, 6 * SEC);
     let (mut sv, rig, mut seen) = start("endsession", &mic, "", "").await;
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
-            .await
-    );
-    sv.send(0, setup_complete());
-    sv.send(
-        0,
-        json!({"sessionResumptionUpdate": {"newHandle": "h-e", "resumable": true}}),
-    );
+    sv.ready(
+        &mut seen,
+        &[json!({"sessionResumptionUpdate": {"newHandle": "h-e", "resumable": true}})],
+    )
+    .await;
     sv.send(
         0,
         json!({"toolCall": {"functionCalls": [{"id": "fc-9", "name": "end_session", "args": {}}]}}),
@@ -446,15 +430,11 @@ async fn end_session_tool_starts_a_fresh_session() {
 async fn an_old_connection_is_handed_over_before_the_server_ends_it() {
     let mic = pcm(91, 45 * SEC);
     let (mut sv, rig, mut seen) = start("maxage", &mic, "max_connection_age_s = 30", "").await;
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
-            .await
-    );
-    sv.send(0, setup_complete());
-    sv.send(
-        0,
-        json!({"sessionResumptionUpdate": {"newHandle": "h-age", "resumable": true}}),
-    );
+    sv.ready(
+        &mut seen,
+        &[json!({"sessionResumptionUpdate": {"newHandle": "h-age", "resumable": true}})],
+    )
+    .await;
     let t0 = tokio::time::Instant::now();
     assert!(
         sv.pump(&mut seen, Duration::from_secs(40), |s| s.setups.len() >= 2)
@@ -496,15 +476,11 @@ async fn a_silent_server_is_detected_and_replaced() {
     let mic = pcm(92, 45 * SEC);
     let (mut sv, rig, mut seen) =
         start("frozen", &mic, "ping_interval_s = 5\ndead_after_s = 30", "").await;
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
-            .await
-    );
-    sv.send(0, setup_complete());
-    sv.send(
-        0,
-        json!({"sessionResumptionUpdate": {"newHandle": "h-f", "resumable": true}}),
-    );
+    sv.ready(
+        &mut seen,
+        &[json!({"sessionResumptionUpdate": {"newHandle": "h-f", "resumable": true}})],
+    )
+    .await;
     assert!(
         sv.pump(&mut seen, Duration::from_secs(10), |s| s.audio[0].len()
             >= SEC)

@@ -156,6 +156,20 @@ impl Server {
         self.cmd(conn, Cmd::Send(v));
     }
 
+    /// Waits for the first connection's `setup`, answers `setupComplete`, then sends `then`
+    /// (e.g. a `sessionResumptionUpdate`): the start every session scenario shares.
+    pub async fn ready(&mut self, seen: &mut Seen, then: &[Value]) {
+        assert!(
+            self.pump(seen, Duration::from_secs(10), |s| !s.setups.is_empty())
+                .await,
+            "the daemon sent setup"
+        );
+        self.send(0, gemlive::standin::setup_complete());
+        for v in then {
+            self.send(0, v.clone());
+        }
+    }
+
     /// Processes client events until `cond` holds (true) or `timeout` passes (false).
     pub async fn pump(
         &mut self,
