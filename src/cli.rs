@@ -1,14 +1,19 @@
-//! Command line: `gemlive [--config PATH] [-v] <run | check-config | list-devices | demo>`.
+//! Command line: `gemlive [--config PATH] [-v] <command> [options]`.
 
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-usage: gemlive [--config PATH] [-v|-vv] <command> [--out FILE]
+usage: gemlive [--config PATH] [-v|-vv] <command> [command options]
 
 commands:
   run            stream the microphone to the Gemini Live API and play the replies
   check-config   validate the config file and print the effective settings
+                 --online: also open a real session with the configured key, model and
+                 endpoint, then close it (reports the server's exact reason on failure)
   list-devices   list ALSA PCMs (rates, formats, channels) and V4L2 cameras (MJPEG modes)
+  test-audio     record from the configured microphone, report level and clipping, then
+                 play the recording back on the configured speaker
+                 --seconds N (default 3), --no-playback, --out FILE.wav (keep the recording)
   snapshot       capture one camera frame through the full pipeline and write it as a JPEG
                  (--out FILE, default snapshot.jpg)
   demo           one complete voice session against a built-in local stand-in,
@@ -22,6 +27,8 @@ options:
   -V, --version       print the version
 ";
 
+const COMMANDS: &str = "run, check-config, list-devices, test-audio, snapshot or demo";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
     Run,
@@ -29,20 +36,27 @@ pub enum Command {
     ListDevices,
     Demo,
     Snapshot,
+    TestAudio,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     Go(Cli),
     Help,
     Version,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Cli {
     pub config: Option<PathBuf>,
-    /// `snapshot --out FILE`.
+    /// `snapshot --out FILE`, `test-audio --out FILE.wav`.
     pub out: Option<PathBuf>,
+    /// `check-config --online`.
+    pub online: bool,
+    /// `test-audio --seconds N`.
+    pub seconds: Option<f64>,
+    /// `test-audio --no-playback`.
+    pub no_playback: bool,
     pub verbose: u8,
     pub command: Command,
 }
@@ -56,12 +70,26 @@ where
     let mut p = lexopt::Parser::from_args(args);
     let mut config = None;
     let mut out = None;
+    let mut online = false;
+    let mut seconds = None;
+    let mut no_playback = false;
     let mut verbose = 0u8;
     let mut command = None;
     while let Some(arg) = p.next()? {
         match arg {
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
             Short('o') | Long("out") => out = Some(PathBuf::from(p.value()?)),
+            Long("online") => online = true,
+            Long("no-playback") => no_playback = true,
+            Long("seconds") => {
+                let v: f64 = p.value()?.parse()?;
+                if !(0.5..=60.0).contains(&v) {
+                    return Err(lexopt::Error::Custom(
+                        format!("--seconds {v}: expected 0.5 to 60").into(),
+                    ));
+                }
+                seconds = Some(v);
+            }
             Short('v') | Long("verbose") => verbose = verbose.saturating_add(1),
             Short('h') | Long("help") => return Ok(Parsed::Help),
             Short('V') | Long("version") => return Ok(Parsed::Version),
@@ -73,9 +101,10 @@ where
                     "list-devices" => Command::ListDevices,
                     "demo" => Command::Demo,
                     "snapshot" => Command::Snapshot,
+                    "test-audio" => Command::TestAudio,
                     other => {
                         return Err(lexopt::Error::Custom(
-                            format!("unknown command `{other}` (expected run, check-config, list-devices, demo or snapshot)").into(),
+                            format!("unknown command `{other}` (expected {COMMANDS})").into(),
                         ))
                     }
                 });
@@ -83,19 +112,28 @@ where
             _ => return Err(arg.unexpected()),
         }
     }
-    let command = command.ok_or_else(|| {
-        lexopt::Error::Custom(
-            "missing command (run, check-config, list-devices, demo or snapshot)".into(),
-        )
-    })?;
-    if out.is_some() && command != Command::Snapshot {
-        return Err(lexopt::Error::Custom(
-            "--out only goes with `snapshot`".into(),
-        ));
+    let command = command
+        .ok_or_else(|| lexopt::Error::Custom(format!("missing command ({COMMANDS})").into()))?;
+    let only = |flag: &str, with: &str| {
+        Err(lexopt::Error::Custom(
+            format!("{flag} only goes with `{with}`").into(),
+        ))
+    };
+    if out.is_some() && !matches!(command, Command::Snapshot | Command::TestAudio) {
+        return only("--out", "snapshot` or `test-audio");
+    }
+    if online && command != Command::CheckConfig {
+        return only("--online", "check-config");
+    }
+    if (seconds.is_some() || no_playback) && command != Command::TestAudio {
+        return only("--seconds/--no-playback", "test-audio");
     }
     Ok(Parsed::Go(Cli {
         config,
         out,
+        online,
+        seconds,
+        no_playback,
         verbose,
         command,
     }))
@@ -129,6 +167,24 @@ mod tests {
             (Command::Snapshot, Some(PathBuf::from("/tmp/x.jpg")))
         );
         assert!(parse(["run", "--out", "x"]).is_err());
+        let c = go(&["check-config", "--online"]);
+        assert!(c.online);
+        assert!(parse(["run", "--online"]).is_err());
+        let t = go(&[
+            "test-audio",
+            "--seconds",
+            "2.5",
+            "--no-playback",
+            "--out",
+            "m.wav",
+        ]);
+        assert_eq!(
+            (t.command, t.seconds, t.no_playback),
+            (Command::TestAudio, Some(2.5), true)
+        );
+        assert!(parse(["test-audio", "--seconds", "0"]).is_err());
+        assert!(parse(["test-audio", "--seconds", "x"]).is_err());
+        assert!(parse(["demo", "--seconds", "3"]).is_err());
         assert!(parse(["frobnicate"]).is_err());
         assert!(parse(Vec::<&str>::new()).is_err());
         assert_eq!(parse(["-h"]).ok(), Some(Parsed::Help));

@@ -46,7 +46,14 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| config::default_config_path(env));
 
     match cli.command {
+        Command::CheckConfig if cli.online => check_online(&path),
         Command::CheckConfig => check_config(&path),
+        Command::TestAudio => test_audio(
+            &path,
+            cli.seconds.unwrap_or(3.0),
+            !cli.no_playback,
+            cli.out.as_deref(),
+        ),
         Command::ListDevices => list_devices(&path),
         Command::Run => run(&path, forced.is_some()),
         Command::Demo => demo(),
@@ -74,6 +81,127 @@ fn check_config(path: &std::path::Path) -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(EX_CONFIG)
         }
+    }
+}
+
+/// `check-config --online`: the offline checks, then one real session opened and closed.
+fn check_online(path: &std::path::Path) -> ExitCode {
+    let status = check_config(path);
+    if status != ExitCode::SUCCESS {
+        return status;
+    }
+    // check_config succeeded, so both of these do too.
+    let (Ok(cfg), Ok(Some((key, _)))) = (
+        config::load(path),
+        config::load(path).and_then(|c| config::resolve_api_key(&c.live, env)),
+    ) else {
+        return ExitCode::from(EX_CONFIG);
+    };
+    service::redact(key.expose());
+    println!(
+        "\nonline: opening a session at {} with model {} ...",
+        cfg.live.endpoint, cfg.live.model
+    );
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gemlive: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(gemlive::live::probe::open_and_close(&cfg, &key)) {
+        Ok(o) => {
+            println!(
+                "online: OK: {} accepted the key and model {} (setupComplete after {} ms{}); closed with 1000",
+                o.host,
+                cfg.live.model,
+                o.setup_ms,
+                o.session_id
+                    .map(|s| format!(", session {s}"))
+                    .unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("online: FAILED: {}", error_chain(&e));
+            println!(
+                "online: what to do: {}",
+                gemlive::live::probe::advice(&e, &cfg)
+            );
+            ExitCode::from(gemlive::live::probe::exit_code(&e))
+        }
+    }
+}
+
+/// `test-audio`: record, report the level, play it back.
+fn test_audio(
+    path: &std::path::Path,
+    seconds: f64,
+    playback: bool,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    use gemlive::audio::check;
+    let cfg = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let fail = |what: &str, e: &gemlive::audio::AudioError| {
+        eprintln!("gemlive test-audio: {what}: {}", error_chain(e));
+        if let Some(h) = check::hint(e) {
+            eprintln!("hint: {h}");
+        }
+        ExitCode::FAILURE
+    };
+    let mic = &cfg.audio.capture_device;
+    println!("recording {seconds:.1} s from `{mic}` (16000 Hz, S16_LE, mono): speak now ...");
+    let (rec, xruns) = match check::record(mic, seconds) {
+        Ok(r) => r,
+        Err(e) => return fail("recording failed", &e),
+    };
+    let l = check::analyse(&rec);
+    let clipped_pct = 100.0 * l.clipped as f64 / l.samples.max(1) as f64;
+    println!(
+        "level: RMS {:.1} dBFS, peak {:.1} dBFS, loudest 100 ms {:.1} dBFS, quietest 100 ms {:.1} dBFS",
+        l.rms_dbfs, l.peak_dbfs, l.loudest_dbfs, l.floor_dbfs
+    );
+    println!(
+        "clipping: {} samples ({clipped_pct:.2} %); DC offset {:+.2} %; overruns {xruns}",
+        l.clipped, l.dc_percent
+    );
+    if let Some(out) = out {
+        let pcm: Vec<u8> = rec.iter().flat_map(|s| s.to_le_bytes()).collect();
+        match std::fs::write(out, gemlive::demo::wav(&pcm, 16_000)) {
+            Ok(()) => println!("wrote {}", out.display()),
+            Err(e) => eprintln!("gemlive: cannot write {}: {e}", out.display()),
+        }
+    }
+    let (problems, warnings) = check::verdict(&l);
+    for w in &warnings {
+        println!("warning: {w}");
+    }
+    for p in &problems {
+        println!("problem: {p}");
+    }
+    if playback {
+        let spk = &cfg.audio.playback_device;
+        println!(
+            "playing it back on `{spk}` (24000 Hz, volume {} %) ...",
+            cfg.audio.volume
+        );
+        if let Err(e) = check::play(spk, &rec, cfg.audio.volume) {
+            return fail("playback failed", &e);
+        }
+        println!("played {:.2} s", rec.len() as f64 / 16_000.0);
+    }
+    if problems.is_empty() {
+        println!("result: OK");
+        ExitCode::SUCCESS
+    } else {
+        println!("result: PROBLEM ({} found)", problems.len());
+        ExitCode::FAILURE
     }
 }
 

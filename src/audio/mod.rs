@@ -7,6 +7,7 @@
 //! Nothing above this module touches a PCM handle.
 
 pub mod capture;
+pub mod check;
 pub mod devices;
 pub mod playback;
 

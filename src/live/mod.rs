@@ -8,6 +8,7 @@
 //! | `policy`    | backoff, close classes, resume handles  | sockets, clocks          |
 
 pub mod policy;
+pub mod probe;
 pub mod proto;
 pub mod session;
 pub mod transport;

@@ -33,8 +33,8 @@ impl SessionError {
     pub fn failure(&self) -> Failure {
         match self {
             SessionError::Closed { code, reason } => classify_close(*code, reason),
-            SessionError::Connect(ConnectError::Rejected { status: 429 }) => Failure::Quota,
-            SessionError::Connect(ConnectError::Rejected { status }) => {
+            SessionError::Connect(ConnectError::Rejected { status: 429, .. }) => Failure::Quota,
+            SessionError::Connect(ConnectError::Rejected { status, .. }) => {
                 if matches!(status, 400 | 401 | 403 | 404) {
                     Failure::Config
                 } else {
@@ -204,7 +204,10 @@ mod tests {
             reason: "Internal error encountered.".into(),
         };
         assert_eq!(e.failure(), Failure::Transient);
-        let e = SessionError::Connect(ConnectError::Rejected { status: 429 });
+        let e = SessionError::Connect(ConnectError::Rejected {
+            status: 429,
+            detail: String::new(),
+        });
         assert_eq!(e.failure(), Failure::Quota);
         assert_eq!(
             SessionError::SetupTimeout(Duration::from_secs(1)).failure(),

@@ -102,8 +102,12 @@ pub enum ConnectError {
     BadKey,
     #[error("TLS set-up failed")]
     Tls(#[source] rustls::Error),
-    #[error("server refused the WebSocket upgrade with HTTP {status}")]
-    Rejected { status: u16 },
+    #[error("server refused the WebSocket upgrade with HTTP {status}{}", if .detail.is_empty() { String::new() } else { format!(": {}", .detail) })]
+    Rejected {
+        status: u16,
+        /// The start of the response body (Google explains a refused key there), one line.
+        detail: String,
+    },
     #[error("could not connect to {host}")]
     Io {
         host: String,
@@ -160,12 +164,35 @@ pub async fn connect(endpoint: &Endpoint, key: &ApiKey) -> Result<LiveSocket, Co
         Ok((ws, _resp)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(ConnectError::Rejected {
             status: resp.status().as_u16(),
+            detail: body_excerpt(resp.body().as_deref().unwrap_or_default(), key),
         }),
         Err(source) => Err(ConnectError::Io {
             host: endpoint.host().to_string(),
             source,
         }),
     }
+}
+
+/// The first line-worth of an error body: the `message` of a Google JSON error when there is
+/// one, else the text, whitespace collapsed, at most 200 characters, never the key.
+fn body_excerpt(body: &[u8], key: &ApiKey) -> String {
+    let text = String::from_utf8_lossy(body);
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| text.into_owned());
+    let mut one: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !key.expose().is_empty() {
+        one = one.replace(key.expose(), "[redacted]");
+    }
+    if one.chars().count() > 200 {
+        one = one.chars().take(200).collect::<String>() + "…";
+    }
+    one
 }
 
 #[cfg(test)]
@@ -203,6 +230,21 @@ mod tests {
             Endpoint::parse("nonsense"),
             Err(EndpointError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn body_excerpts_are_short_and_keyless() {
+        let key = ApiKey::new("AIzaSECRET");
+        let j = br#"{"error":{"code":400,"message":"API key not valid.  Please pass a valid API key.","status":"INVALID_ARGUMENT"}}"#;
+        assert_eq!(
+            body_excerpt(j, &key),
+            "API key not valid. Please pass a valid API key."
+        );
+        assert_eq!(
+            body_excerpt(b"bad AIzaSECRET\n\n x", &key),
+            "bad [redacted] x"
+        );
+        assert_eq!(body_excerpt(&[b'a'; 500], &key).chars().count(), 201);
     }
 
     #[test]
