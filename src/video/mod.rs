@@ -164,6 +164,15 @@ pub fn snapshot(
 ) -> anyhow::Result<(Vec<u8>, u32, u32)> {
     use anyhow::Context;
     use std::sync::atomic::Ordering;
+    // The capture thread retries a missing device forever (a daemon waits for a camera to be
+    // plugged in); a one-shot check should say so at once instead of after the timeout.
+    if !std::path::Path::new(&cfg.device).exists() {
+        anyhow::bail!(
+            "camera `{}` does not exist: is it plugged in? (`gemlive list-devices` lists cameras; \
+             a Pi CSI camera needs libcamera's V4L2 layer)",
+            cfg.device
+        );
+    }
     let slot = Arc::new(FrameSlot::default());
     let stats = Arc::new(VideoStats::default());
     let stop = Arc::new(AtomicBool::new(false));
