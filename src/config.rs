@@ -2058,7 +2058,14 @@ pub enum KeySource {
     Env,
     /// `$CREDENTIALS_DIRECTORY/gemini-api-key` (systemd `LoadCredential=`).
     Credential(PathBuf),
+    /// [`SERVICE_KEY_FILE`], the file the packaged unit loads as its credential.
+    ServiceFile,
 }
+
+/// The key file the package's unit loads (`LoadCredential=gemini-api-key:/etc/gemlive/api-key`).
+/// Read as a last resort so that `sudo gemlive check-config --online` and `sudo gemlive run`
+/// use the service's own key without repeating it anywhere.
+pub const SERVICE_KEY_FILE: &str = "/etc/gemlive/api-key";
 
 impl fmt::Display for KeySource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -2068,16 +2075,26 @@ impl fmt::Display for KeySource {
             KeySource::Credential(p) => {
                 write!(f, "systemd credential {CREDENTIAL_NAME}, {}", p.display())
             }
+            KeySource::ServiceFile => write!(f, "the service's key file {SERVICE_KEY_FILE}"),
         }
     }
 }
 
 /// Finds the API key: (1) `api_key_file` if set (must exist, be mode 0600 or stricter, and be
 /// non-empty; a problem here is an error, not a fall-through), (2) `$GEMINI_API_KEY` if
-/// non-empty, (3) `$CREDENTIALS_DIRECTORY/gemini-api-key` if present. `Ok(None)` = no key.
+/// non-empty, (3) `$CREDENTIALS_DIRECTORY/gemini-api-key` if present, (4) [`SERVICE_KEY_FILE`]
+/// if it exists (mode 0600; unreadable = an error that says to use sudo). `Ok(None)` = no key.
 pub fn resolve_api_key(
     live: &LiveConfig,
     env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<(ApiKey, KeySource)>, ConfigError> {
+    resolve_api_key_with(live, env, Path::new(SERVICE_KEY_FILE))
+}
+
+fn resolve_api_key_with(
+    live: &LiveConfig,
+    env: impl Fn(&str) -> Option<String>,
+    service_file: &Path,
 ) -> Result<Option<(ApiKey, KeySource)>, ConfigError> {
     if let Some(path) = &live.api_key_file {
         let key = read_key_file(path, true)?;
@@ -2106,7 +2123,23 @@ pub fn resolve_api_key(
             }
         }
     }
-    Ok(None)
+    match std::fs::metadata(service_file) {
+        Ok(_) => {
+            if let Err(e) = std::fs::File::open(service_file) {
+                if e.kind() == std::io::ErrorKind::PermissionDenied {
+                    return Err(ConfigError::ApiKey {
+                        origin: service_file.display().to_string(),
+                        message: "the service's key file is readable by root only (as it \
+                                  should be): run this command with sudo, or set GEMINI_API_KEY"
+                            .to_string(),
+                    });
+                }
+            }
+            let key = read_key_file(service_file, true)?;
+            Ok(Some((key, KeySource::ServiceFile)))
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 /// [`resolve_api_key`] without the key, for `check-config`.
@@ -2204,8 +2237,8 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
     let key_line = match key {
         Ok(Some(source)) => format!("set (from {source})"),
         Ok(None) => format!(
-            "missing — set api_key_file, {API_KEY_ENV} or the systemd credential \
-             {CREDENTIAL_NAME}"
+            "missing — put it in {SERVICE_KEY_FILE} (chmod 600), or set api_key_file, \
+             {API_KEY_ENV} or the systemd credential {CREDENTIAL_NAME}"
         ),
         Err(e) => format!("error — {e}"),
     };
@@ -3990,6 +4023,29 @@ log_level = "TRACE"
             .expect("ok")
             .is_none());
 
+        // Last resort: the service's key file, under the same 0600 rule; a missing one is unset.
+        let (k, s) = resolve_api_key_with(&live_with_file(None), no_env, &good)
+            .expect("ok")
+            .expect("some");
+        assert_eq!((k.expose(), s), (SECRET, KeySource::ServiceFile));
+        assert!(resolve_api_key_with(&live_with_file(None), no_env, &loose)
+            .unwrap_err()
+            .to_string()
+            .contains("chmod 600"));
+        assert!(
+            resolve_api_key_with(&live_with_file(None), no_env, &dir.0.join("absent"))
+                .expect("ok")
+                .is_none()
+        );
+        let (_, s) = resolve_api_key_with(&live_with_file(None), env_key, &good)
+            .expect("ok")
+            .expect("some");
+        assert_eq!(
+            s,
+            KeySource::Env,
+            "the environment wins over the service's file"
+        );
+
         // Refusals: each names the file and never the key.
         let cases: &[(PathBuf, &str)] = &[
             (loose.clone(), "chmod 600"),
@@ -4050,7 +4106,7 @@ log_level = "TRACE"
         }
         let s = summary(&c, &Ok(None));
         assert!(
-            s.contains("api key: missing — set api_key_file, GEMINI_API_KEY or the systemd credential gemini-api-key"),
+            s.contains("api key: missing — put it in /etc/gemlive/api-key (chmod 600), or set api_key_file, GEMINI_API_KEY or the systemd credential gemini-api-key"),
             "{s}"
         );
         c.live.compression_trigger_tokens = 0;

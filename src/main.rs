@@ -258,7 +258,7 @@ fn run(path: &std::path::Path, level_forced: bool) -> ExitCode {
             key
         }
         Ok(None) => {
-            eprintln!("gemlive: no API key: set api_key_file in [live] (chmod 600), GEMINI_API_KEY, or the systemd credential gemini-api-key");
+            eprintln!("gemlive: no API key: put it in {} (chmod 600), or set api_key_file in [live], GEMINI_API_KEY, or the systemd credential gemini-api-key", config::SERVICE_KEY_FILE);
             return ExitCode::from(EX_CONFIG);
         }
         Err(e) => {
