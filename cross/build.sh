@@ -118,8 +118,22 @@ SRC
   local stamp=$apt/lists/.updated
   if [ ! -f "$stamp" ] || [ $(( $(date +%s) - $(stat -c %Y "$stamp") )) -gt "$APT_MAX_AGE" ]; then
     log "apt-get update ($SUITE $DEB, private lists in $apt)"
-    apt-get "${APT[@]}" update -qq
-    touch "$stamp"
+    local try ok=""
+    for try in 1 2 3; do  # a mirror mid-sync ("File has unexpected size") usually fixes itself
+      if apt-get "${APT[@]}" update -qq; then ok=1; break; fi
+      if [ "$try" -lt 3 ]; then
+        log "apt-get update failed (attempt $try), retrying in $((try * 10)) s"
+        sleep $((try * 10))
+      fi
+    done
+    if [ -n "$ok" ]; then
+      touch "$stamp"
+    else
+      # Some index (seen: a stale proxy copy of bookworm-security's armhf Packages.xz) would not
+      # download: carry on with the indexes that did; the candidates are checked below. The
+      # stamp is not touched, so the next run tries again.
+      log "WARNING: apt-get update failed 3 times; using the package lists that did download"
+    fi
   fi
   # The exact versions the index offers now: the sysroot is rebuilt when any of them changes.
   local want p v
