@@ -74,7 +74,7 @@ deb_one() {
     sh -n "$f" || deb_fail "$(basename "$f") has a syntax error"
   done
   local pi=$tmp/DEBIAN/postinst
-  grep -q 'systemd-sysusers .*gemlive.conf' "$pi" || deb_fail "postinst does not run systemd-sysusers"
+  [ "$(grep -c '^ *systemd-sysusers .*gemlive.conf' "$pi")" = 1 ] || deb_fail "postinst does not run systemd-sysusers exactly once"
   grep -q 'deb-systemd-helper enable gemlive.service' "$pi" || deb_fail "postinst does not enable gemlive.service"
   grep -q 'try-restart gemlive.service' "$pi" || deb_fail "postinst does not try-restart on upgrade"
   ! grep -Eq 'deb-systemd-invoke (start|restart) ' "$pi" || deb_fail "postinst starts the service"
@@ -88,6 +88,49 @@ deb_one() {
     grep -Eq "^$g:[^:]*:[0-9]+:(.*,)?gemlive(,|$)" "$tmp/sysroot/etc/group" || deb_fail "gemlive is not in group $g"
   done
   echo "deb: checks passed: Architecture $DEB; Depends; conffile /etc/gemlive/gemlive.toml; files; maintainer scripts; sysusers -> $(grep '^gemlive:' "$tmp/sysroot/etc/passwd" | cut -d: -f1,3,4,6,7) in audio,video,gpio"
+  install_test "$deb"
+}
+
+# install_test DEB: the real dpkg installs, upgrades, removes and purges the package in an empty
+# throwaway root (dpkg --root, maintainer scripts run chrootless with DPKG_ROOT set, which
+# systemd-sysusers and deb-systemd-helper honour). It runs in a private mount namespace with an
+# empty /run, so the scripts see no running systemd and never call systemctl on this host.
+install_test() {
+  local deb=$1 r out
+  if [ "$(id -u)" -ne 0 ] || ! unshare --mount true 2>/dev/null; then
+    echo "deb: install test SKIPPED (needs root and unshare --mount)"
+    return 0
+  fi
+  r=$(mktemp -d)
+  TMPS+=("$r")
+  mkdir -p "$r/var/lib/dpkg/info" "$r/var/lib/dpkg/updates"
+  touch "$r/var/lib/dpkg/status" "$r/var/lib/dpkg/available"
+  dpkg_r() {
+    unshare --mount --propagation private sh -c 'mount -t tmpfs none /run && exec "$@"' sh \
+      dpkg --root="$r" --log=/dev/null --force-script-chrootless --force-depends \
+      --force-architecture --force-confold "$@" 2>&1
+  }
+  out=$(dpkg_r -i "$deb") || { echo "$out"; deb_fail "dpkg -i into a throwaway root failed"; }
+  echo "$out" | grep -q 'enabled, but NOT started' || { echo "$out"; deb_fail "install: no 'not started' message"; }
+  grep -q '^gemlive:x:[0-9]*:[0-9]*:.*:/usr/sbin/nologin$' "$r/etc/passwd" || deb_fail "install: no gemlive user"
+  for g in audio video gpio; do
+    grep -Eq "^$g:[^:]*:[0-9]+:(.*,)?gemlive(,|$)" "$r/etc/group" || deb_fail "install: gemlive not in group $g"
+  done
+  [ "$(readlink "$r/etc/systemd/system/multi-user.target.wants/gemlive.service")" = /usr/lib/systemd/system/gemlive.service ] ||
+    deb_fail "install: gemlive.service is not enabled"
+  dpkg --root="$r" -s gemlive | grep -q '^ /etc/gemlive/gemlive.toml [0-9a-f]\{32\}$' || deb_fail "install: conffile not registered"
+  # upgrade (same version again) with a key in place and an edited config: no message, config kept
+  install -m 600 /dev/null "$r/etc/gemlive/api-key"
+  echo '# local edit' >> "$r/etc/gemlive/gemlive.toml"
+  out=$(dpkg_r -i "$deb") || { echo "$out"; deb_fail "upgrade failed"; }
+  ! echo "$out" | grep -q 'NOT started' || deb_fail "upgrade: 'not started' message although the key exists"
+  grep -q '^# local edit$' "$r/etc/gemlive/gemlive.toml" || deb_fail "upgrade: the edited conffile was replaced"
+  out=$(dpkg_r -r gemlive) || { echo "$out"; deb_fail "dpkg -r failed"; }
+  [ ! -e "$r/usr/bin/gemlive" ] && [ -e "$r/etc/gemlive/gemlive.toml" ] || deb_fail "remove: wrong files left"
+  out=$(dpkg_r -P gemlive) || { echo "$out"; deb_fail "dpkg -P failed"; }
+  [ ! -e "$r/etc/gemlive/gemlive.toml" ] && [ ! -e "$r/etc/systemd/system/multi-user.target.wants/gemlive.service" ] ||
+    deb_fail "purge: conffile or enablement symlink left"
+  echo "deb: install test passed (dpkg --root in a throwaway root): user gemlive in audio,video,gpio; unit enabled, not started; key message; upgrade keeps the edited conffile; remove; purge"
 }
 
 case "${1:-aarch64}" in
