@@ -30,6 +30,7 @@
 #      MAX_BYTES    largest allowed stripped binary (default 4194304)
 #      CROSS_NO_INSTALL=1  never run apt-get install / rustup (fail if something is missing)
 # Also sourceable by the other cross/ scripts: `. cross/build.sh --lib` defines the functions only.
+# shellcheck disable=SC2015  # `A && B || die` is meant: die unless both hold
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -146,10 +147,10 @@ SRC
     log "sysroot $SYSROOT up to date"
     return 0
   fi
-  log "building sysroot $SYSROOT from: $(echo $want)"
+  log "building sysroot $SYSROOT from: ${want//$'\n'/ }"
   rm -rf "$apt/debs" "$SYSROOT.tmp" && mkdir -p "$apt/debs" "$SYSROOT.tmp"
   # APT::Architecture is the target's, so plain names are the target's packages
-  # shellcheck disable=SC2046
+  # shellcheck disable=SC2086
   (cd "$apt/debs" && apt-get "${APT[@]}" download -qq $want)
   for p in "$apt/debs"/*.deb; do dpkg-deb -x "$p" "$SYSROOT.tmp"; done
   echo "$want" > "$SYSROOT.tmp/.pkgs"
@@ -207,7 +208,7 @@ build_one() {
 [ "${1:-}" = "--lib" ] && return 0 2>/dev/null
 case "${1:-aarch64}" in
   all) build_one aarch64; build_one armv7 ;;
-  -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,/^# shellcheck/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
   *) build_one "${1:-aarch64}" ;;
 esac
 log "ok"

@@ -16,6 +16,7 @@
 #      empty --root, never the host).
 #
 # env: as cross/build.sh; CROSS_NO_INSTALL=1 also stops cargo-deb from being installed.
+# shellcheck disable=SC2015  # `A && B || fail` is meant: fail unless both hold
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=cross/build.sh

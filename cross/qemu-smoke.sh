@@ -22,6 +22,7 @@
 #
 # env: CROSS_DIR (as cross/build.sh), REQUIRE_DEMO=1, BIN (binary to test; default
 #      target/<triple>/release/gemlive)
+# shellcheck disable=SC2015  # `A && B || fail` is meant: fail unless both hold
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
