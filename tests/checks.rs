@@ -39,6 +39,17 @@ fn run_sync(rig: &Rig, args: &[&str]) -> Output {
         .expect("run gemlive")
 }
 
+/// A rig whose endpoint nothing listens on: the device checks never dial.
+fn offline_rig(name: &str, mic: &[u8]) -> Rig {
+    Rig::new(name, mic, "ws://127.0.0.1:9/", "", "").unwrap()
+}
+
+/// `test-audio --seconds 1 --no-playback` on `mic`: exit code and stdout.
+fn quick_test_audio(rig: &Rig) -> (Option<i32>, String) {
+    let out = run_sync(rig, &["test-audio", "--seconds", "1", "--no-playback"]);
+    (out.status.code(), text(&out.stdout))
+}
+
 fn rms(pcm: &[u8]) -> f64 {
     gemlive::audio::rms_s16le(pcm)
 }
@@ -96,45 +107,22 @@ fn test_audio_reports_the_level_keeps_the_recording_and_plays_it_back() {
 #[test]
 fn test_audio_names_the_problem_and_fails() {
     // A muted mic: digital silence. Exit 1, the fix named, nothing played with --no-playback.
-    let rig = Rig::new(
-        "test-audio-silent",
-        &[0u8; 96_000],
-        "ws://127.0.0.1:9/",
-        "",
-        "",
-    )
-    .unwrap();
-    let out = run_sync(&rig, &["test-audio", "--seconds", "1", "--no-playback"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let rig = offline_rig("test-audio-silent", &[0u8; 96_000]);
+    let (code, stdout) = quick_test_audio(&rig);
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("problem: digital silence"), "{stdout}");
     assert!(stdout.contains("alsamixer"), "{stdout}");
     assert!(stdout.contains("result: PROBLEM"), "{stdout}");
     assert!(!rig.speaker_path.exists(), "--no-playback played nothing");
 
     // A clipping mic.
-    let rig = Rig::new(
-        "test-audio-clip",
-        &tone(40_000.0, 32_000),
-        "ws://127.0.0.1:9/",
-        "",
-        "",
-    )
-    .unwrap();
-    let out = run_sync(&rig, &["test-audio", "--seconds", "1", "--no-playback"]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let rig = offline_rig("test-audio-clip", &tone(40_000.0, 32_000));
+    let (code, stdout) = quick_test_audio(&rig);
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("problem: clipping"), "{stdout}");
 
     // A device name that does not exist: the error and where to look.
-    let rig = Rig::new(
-        "test-audio-missing",
-        &[0u8; 3_200],
-        "ws://127.0.0.1:9/",
-        "",
-        "",
-    )
-    .unwrap();
+    let rig = offline_rig("test-audio-missing", &[0u8; 3_200]);
     std::fs::write(
         &rig.config_path,
         "[audio]\ncapture_device = \"no_such_pcm\"\n[video]\nenabled = false\n",
@@ -277,7 +265,7 @@ async fn online_check_shows_a_refused_key_and_an_unreachable_server() {
     assert!(all.contains("refused the API key"), "{all}");
 
     // Nothing listens: a network failure, exit 1 (a retry may pass).
-    let rig = Rig::new("online-down", &[0u8; 3_200], "ws://127.0.0.1:9/", "", "").unwrap();
+    let rig = offline_rig("online-down", &[0u8; 3_200]);
     let (status, all) = finish(online(&rig).await).await;
     assert_eq!(status, Some(1), "{all}");
     assert!(all.contains("could not connect to 127.0.0.1"), "{all}");
