@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod devices;
+pub mod echo;
 pub mod playback;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -226,6 +227,8 @@ pub struct AudioStats {
     pub discarded_bytes: AtomicU64,
     pub playback_xruns: AtomicU64,
     pub discards: AtomicU64,
+    /// Echo canceller and gate telemetry; `gate_openings` is the local barge-in signal.
+    pub echo: echo::EchoStats,
 }
 
 impl AudioStats {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::service::error_chain;
 
+use super::echo::{now_s, ReferenceTx};
 use super::{
     is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, Recent,
     FRAME_BYTES,
@@ -95,11 +96,15 @@ impl PlaybackHandle {
 }
 
 /// Starts the playback thread; it ends when the handle is dropped or `stop` is set.
+///
+/// With `reference`, every sample written to ALSA is also sent to the capture thread's echo
+/// canceller, stamped with when it will be heard; a drop tells it what never played.
 pub fn spawn(
     device: String,
     volume_percent: u8,
     stop: Arc<AtomicBool>,
     stats: Arc<AudioStats>,
+    reference: Option<ReferenceTx>,
 ) -> std::io::Result<(PlaybackHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
     let current_gen = Arc::new(AtomicU64::new(0));
@@ -115,6 +120,7 @@ pub fn spawn(
         stats: stats.clone(),
         activity: activity.clone(),
         samples: Vec::new(),
+        reference,
     };
     let join = std::thread::Builder::new()
         .name("alsa-playback".into())
@@ -157,6 +163,7 @@ struct Player {
     activity: Arc<Recent>,
     /// Reused conversion buffer: bytes → i16 without a fresh allocation per chunk.
     samples: Vec<i16>,
+    reference: Option<ReferenceTx>,
 }
 
 impl Player {
@@ -180,7 +187,12 @@ impl Player {
     fn drop_hw(&mut self) {
         if let Some(o) = &self.pcm {
             AudioStats::add(&self.stats.discards, 1);
-            if o.pcm.drop().is_err() || o.pcm.prepare().is_err() {
+            let failed = o.pcm.drop().is_err() || o.pcm.prepare().is_err();
+            // What was still queued never plays: the canceller must not expect its echo.
+            if let Some(r) = &mut self.reference {
+                r.dropped(now_s());
+            }
+            if failed {
                 self.lost("drop failed");
             }
         }
@@ -232,6 +244,14 @@ impl Player {
                 .and_then(|io| io.writei(&self.samples[done..end]));
             match result {
                 Ok(n) => {
+                    if let Some(r) = &mut self.reference {
+                        // The delay counts what is queued including these n frames, so the
+                        // first of them is heard after the rest of the queue.
+                        let queued = o.pcm.delay().unwrap_or(n as alsa::pcm::Frames).max(0);
+                        let ahead = (queued as f64 - n as f64).max(0.0);
+                        let t = now_s() + ahead / f64::from(o.rate_hz);
+                        r.played(t, o.rate_hz, &self.samples[done..done + n]);
+                    }
                     done += n;
                     self.activity.touch();
                     AudioStats::add(&self.stats.played_bytes, (n * FRAME_BYTES) as u64);
@@ -328,6 +348,9 @@ impl Player {
     }
 
     fn lost(&mut self, why: &str) {
+        if let Some(r) = &mut self.reference {
+            r.dropped(now_s());
+        }
         log::error!(
             "playback device `{}` lost ({why}); reopening with backoff",
             self.device
