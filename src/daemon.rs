@@ -1066,13 +1066,11 @@ impl Daemon {
         let openings = AudioStats::get(&self.stats.echo.gate_openings);
         if openings > self.gate_openings_seen {
             self.gate_openings_seen = openings;
-            if self.machine.state() == State::Speaking {
-                log::info!(
-                    "local barge-in: speaker stopped (monotonic {:.4} s)",
-                    crate::service::monotonic_s()
-                );
-                self.step(Input::Interrupted);
-            }
+            log::info!(
+                "local barge-in: speaker stopped (monotonic {:.4} s)",
+                crate::service::monotonic_s()
+            );
+            self.step(Input::LocalBargeIn);
         }
         if is_speech(&c) {
             if let Some(v) = &self.video {

@@ -158,6 +158,9 @@ fn capture_session(
         let now = now_s();
         let queued = pcm.delay().unwrap_or(0).max(0) as f64;
         let t_first = now - (queued + n as f64) / f64::from(INPUT_RATE_HZ);
+        if frames_total % 16_000 < n as u64 {
+            log::trace!("capture: read {n}, delay {queued} frames, t_first {t_first:.4}, now {now:.4}, total {frames_total}");
+        }
         if let Some(r) = &params.reference {
             r.drain_into(echo);
         }

@@ -28,15 +28,21 @@ use crate::config::EchoMode;
 use super::INPUT_RATE_HZ;
 
 /// How far ahead of its echo the reference is fed (see the module doc).
-pub const LEAD_S: f64 = 0.020;
+pub const LEAD_S: f64 = 0.040;
 /// Capture frame: 10 ms at 16 kHz, the canceller's unit of work.
 pub const FRAME: usize = (INPUT_RATE_HZ / 100) as usize;
 /// Reference samples per message: 20 ms at 48 kHz; messages are fixed-size (no allocation).
 pub const REF_BLOCK: usize = 960;
 /// Reference messages in flight: ~1.3 s at 24 kHz, 20 ms each.
 const REF_QUEUE: usize = 64;
-/// Timestamps that disagree with a contiguous stream by less than this are jitter.
-const JITTER_S: f64 = 0.005;
+/// A reference block this much later than the stream's end means the speaker was idle (or
+/// underran) in between; anything less is delay-reading jitter. Misjudging it only ever makes
+/// the reference lead by more, which the canceller tolerates.
+const GAP_S: f64 = 0.030;
+/// Capture timestamps further off than this are a real jump (xrun, reopen): resynchronise.
+const RESYNC_S: f64 = 0.150;
+/// Average capture timestamp error corrected in one step.
+const SLEW_S: f64 = 0.010;
 /// Far-end audio counts as active above this level (docs/aec.md §5).
 const ACTIVE_DBFS: f64 = -60.0;
 /// The canceller is trusted after this much far-end audio (AEC3 converged within 0.5 s).
@@ -138,6 +144,8 @@ pub struct EchoStats {
     pub delay_ms: AtomicI64,
     /// Canceller ERLE estimate, hundredths of a dB (`i64::MIN` = none yet).
     pub erle_cdb: AtomicI64,
+    /// Canceller echo-return-loss estimate (stream to mic), hundredths of a dB.
+    pub erl_cdb: AtomicI64,
     /// Our own measurement: mic energy over output energy while only the far end plays,
     /// hundredths of a dB (`i64::MIN` = none yet).
     pub measured_erle_cdb: AtomicI64,
@@ -151,6 +159,7 @@ impl Default for EchoStats {
             aec_frames: AtomicU64::new(0),
             delay_ms: AtomicI64::new(i64::MIN),
             erle_cdb: AtomicI64::new(i64::MIN),
+            erl_cdb: AtomicI64::new(i64::MIN),
             measured_erle_cdb: AtomicI64::new(i64::MIN),
         }
     }
@@ -167,6 +176,11 @@ impl EchoStats {
         (v != i64::MIN).then_some(v as f64 / 100.0)
     }
 
+    pub fn erl_db(&self) -> Option<f64> {
+        let v = self.erl_cdb.load(Ordering::Relaxed);
+        (v != i64::MIN).then_some(v as f64 / 100.0)
+    }
+
     pub fn measured_erle_db(&self) -> Option<f64> {
         let v = self.measured_erle_cdb.load(Ordering::Relaxed);
         (v != i64::MIN).then_some(v as f64 / 100.0)
@@ -179,10 +193,11 @@ impl EchoStats {
                 .unwrap_or_else(|| "n/a".into())
         };
         format!(
-            "echo: delay {}, ERLE {} (measured {}), gate openings {}, gated {} ms",
+            "echo: delay {}, ERLE {} (measured {}), ERL {}, gate openings {}, gated {} ms",
             opt(self.delay_ms().map(|d| d as f64), "ms"),
             opt(self.erle_db(), "dB"),
             opt(self.measured_erle_db(), "dB"),
+            opt(self.erl_db(), "dB"),
             self.gate_openings.load(Ordering::Relaxed),
             self.gated_frames.load(Ordering::Relaxed) * 10,
         )
@@ -232,7 +247,8 @@ impl Timeline {
             if gap > MAX_REF_S {
                 self.samples.clear();
                 self.t0 = t;
-            } else if gap > JITTER_S {
+            } else if gap > GAP_S {
+                log::trace!("echo reference: {:.1} ms gap", gap * 1000.0);
                 let n = (gap * self.rate).round() as usize;
                 self.samples.extend(std::iter::repeat_n(0.0, n));
             }
@@ -306,6 +322,8 @@ pub struct EchoProcessor {
     /// Mic samples waiting for their reference; `cap_t0` is when the front one was captured.
     pending: VecDeque<i16>,
     cap_t0: f64,
+    /// Smoothed error of the device's capture timestamps against our sample clock, s.
+    cap_err: f64,
     /// When the reference last had audible far-end audio (monotonic s; −inf = never).
     last_active: f64,
     /// Reference levels (dBFS) of the last `tail_s`: the predicted echo is their maximum, held
@@ -316,6 +334,8 @@ pub struct EchoProcessor {
     /// Not trusted until this time (unhealthy statistics).
     unhealthy_until: f64,
     last_delay: Option<i32>,
+    /// The canceller's echo-return-loss estimate (speaker stream to mic), dB.
+    erl_db: Option<f64>,
     /// Energy in/out over far-end-only frames since the last readout (measured ERLE).
     erle_in: f64,
     erle_out: f64,
@@ -338,11 +358,13 @@ impl EchoProcessor {
             timeline: Timeline::new(settings.render_rate_hz),
             pending: VecDeque::with_capacity(INPUT_RATE_HZ as usize),
             cap_t0: f64::NEG_INFINITY,
+            cap_err: 0.0,
             last_active: f64::NEG_INFINITY,
             ref_levels: VecDeque::with_capacity((settings.tail_s * 100.0) as usize + 2),
             far_frames: 0,
             unhealthy_until: f64::NEG_INFINITY,
             last_delay: None,
+            erl_db: None,
             erle_in: 0.0,
             erle_out: 0.0,
             low_erle_s: 0.0,
@@ -393,12 +415,31 @@ impl EchoProcessor {
     }
 
     /// Mic samples whose first was captured at `t` (monotonic s).
+    ///
+    /// Device delay readings jitter by a period or more (PulseAudio's alternate between 0 and
+    /// 20 ms), and every jump of the capture clock would move the reference under the
+    /// canceller. So the stream keeps its own sample clock and follows the readings slowly:
+    /// their average error is corrected once it exceeds `SLEW_S` (clock drift, over minutes),
+    /// and only a jump beyond `RESYNC_S` (an xrun, a reopened device) is taken at once.
     pub fn capture(&mut self, t: f64, samples: &[i16]) {
         let expected = self.cap_t0 + self.pending.len() as f64 / f64::from(INPUT_RATE_HZ);
-        if self.pending.is_empty() || (t - expected).abs() > JITTER_S {
-            // A contiguous stream keeps its own clock; a jump (xrun, start) resynchronises.
-            // Whatever is pending keeps its place: it is processed with shifted timestamps.
+        let err = t - expected;
+        if !err.is_finite() || err.abs() > RESYNC_S {
+            if self.cap_t0.is_finite() {
+                log::debug!(
+                    "echo: capture clock resynchronised ({:.1} ms)",
+                    err * 1000.0
+                );
+            }
             self.cap_t0 = t - self.pending.len() as f64 / f64::from(INPUT_RATE_HZ);
+            self.cap_err = 0.0;
+        } else {
+            self.cap_err += (err - self.cap_err) * 0.02;
+            if self.cap_err.abs() > SLEW_S {
+                log::trace!("echo: capture clock slewed {:.1} ms", self.cap_err * 1000.0);
+                self.cap_t0 += self.cap_err;
+                self.cap_err = 0.0;
+            }
         }
         self.pending.extend(samples.iter().copied());
     }
@@ -489,9 +530,17 @@ impl EchoProcessor {
             self.gate.fired = false;
             self.gate.score = 0;
         }
-        // Predicted echo in the mic signal we judge: the reference envelope (ERL 0 dB: the
-        // speaker as loud at the mic as in the stream, a safe guess for a loudspeaker box).
-        let predicted = self.ref_levels.iter().copied().fold(-120.0, f64::max);
+        // Predicted echo at the mic: the loudest reference of the tail, less the echo return
+        // loss the canceller measured once it is trusted. Before that, ERL 0 dB (the speaker as
+        // loud at the mic as in the stream): a bad guess then means "speak up or press the
+        // button", never a self-interruption. We judge the canceller's output, which holds
+        // less echo than the mic, so a residual cannot pass for the user either.
+        let erl = if trusted {
+            self.erl_db.unwrap_or(0.0).clamp(0.0, 40.0)
+        } else {
+            0.0
+        };
+        let predicted = self.ref_levels.iter().copied().fold(-120.0, f64::max) - erl;
         let mut fired = false;
         if far_recent && !self.gate.fired {
             if out_db >= predicted + OPEN_MARGIN_DB && out_db > -50.0 {
@@ -542,6 +591,14 @@ impl EchoProcessor {
             }
             stats.delay_ms.store(i64::from(d), Ordering::Relaxed);
         }
+        if far_recent {
+            if let Some(erl) = s.echo_return_loss {
+                self.erl_db = Some(erl);
+                stats
+                    .erl_cdb
+                    .store((erl * 100.0).round() as i64, Ordering::Relaxed);
+            }
+        }
         if let Some(e) = s.echo_return_loss_enhancement {
             stats
                 .erle_cdb
@@ -561,6 +618,15 @@ impl EchoProcessor {
                 self.low_erle_s = 0.0;
             }
         }
+        log::trace!(
+            "echo readout at {t:.3}: delay {:?} ms (sd {:?}), ERL {:?}, ERLE {:?}, far recent {far_recent}, far frames {}, unhealthy until {:.3}",
+            s.delay_ms,
+            s.delay_standard_deviation_ms,
+            s.echo_return_loss.map(|v| v.round()),
+            s.echo_return_loss_enhancement.map(|v| v.round()),
+            self.far_frames,
+            self.unhealthy_until
+        );
         self.erle_in = 0.0;
         self.erle_out = 0.0;
     }
@@ -715,7 +781,11 @@ mod tests {
         let (out, stats, _) = synth::run(&r, EchoMode::Aec);
         let erle = synth::erle_db(&r, &out, 2.0, 7.0);
         let none = synth::erle_db(&r, &r.mic, 2.0, 7.0);
-        println!("ERLE {erle:.1} dB; delay {:?} ms", stats.delay_ms());
+        println!(
+            "ERLE {erle:.1} dB; delay {:?} ms; {}",
+            stats.delay_ms(),
+            stats.summary()
+        );
         assert!(none.abs() < 0.01);
         assert!(erle >= 25.0, "ERLE {erle:.1} dB");
         // The canceller sees the bulk delay plus our lead.
