@@ -11,6 +11,9 @@ commands:
   list-devices   list ALSA PCMs (rates, formats, channels) and V4L2 cameras (MJPEG modes)
   snapshot       capture one camera frame through the full pipeline and write it as a JPEG
                  (--out FILE, default snapshot.jpg)
+  calibrate-echo play a test signal on the configured speaker, record the mic, and report
+                 the acoustic delay, echo level and ERLE, with warnings about what
+                 defeats echo cancellation
   demo           one complete voice session against a built-in local stand-in,
                  with file-backed audio devices (no sound card, no API key);
                  writes demo-speaker.wav
@@ -29,6 +32,7 @@ pub enum Command {
     ListDevices,
     Demo,
     Snapshot,
+    CalibrateEcho,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +77,10 @@ where
                     "list-devices" => Command::ListDevices,
                     "demo" => Command::Demo,
                     "snapshot" => Command::Snapshot,
+                    "calibrate-echo" => Command::CalibrateEcho,
                     other => {
                         return Err(lexopt::Error::Custom(
-                            format!("unknown command `{other}` (expected run, check-config, list-devices, demo or snapshot)").into(),
+                            format!("unknown command `{other}` (expected run, check-config, list-devices, demo, snapshot or calibrate-echo)").into(),
                         ))
                     }
                 });
@@ -85,7 +90,8 @@ where
     }
     let command = command.ok_or_else(|| {
         lexopt::Error::Custom(
-            "missing command (run, check-config, list-devices, demo or snapshot)".into(),
+            "missing command (run, check-config, list-devices, demo, snapshot or calibrate-echo)"
+                .into(),
         )
     })?;
     if out.is_some() && command != Command::Snapshot {
@@ -123,6 +129,7 @@ mod tests {
         );
         assert_eq!(go(&["list-devices"]).command, Command::ListDevices);
         assert_eq!(go(&["demo"]).command, Command::Demo);
+        assert_eq!(go(&["calibrate-echo"]).command, Command::CalibrateEcho);
         let s = go(&["snapshot", "--out", "/tmp/x.jpg"]);
         assert_eq!(
             (s.command, s.out),

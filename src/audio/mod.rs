@@ -6,6 +6,7 @@
 //! consumer falls behind), playback takes `PlaybackCmd`s from a bounded queue.
 //! Nothing above this module touches a PCM handle.
 
+pub mod calibrate;
 pub mod capture;
 pub mod devices;
 pub mod echo;
