@@ -906,6 +906,9 @@ impl Daemon {
     /// resumption handle (the next session is a new conversation), drop buffered mic audio.
     async fn end_session(&mut self, why: &str) {
         log::info!("session ended: {why}");
+        if self.cfg.audio.echo != EchoMode::None {
+            log::info!("session {}", self.stats.echo.summary());
+        }
         if let Some(d) = self.dial.take() {
             d.task.abort();
         }
