@@ -3,7 +3,7 @@
 //!
 //! Prints, per bulk delay: ERLE with only the far end talking (goal ≥ 35 dB), near-end
 //! retention during double talk (goal ≥ −8 dB) and CPU per second of audio (goal ≤ 10 ms).
-//! `cargo bench --bench aec`
+//! `cargo bench --bench aec` (`AEC_BENCH_DETAIL=1` adds the ERLE of every second).
 
 use gemlive::audio::echo::synth::{erle_db, retention_db, room, run, RoomSpec};
 use gemlive::config::EchoMode;
@@ -50,6 +50,20 @@ fn main() {
                     .map(|d| d.to_string())
                     .unwrap_or_else(|| "-".into())
             );
+            if std::env::var_os("AEC_BENCH_DETAIL").is_some() {
+                let per: Vec<String> = (0..30)
+                    .map(|s| format!("{:.0}", erle_db(&r, &out, s as f64, s as f64 + 1.0)))
+                    .collect();
+                println!(
+                    "  per-second ERLE: {} | gate openings {} | out len {} vs mic {}",
+                    per.join(" "),
+                    stats
+                        .gate_openings
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    out.len(),
+                    r.mic.len()
+                );
+            }
             if mode == EchoMode::Aec {
                 worst = (worst.0.min(erle), worst.1.min(keep), worst.2.max(cpu));
             }

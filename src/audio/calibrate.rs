@@ -100,6 +100,12 @@ impl Calibration {
                 ));
             }
         }
+        if self.echo_dbfs > self.played_dbfs - 3.0 {
+            w.push(format!(
+                "the mic hears the speaker about as loud as it plays ({:.0} dBFS at the mic): the half-duplex gate assumes the echo is quieter than the stream and could open on it; lower the mic gain or the speaker volume",
+                self.echo_dbfs
+            ));
+        }
         if self.clipped > 0.001 {
             w.push(format!(
                 "the mic clips ({:.1} % of samples at full scale): lower the mic gain or the speaker volume; clipped echo cannot be cancelled",
@@ -528,6 +534,44 @@ mod tests {
         );
         assert_eq!(card_of("default"), None);
         assert_eq!(card_of("gemlive_mic"), None);
+    }
+
+    #[test]
+    fn warnings_name_what_defeats_cancellation() {
+        let good = Calibration {
+            burst_delays_ms: [Some(80.0), Some(81.0)],
+            aec_delay_ms: Some(76.0),
+            echo_dbfs: -35.0,
+            played_dbfs: -15.0,
+            erle_db: Some(40.0),
+            clipped: 0.0,
+            capture_card: Some("1".into()),
+            playback_card: Some("1".into()),
+            agc_controls: Vec::new(),
+        };
+        assert!(good.warnings().is_empty(), "{:?}", good.warnings());
+        assert!(good.to_string().contains("acoustic delay: 80.5 ms"));
+        let bad = Calibration {
+            burst_delays_ms: [Some(380.0), Some(420.0)],
+            echo_dbfs: -10.0,
+            erle_db: Some(8.0),
+            clipped: 0.01,
+            playback_card: Some("2".into()),
+            agc_controls: vec!["Mic AGC".into()],
+            ..good
+        };
+        let w = bad.warnings().join("\n");
+        for what in [
+            "over 350 ms",
+            "unstable",
+            "different cards",
+            "clips",
+            "`Mic AGC`",
+            "only 8 dB",
+            "as loud as it plays",
+        ] {
+            assert!(w.contains(what), "{what}: {w}");
+        }
     }
 
     #[test]

@@ -18,8 +18,7 @@ use crate::service::error_chain;
 
 use super::echo::{now_s, ReferenceTx};
 use super::{
-    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, Recent,
-    FRAME_BYTES,
+    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, FRAME_BYTES,
 };
 
 /// Hardware buffer: enough slack for a busy Pi; discard empties it at once anyway.
@@ -46,8 +45,6 @@ pub struct PlaybackHandle {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
-    /// When the speaker last got audio, for the half-duplex mic gate.
-    activity: Arc<Recent>,
 }
 
 impl PlaybackHandle {
@@ -79,12 +76,6 @@ impl PlaybackHandle {
         self.volume.load(Ordering::Relaxed)
     }
 
-    /// The speaker played something within `window` (plus its hardware buffer).
-    pub fn recently_active(&self, window: Duration) -> bool {
-        self.activity
-            .within(window + Duration::from_millis(u64::from(PLAYBACK_BUFFER_MS)))
-    }
-
     /// Stops playback at once and refuses every chunk older than `new_gen`.
     pub fn discard(&self, new_gen: u64) {
         self.current_gen.fetch_max(new_gen, Ordering::SeqCst);
@@ -109,7 +100,6 @@ pub fn spawn(
     let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
     let current_gen = Arc::new(AtomicU64::new(0));
     let volume = Arc::new(AtomicU8::new(volume_percent.min(100)));
-    let activity = Arc::new(Recent::default());
     let mut player = Player {
         device,
         pcm: None,
@@ -118,7 +108,6 @@ pub fn spawn(
         current_gen: current_gen.clone(),
         volume: volume.clone(),
         stats: stats.clone(),
-        activity: activity.clone(),
         samples: Vec::new(),
         reference,
     };
@@ -140,7 +129,6 @@ pub fn spawn(
             current_gen,
             volume,
             stats,
-            activity,
         },
         join,
     ))
@@ -160,7 +148,6 @@ struct Player {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
-    activity: Arc<Recent>,
     /// Reused conversion buffer: bytes → i16 without a fresh allocation per chunk.
     samples: Vec<i16>,
     reference: Option<ReferenceTx>,
@@ -253,7 +240,6 @@ impl Player {
                         r.played(t, o.rate_hz, &self.samples[done..done + n]);
                     }
                     done += n;
-                    self.activity.touch();
                     AudioStats::add(&self.stats.played_bytes, (n * FRAME_BYTES) as u64);
                 }
                 Err(e) if is_device_gone(e.errno()) => {

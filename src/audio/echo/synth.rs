@@ -169,6 +169,58 @@ fn render_voice(syl: &[Syllable], rate: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
+/// How much noise the voice has at `t`: a consonant (40 ms) before each syllable and some
+/// breath under it. Real speech is not purely periodic; a purely harmonic far end lets an
+/// echo canceller's delay estimator lock onto pitch periods.
+fn noise_env(syl: &[Syllable], idx: &mut usize, t: f64) -> f64 {
+    while *idx < syl.len() && syl[*idx].start + syl[*idx].dur < t {
+        *idx += 1;
+    }
+    let Some(s) = syl.get(*idx) else { return 0.0 };
+    let tau = t - s.start;
+    if (-0.04..0.0).contains(&tau) {
+        0.5 * (1.0 - (PI * (tau + 0.04) / 0.04).cos())
+    } else if (0.0..s.dur).contains(&tau) {
+        0.15
+    } else {
+        0.0
+    }
+}
+
+/// The voice's noise part, rendered once at 48 kHz and band-limited to 4 kHz so that taking
+/// every 2nd / 3rd sample gives the same sound at 24 and 16 kHz. Returns (24 kHz, 16 kHz).
+fn render_noise(syl: &[Syllable], seconds: f64, rng: &mut Rng) -> (Vec<f64>, Vec<f64>) {
+    let n48 = (seconds * 48_000.0) as usize;
+    // 63-tap windowed-sinc low-pass at 4 kHz.
+    const TAPS: usize = 63;
+    let fc = 4_000.0 / 48_000.0;
+    let h: Vec<f64> = (0..TAPS)
+        .map(|k| {
+            let m = k as f64 - (TAPS - 1) as f64 / 2.0;
+            let sinc = if m == 0.0 {
+                2.0 * fc
+            } else {
+                (2.0 * PI * fc * m).sin() / (PI * m)
+            };
+            let w = 0.54 - 0.46 * (2.0 * PI * k as f64 / (TAPS - 1) as f64).cos();
+            sinc * w
+        })
+        .collect();
+    let white: Vec<f64> = (0..n48 + TAPS).map(|_| rng.gauss()).collect();
+    let mut idx = 0;
+    let x48: Vec<f64> = (0..n48)
+        .map(|i| {
+            let v: f64 = h.iter().zip(&white[i..i + TAPS]).map(|(a, b)| a * b).sum();
+            // Scaled to sit like consonants against the harmonic part.
+            v * 2.5 * noise_env(syl, &mut idx, i as f64 / 48_000.0)
+        })
+        .collect();
+    (
+        x48.iter().step_by(2).copied().collect(),
+        x48.iter().step_by(3).copied().collect(),
+    )
+}
+
 /// RMS over the frames (20 ms) that are active (within 30 dB of the loudest).
 fn active_rms(x: &[f64], rate: f64) -> f64 {
     let f = (rate * 0.02) as usize;
@@ -273,6 +325,9 @@ pub fn room(spec: RoomSpec) -> Room {
     // The far end: −14 dBFS active RMS as played.
     let mut far24 = render_voice(&far_syl, 24_000.0, n24);
     let mut far16 = render_voice(&far_syl, 16_000.0, n16);
+    let (noise24, noise16) = render_noise(&far_syl, spec.seconds, &mut rng);
+    far24.iter_mut().zip(noise24).for_each(|(v, n)| *v += n);
+    far16.iter_mut().zip(noise16).for_each(|(v, n)| *v += n);
     let g = db_to_lin(-14.0) / active_rms(&far24, 24_000.0).max(1e-9);
     far24.iter_mut().for_each(|v| *v *= g);
     far16.iter_mut().for_each(|v| *v *= g);
