@@ -471,7 +471,7 @@ pub async fn run(
     summary.interruptions = machine.interruptions;
     summary.gate_openings = AudioStats::get(&stats.echo.gate_openings);
     summary.echo_delay_ms = stats.echo.delay_ms();
-    summary.echo_erle_db = stats.echo.erle_db();
+    summary.echo_erle_db = stats.echo.measured_erle_db();
     log::info!(
         "stopped: {}; camera frames captured {} / sent {} / corrupt {}; {} connections ({} resumed, {} reconnects, {} goAways, {} hand-overs); {} replies, {} interruptions, {} late reply bytes discarded; played {} bytes; xruns capture {} / playback {}; bytes up {} / down {}",
         summary.continuity(&stats),

@@ -146,8 +146,8 @@ pub struct EchoStats {
     pub erle_cdb: AtomicI64,
     /// Canceller echo-return-loss estimate (stream to mic), hundredths of a dB.
     pub erl_cdb: AtomicI64,
-    /// Our own measurement: mic energy over output energy while only the far end plays,
-    /// hundredths of a dB (`i64::MIN` = none yet).
+    /// Our own measurement: mic energy over output energy in the last second with at least
+    /// 0.5 s of far-end audio (double talk lowers it), hundredths of a dB (`i64::MIN` = none).
     pub measured_erle_cdb: AtomicI64,
 }
 
@@ -193,10 +193,10 @@ impl EchoStats {
                 .unwrap_or_else(|| "n/a".into())
         };
         format!(
-            "echo: delay {}, ERLE {} (measured {}), ERL {}, gate openings {}, gated {} ms",
+            "echo: delay {}, ERLE {} (AEC3 linear-filter estimate {}), ERL {}, gate openings {}, gated {} ms",
             opt(self.delay_ms().map(|d| d as f64), "ms"),
-            opt(self.erle_db(), "dB"),
             opt(self.measured_erle_db(), "dB"),
+            opt(self.erle_db(), "dB"),
             opt(self.erl_db(), "dB"),
             self.gate_openings.load(Ordering::Relaxed),
             self.gated_frames.load(Ordering::Relaxed) * 10,
@@ -339,6 +339,7 @@ pub struct EchoProcessor {
     /// Energy in/out over far-end-only frames since the last readout (measured ERLE).
     erle_in: f64,
     erle_out: f64,
+    erle_frames: u32,
     low_erle_s: f64,
     frames: u64,
     gate: Gate,
@@ -367,6 +368,7 @@ impl EchoProcessor {
             erl_db: None,
             erle_in: 0.0,
             erle_out: 0.0,
+            erle_frames: 0,
             low_erle_s: 0.0,
             frames: 0,
             gate: Gate {
@@ -515,6 +517,7 @@ impl EchoProcessor {
             if far_now && mic_in_db > -70.0 {
                 self.erle_in += 10f64.powf(mic_in_db / 10.0);
                 self.erle_out += 10f64.powf(out_db / 10.0);
+                self.erle_frames += 1;
             }
             if self.frames.is_multiple_of(100) {
                 self.readout(t, far_recent, stats);
@@ -604,7 +607,8 @@ impl EchoProcessor {
                 .erle_cdb
                 .store((e * 100.0).round() as i64, Ordering::Relaxed);
         }
-        if self.erle_in > 0.0 && self.erle_out > 0.0 {
+        // Only a second with enough far-end audio says anything (not the tail of a reply).
+        if self.erle_frames >= 50 && self.erle_in > 0.0 && self.erle_out > 0.0 {
             let m = 10.0 * (self.erle_in / self.erle_out).log10();
             stats
                 .measured_erle_cdb
@@ -629,6 +633,7 @@ impl EchoProcessor {
         );
         self.erle_in = 0.0;
         self.erle_out = 0.0;
+        self.erle_frames = 0;
     }
 
     /// The far end is (or was within the tail) audible at capture time `t`.
