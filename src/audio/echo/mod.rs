@@ -583,7 +583,8 @@ impl EchoProcessor {
         let Some(apm) = self.apm.as_ref() else { return };
         let s = apm.statistics();
         if let Some(d) = s.delay_ms {
-            if far_recent {
+            // Before warm-up the estimate is still searching; jumps then mean nothing.
+            if far_recent && self.far_frames >= WARMUP_FRAMES {
                 if let Some(prev) = self.last_delay {
                     if (d - prev).abs() > 50 {
                         // The echo path moved: distrust the canceller for a while.
