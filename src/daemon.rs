@@ -865,6 +865,11 @@ impl Daemon {
                 A::Close(why) => self.end_session(why).await,
                 A::Interrupt => {
                     log::info!("button: stopping the reply");
+                    // The echo gate opens at once and sends what was said while it was shut.
+                    self.stats
+                        .echo
+                        .open_request
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     self.step(Input::Interrupted);
                 }
                 A::ActivityStart | A::ActivityEnd => {

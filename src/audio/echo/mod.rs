@@ -20,7 +20,7 @@
 pub mod synth;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
 use crate::config::EchoMode;
@@ -133,6 +133,9 @@ impl ReferenceRx {
 /// Shared with the daemon: telemetry and the local barge-in signal.
 #[derive(Debug)]
 pub struct EchoStats {
+    /// Set by the daemon when the button interrupts a reply: the gate opens at once and the
+    /// pre-roll (what the user said while gated) is sent.
+    pub open_request: AtomicBool,
     /// Times the local barge-in detector fired (gate opened, or the user clearly talked over
     /// the reply): the daemon stops playback on each.
     pub gate_openings: AtomicU64,
@@ -154,6 +157,7 @@ pub struct EchoStats {
 impl Default for EchoStats {
     fn default() -> Self {
         EchoStats {
+            open_request: AtomicBool::new(false),
             gate_openings: AtomicU64::new(0),
             gated_frames: AtomicU64::new(0),
             aec_frames: AtomicU64::new(0),
@@ -545,6 +549,16 @@ impl EchoProcessor {
         };
         let predicted = self.ref_levels.iter().copied().fold(-120.0, f64::max) - erl;
         let mut fired = false;
+        // The button: the user asked to talk. Open without counting it as a detection (the
+        // daemon has already stopped the reply).
+        let pressed = stats.open_request.swap(false, Ordering::Relaxed);
+        if pressed && far_recent && !self.gate.fired {
+            self.gate.fired = true;
+            if gated {
+                out.extend(self.gate.preroll.drain(..));
+            }
+        }
+        let gated = gated && !self.gate.fired;
         if far_recent && !self.gate.fired {
             if out_db >= predicted + OPEN_MARGIN_DB && out_db > -50.0 {
                 self.gate.score += 1;
@@ -764,6 +778,31 @@ mod tests {
             .filter(|&i| ((i as f64 * 0.2).sin() * 10_000.0).abs() > 5_000.0)
             .count();
         assert!(loud + 32 >= said, "{loud} loud samples sent, {said} spoken");
+    }
+
+    #[test]
+    fn the_button_opens_the_gate_and_sends_the_pre_roll() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::HalfDuplex));
+        // A user as loud as the reference: never enough to open the gate on their own.
+        let user = |i: usize| ((i as f64 * 0.3).sin() * 8_000.0) as i16;
+        let out = drive(&mut p, &stats, 1.0, 8000, user);
+        assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
+        assert!(out.iter().all(|&v| v == 0), "gated while the reply plays");
+        stats.open_request.store(true, Ordering::Relaxed);
+        let mut more = Vec::new();
+        let t = 100.0 + 1.0;
+        p.reference(&block(t + 0.05, 8000));
+        let m: Vec<i16> = (16_000..16_160).map(user).collect();
+        p.capture(t, &m);
+        p.process(t + 0.1, &mut more, &stats);
+        // 500 ms of pre-roll, then the live frame(s).
+        assert!(more.len() >= 8_000 + 160, "{}", more.len());
+        assert!(
+            more[..8_000].iter().any(|&v| v != 0),
+            "pre-roll is the user"
+        );
+        assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
     }
 
     #[test]
