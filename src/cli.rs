@@ -16,6 +16,9 @@ commands:
                  --seconds N (default 3), --no-playback, --out FILE.wav (keep the recording)
   snapshot       capture one camera frame through the full pipeline and write it as a JPEG
                  (--out FILE, default snapshot.jpg)
+  calibrate-echo play a test signal on the configured speaker, record the mic, and report
+                 the acoustic delay, echo level and ERLE, with warnings about what
+                 defeats echo cancellation
   demo           one complete voice session against a built-in local stand-in,
                  with file-backed audio devices (no sound card, no API key);
                  writes demo-speaker.wav
@@ -27,7 +30,8 @@ options:
   -V, --version       print the version
 ";
 
-const COMMANDS: &str = "run, check-config, list-devices, test-audio, snapshot or demo";
+const COMMANDS: &str =
+    "run, check-config, list-devices, test-audio, snapshot, calibrate-echo or demo";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -37,6 +41,7 @@ pub enum Command {
     Demo,
     Snapshot,
     TestAudio,
+    CalibrateEcho,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +107,7 @@ where
                     "demo" => Command::Demo,
                     "snapshot" => Command::Snapshot,
                     "test-audio" => Command::TestAudio,
+                    "calibrate-echo" => Command::CalibrateEcho,
                     other => {
                         return Err(lexopt::Error::Custom(
                             format!("unknown command `{other}` (expected {COMMANDS})").into(),
@@ -161,6 +167,7 @@ mod tests {
         );
         assert_eq!(go(&["list-devices"]).command, Command::ListDevices);
         assert_eq!(go(&["demo"]).command, Command::Demo);
+        assert_eq!(go(&["calibrate-echo"]).command, Command::CalibrateEcho);
         let s = go(&["snapshot", "--out", "/tmp/x.jpg"]);
         assert_eq!(
             (s.command, s.out),

@@ -285,11 +285,14 @@ impl ButtonMode {
     }
 }
 
-/// What keeps the speaker out of the microphone. TOML: `"none"`, `"half_duplex"`.
+/// What keeps the speaker out of the microphone. TOML: `"aec"`, `"half_duplex"`, `"none"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum EchoMode {
-    /// The microphone is always sent (a headset, or hardware echo cancellation).
+    /// In-process echo cancellation (WebRTC AEC3 via `sonora`) with the exact playback stream
+    /// as the reference; the half-duplex gate covers its warm-up and unhealthy spells.
     #[default]
+    Aec,
+    /// The microphone is always sent (a headset, or hardware echo cancellation).
     None,
     /// The microphone is muted (silence is sent) while a reply plays and for `echo_tail_ms`
     /// after, so a loudspeaker cannot make the model interrupt itself; the button still
@@ -298,11 +301,12 @@ pub enum EchoMode {
 }
 
 impl EchoMode {
-    pub const ALL: [EchoMode; 2] = [Self::None, Self::HalfDuplex];
+    pub const ALL: [EchoMode; 3] = [Self::Aec, Self::HalfDuplex, Self::None];
 
     /// The name in the config file.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Aec => "aec",
             Self::None => "none",
             Self::HalfDuplex => "half_duplex",
         }
@@ -451,12 +455,13 @@ pub struct AudioConfig {
     /// Initial speaker volume (software gain), percent. Default 100, range 0..=100; the model
     /// can change it with the `set_volume` tool.
     pub volume: u8,
-    /// Echo handling. Default `none`; `half_duplex` mutes the microphone (sends silence) while
-    /// a reply plays and for `echo_tail_ms` after, for a loudspeaker without echo cancellation.
+    /// Echo handling. Default `aec` (in-process echo cancellation, with the half-duplex gate
+    /// while it converges); `half_duplex` mutes the microphone (sends silence) while a reply
+    /// plays and for `echo_tail_ms` after; `none` for a headset.
     pub echo: EchoMode,
-    /// With `echo = half_duplex`: how long the microphone stays muted after the reply's last
-    /// sample has played (room echo, the device's output latency), milliseconds. Default 300,
-    /// range 0..=5000; unused with `echo = none`.
+    /// With `echo = half_duplex` (and during the canceller's warm-up): how long the microphone
+    /// stays muted after the reply's last sample has played (room echo, the device's output
+    /// latency), milliseconds. Default 300, range 0..=5000; unused with `echo = none`.
     pub echo_tail_ms: u32,
 }
 
@@ -468,7 +473,7 @@ impl Default for AudioConfig {
             chunk_ms: 40,
             backlog_ms: 10_000,
             volume: 100,
-            echo: EchoMode::None,
+            echo: EchoMode::Aec,
             echo_tail_ms: 300,
         }
     }
@@ -1894,7 +1899,7 @@ fn key_alias(table: &str, normalized: &str) -> Option<&'static str> {
         }
         ("session", "pushtotalk" | "ptt") => "set `mode = \"push_to_talk\"` in [button]",
         ("audio", "aec" | "echocancellation" | "echocancel" | "halfduplex" | "duplex") => {
-            "did you mean `echo` (\"none\" or \"half_duplex\")?"
+            "did you mean `echo` (\"aec\", \"half_duplex\" or \"none\")?"
         }
         ("audio", "tail" | "echotail") => "did you mean `echo_tail_ms`?",
         ("service", "log" | "loglevel" | "level" | "verbosity" | "verbose" | "logging") => {
@@ -2322,6 +2327,10 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
     };
     let led = b.led().map(|l| format!(", LED {l}")).unwrap_or_default();
     let echo = match a.echo {
+        EchoMode::Aec => format!(
+            "echo cancellation (AEC3; mic muted while it converges, {} ms tail)",
+            a.echo_tail_ms
+        ),
         EchoMode::None => "none".to_string(),
         EchoMode::HalfDuplex => format!(
             "half duplex (mic muted while a reply plays and {} ms after)",
@@ -2456,7 +2465,7 @@ mod tests {
         assert_eq!(d.video.geometry, Geometry::Letterbox);
         assert_eq!(d.video.quality, 80);
         assert_eq!(d.session.wake, Wake::Always);
-        assert_eq!(d.audio.echo, EchoMode::None);
+        assert_eq!(d.audio.echo, EchoMode::Aec);
         assert_eq!(d.audio.echo_tail_ms, 300);
         assert_eq!(d.session.idle_timeout_s, 120);
         assert_eq!(d.session.max_session_s, 0);
@@ -3079,17 +3088,17 @@ log_level = "TRACE"
                 "invalid value \"hold\" for mode in [button]; allowed: toggle, push_to_talk",
             ),
             (
-                "[audio]\necho = \"aec\"\n",
+                "[audio]\necho = \"webrtc\"\n",
                 2,
                 8,
-                "invalid value \"aec\" for echo in [audio]; allowed: none, half_duplex",
+                "invalid value \"webrtc\" for echo in [audio]; allowed: aec, half_duplex, none",
             ),
             (
                 "[audio]\necho = true\n",
                 2,
                 8,
-                "wrong type for echo in [audio]: expected a string, one of: none, half_duplex, \
-                 found boolean true",
+                "wrong type for echo in [audio]: expected a string, one of: aec, half_duplex, \
+                 none, found boolean true",
             ),
             (
                 "[service]\nlog_level = \"verbose\"\n",
@@ -3777,8 +3786,8 @@ log_level = "TRACE"
                 "[audio]\nhalf_duplex = true\n",
                 2,
                 1,
-                "unknown key `half_duplex` in [audio]; did you mean `echo` (\"none\" or \
-                 \"half_duplex\")?",
+                "unknown key `half_duplex` in [audio]; did you mean `echo` (\"aec\", \
+                 \"half_duplex\" or \"none\")?",
             ),
             (
                 "[audio]\necho_tail = 300\n",
@@ -4096,7 +4105,7 @@ log_level = "TRACE"
              ping 15 s, dead after 45 s, max message 4096 KiB",
             "reconnect: backoff 0.5 s…30 s, config errors wait 60 s (doubling up to 900 s)",
             "tools: on (end_session, set_volume)",
-            "echo: none\n",
+            "echo: echo cancellation (AEC3; mic muted while it converges, 300 ms tail)\n",
             "wake: always, max session unlimited, chimes on\n",
             "button: none\n",
             "log level: info (-v and GEMLIVE_LOG override it)\n",

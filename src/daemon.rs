@@ -37,7 +37,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::audio::playback::{self, PlaybackHandle};
-use crate::audio::{capture, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
+use crate::audio::{capture, echo, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
 use crate::button::{Button, ButtonError, ButtonEvent, Edge, Led, Press, PressTracker};
 use crate::config::{ApiKey, ButtonMode, Config, EchoMode, Wake};
 use crate::lifecycle::{self, Lifecycle, LifecycleConfig};
@@ -90,6 +90,12 @@ pub struct RunSummary {
     /// WebSocket payload bytes sent and received.
     pub bytes_up: u64,
     pub bytes_down: u64,
+    pub echo_mode: EchoMode,
+    /// Local barge-ins: the echo gate's detector fired.
+    pub gate_openings: u64,
+    /// The canceller's last delay and ERLE estimates.
+    pub echo_delay_ms: Option<i64>,
+    pub echo_erle_db: Option<f64>,
 }
 
 impl RunSummary {
@@ -276,6 +282,8 @@ struct Daemon {
     had_link: bool,
     /// READY=1 is sent once the microphone delivers audio.
     ready_sent: bool,
+    /// Local barge-ins (echo gate openings) already acted on.
+    gate_openings_seen: u64,
     /// Captured bytes at the last watchdog check.
     wd_captured: u64,
     life: Lifecycle,
@@ -330,10 +338,24 @@ pub async fn run(
     // Two seconds of chunks between the capture thread and us; the backlog takes over offline.
     let depth = (2000 / cfg.audio.chunk_ms).max(4) as usize;
     let (mic_tx, mic_rx) = mpsc::channel::<PcmChunk>(depth);
+    // The canceller's reference: exactly what the playback thread writes (replies, chimes).
+    let (ref_tx, ref_rx) = match cfg.audio.echo {
+        EchoMode::None => (None, None),
+        EchoMode::Aec | EchoMode::HalfDuplex => {
+            let (t, r) = echo::reference_channel();
+            (Some(t), Some(r))
+        }
+    };
     let capture_thread = capture::spawn(
         capture::CaptureParams {
             device: cfg.audio.capture_device.clone(),
             chunk_ms: cfg.audio.chunk_ms,
+            echo: echo::EchoSettings {
+                mode: cfg.audio.echo,
+                tail_s: f64::from(cfg.audio.echo_tail_ms) / 1000.0,
+                render_rate_hz: crate::audio::OUTPUT_RATE_HZ,
+            },
+            reference: ref_rx,
         },
         mic_tx,
         stop.clone(),
@@ -345,6 +367,7 @@ pub async fn run(
         cfg.audio.volume,
         stop.clone(),
         stats.clone(),
+        ref_tx,
     )
     .context("starting the playback thread")?;
     let video = if cfg.video.enabled {
@@ -364,6 +387,7 @@ pub async fn run(
     let cfg_max = secs(cfg.session.max_session_s);
     let cfg_chimes = cfg.session.chimes;
     let cfg_long_press = cfg.button.long_press_ms;
+    let echo_mode = cfg.audio.echo;
     let mut d = Daemon {
         backlog: Backlog::new(cfg.audio.backlog_ms),
         backoff: Backoff::new(
@@ -380,7 +404,10 @@ pub async fn run(
         mic_rx,
         video,
         machine: Machine::new(),
-        summary: RunSummary::default(),
+        summary: RunSummary {
+            echo_mode,
+            ..RunSummary::default()
+        },
         link: None,
         draining: None,
         drain_until: None,
@@ -394,6 +421,7 @@ pub async fn run(
         },
         had_link: false,
         ready_sent: false,
+        gate_openings_seen: 0,
         wd_captured: 0,
         life: Lifecycle::new(
             LifecycleConfig {
@@ -441,6 +469,9 @@ pub async fn run(
     summary.mic_bytes_unsent_at_stop = backlog.bytes as u64;
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;
+    summary.gate_openings = AudioStats::get(&stats.echo.gate_openings);
+    summary.echo_delay_ms = stats.echo.delay_ms();
+    summary.echo_erle_db = stats.echo.measured_erle_db();
     log::info!(
         "stopped: {}; camera frames captured {} / sent {} / corrupt {}; {} connections ({} resumed, {} reconnects, {} goAways, {} hand-overs); {} replies, {} interruptions, {} late reply bytes discarded; played {} bytes; xruns capture {} / playback {}; bytes up {} / down {}",
         summary.continuity(&stats),
@@ -461,6 +492,9 @@ pub async fn run(
         summary.bytes_up,
         summary.bytes_down,
     );
+    if summary.echo_mode != EchoMode::None {
+        log::info!("session {}", stats.echo.summary());
+    }
     Ok(summary)
 }
 
@@ -831,6 +865,11 @@ impl Daemon {
                 A::Close(why) => self.end_session(why).await,
                 A::Interrupt => {
                     log::info!("button: stopping the reply");
+                    // The echo gate opens at once and sends what was said while it was shut.
+                    self.stats
+                        .echo
+                        .open_request
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     self.step(Input::Interrupted);
                 }
                 A::ActivityStart | A::ActivityEnd => {
@@ -872,6 +911,9 @@ impl Daemon {
     /// resumption handle (the next session is a new conversation), drop buffered mic audio.
     async fn end_session(&mut self, why: &str) {
         log::info!("session ended: {why}");
+        if self.cfg.audio.echo != EchoMode::None {
+            log::info!("session {}", self.stats.echo.summary());
+        }
         if let Some(d) = self.dial.take() {
             d.task.abort();
         }
@@ -958,11 +1000,15 @@ impl Daemon {
         if new.audio.capture_device != old.audio.capture_device
             || new.audio.playback_device != old.audio.playback_device
             || new.audio.chunk_ms != old.audio.chunk_ms
+            || new.audio.echo != old.audio.echo
+            || new.audio.echo_tail_ms != old.audio.echo_tail_ms
         {
-            needs_restart.push("[audio] devices and chunk_ms");
+            needs_restart.push("[audio] devices, chunk_ms and echo");
             merged.audio.capture_device = old.audio.capture_device.clone();
             merged.audio.playback_device = old.audio.playback_device.clone();
             merged.audio.chunk_ms = old.audio.chunk_ms;
+            merged.audio.echo = old.audio.echo;
+            merged.audio.echo_tail_ms = old.audio.echo_tail_ms;
         }
         if new.video != old.video {
             needs_restart.push("[video]");
@@ -1011,7 +1057,7 @@ impl Daemon {
         notify::ready(self.machine.state().as_str());
     }
 
-    async fn on_mic(&mut self, mut c: PcmChunk) {
+    async fn on_mic(&mut self, c: PcmChunk) {
         if !self.ready_sent {
             self.ready_sent = true;
             notify::ready(self.shown);
@@ -1021,15 +1067,20 @@ impl Daemon {
             self.summary.mic_bytes_idle += c.len() as u64;
             return;
         }
-        let gated = self.cfg.audio.echo == EchoMode::HalfDuplex
-            && self.player.recently_active(Duration::from_millis(u64::from(
-                self.cfg.audio.echo_tail_ms,
-            )));
-        if gated {
-            // Half-duplex: while the speaker plays (and a tail after), send silence so the
-            // model cannot hear itself; the stream itself keeps flowing for the server's VAD.
-            c.fill(0);
-        } else if is_speech(&c) {
+        // The echo gate (capture thread) already replaced mic audio with silence while the
+        // speaker plays and the canceller cannot be trusted. When its local barge-in detector
+        // fires, the user clearly talks over the reply: stop it here, without waiting for the
+        // server's `interrupted`.
+        let openings = AudioStats::get(&self.stats.echo.gate_openings);
+        if openings > self.gate_openings_seen {
+            self.gate_openings_seen = openings;
+            log::info!(
+                "local barge-in: speaker stopped (monotonic {:.4} s)",
+                crate::service::monotonic_s()
+            );
+            self.step(Input::LocalBargeIn);
+        }
+        if is_speech(&c) {
             if let Some(v) = &self.video {
                 v.gate.speech();
             }

@@ -150,9 +150,15 @@ impl Rig {
         let config_path = dir.join("gemlive.toml");
         std::fs::write(&mic_path, mic)?;
         std::fs::write(&alsa_conf, alsa_file_conf(&mic_path, &speaker_path))?;
+        // File PCMs have no acoustic path from speaker to mic: no echo to cancel, and the
+        // tests compare mic bytes exactly. A `tail` that sets `echo` itself wins.
+        let sets_echo = tail
+            .lines()
+            .any(|l| l.split('=').next().map(str::trim) == Some("echo"));
+        let echo = if sets_echo { "" } else { "echo = \"none\"\n" };
         let rig = Rig {
             config_text: format!(
-                "[live]\nendpoint = \"{endpoint}\"\n{live_extra}\n\n[audio]\ncapture_device = \"{MIC_PCM}\"\nplayback_device = \"{SPEAKER_PCM}\"\n{tail}\n"
+                "[live]\nendpoint = \"{endpoint}\"\n{live_extra}\n\n[audio]\ncapture_device = \"{MIC_PCM}\"\nplayback_device = \"{SPEAKER_PCM}\"\n{echo}{tail}\n"
             ),
             dir,
             mic_path,

@@ -17,6 +17,10 @@ pub enum Input {
     ModelAudio,
     /// `serverContent.interrupted`.
     Interrupted,
+    /// The echo gate's local barge-in detector: the user clearly talks over the speaker. Stops
+    /// playback at once; a reply still streaming is dropped like on `Interrupted`, but a reply
+    /// that has fully arrived (only playing out) leaves no late audio to drop.
+    LocalBargeIn,
     /// `serverContent.generationComplete`: the model has sent all audio of this reply.
     GenerationComplete,
     /// `serverContent.turnComplete`.
@@ -146,6 +150,15 @@ impl Machine {
                     self.set(State::Listening, &mut out);
                 }
             }
+            Input::LocalBargeIn => {
+                if self.state == State::Speaking {
+                    return self.step(Input::Interrupted);
+                }
+                if !self.discarding {
+                    self.gen += 1;
+                    out.push(Action::Discard { new_gen: self.gen });
+                }
+            }
             Input::GenerationComplete => self.finish_reply(&mut out),
             Input::TurnComplete => {
                 if self.discarding {
@@ -181,6 +194,28 @@ mod tests {
 
     fn run(m: &mut Machine, inputs: &[Input]) -> Vec<Action> {
         inputs.iter().flat_map(|i| m.step(*i)).collect()
+    }
+
+    #[test]
+    fn local_barge_in_stops_playback_without_eating_the_next_reply() {
+        let mut m = Machine::new();
+        run(&mut m, &[SessionReady, ModelAudio, TurnComplete]);
+        // The reply has fully arrived and is playing out.
+        assert_eq!(run(&mut m, &[LocalBargeIn]), vec![Discard { new_gen: 1 }]);
+        assert_eq!(
+            run(&mut m, &[ModelAudio]),
+            vec![State(super::State::Speaking), Play { gen: 1 }]
+        );
+        // While a reply streams, it is an interruption: its late chunks are dropped.
+        assert_eq!(
+            run(&mut m, &[LocalBargeIn, ModelAudio]),
+            vec![
+                Discard { new_gen: 2 },
+                State(super::State::Listening),
+                DropLate
+            ]
+        );
+        assert_eq!(m.interruptions, 1);
     }
 
     #[test]

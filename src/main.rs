@@ -57,6 +57,7 @@ fn main() -> ExitCode {
         Command::ListDevices => list_devices(&path),
         Command::Run => run(&path, forced.is_some()),
         Command::Demo => demo(),
+        Command::CalibrateEcho => calibrate_echo(&path),
         Command::Snapshot => snapshot(
             &path,
             cli.out
@@ -202,6 +203,28 @@ fn test_audio(
     } else {
         println!("result: PROBLEM ({} found)", problems.len());
         ExitCode::FAILURE
+    }
+}
+
+fn calibrate_echo(path: &std::path::Path) -> ExitCode {
+    let cfg = match config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let (cap, play) = (&cfg.audio.capture_device, &cfg.audio.playback_device);
+    println!("calibrating echo: playing a 5 s test signal on `{play}`, recording `{cap}` (keep the room quiet)");
+    match gemlive::audio::calibrate::run(cap, play) {
+        Ok(c) => {
+            print!("{c}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gemlive: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
     }
 }
 

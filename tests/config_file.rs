@@ -112,7 +112,7 @@ fn shipped_example_parses_to_the_defaults() {
     );
     assert_eq!(
         (cfg.audio.echo, cfg.audio.echo_tail_ms),
-        (EchoMode::None, 300)
+        (EchoMode::Aec, 300)
     );
     let s = &cfg.session;
     assert_eq!(

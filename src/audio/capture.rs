@@ -4,6 +4,10 @@
 //! async side with `try_send` so a stalled consumer can never block the device (a full channel
 //! drops the chunk and counts it). xruns are recovered and counted; a vanished device is
 //! reopened with backoff, forever.
+//!
+//! Unless `echo = "none"`, every period goes through the echo processor (`audio::echo`) on
+//! this thread first: stamped with when it was captured, cancelled against the playback
+//! stream, and gated while the canceller cannot be trusted.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,10 +18,14 @@ use tokio::sync::mpsc;
 
 use crate::service::error_chain;
 
+use super::echo::{now_s, EchoProcessor, EchoSettings, ReferenceRx};
 use super::{
     is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, PcmChunk,
     FRAME_BYTES, INPUT_RATE_HZ,
 };
+
+/// Echo telemetry goes to the log this often while the speaker plays.
+const TELEMETRY_EVERY_S: f64 = 10.0;
 
 /// Capture ring size: a few periods of slack against scheduling hiccups on a busy Pi.
 const CAPTURE_BUFFER_MS: u32 = 200;
@@ -30,6 +38,9 @@ const PACE_SLACK: Duration = Duration::from_millis(100);
 pub struct CaptureParams {
     pub device: String,
     pub chunk_ms: u32,
+    pub echo: EchoSettings,
+    /// What the playback thread plays (the canceller's reference); `None` with `echo = none`.
+    pub reference: Option<ReferenceRx>,
 }
 
 /// Starts the capture thread. It stops when `stop` is set or the receiver is dropped.
@@ -52,8 +63,11 @@ fn run(
     stats: Arc<AudioStats>,
 ) {
     let mut failures = 0u32;
+    // Built on this thread: the canceller's state lives where its frames are processed, and
+    // survives a device reopen (the room did not change).
+    let mut echo = EchoProcessor::new(params.echo);
     while !stop.load(Ordering::Relaxed) && !tx.is_closed() {
-        match capture_session(&params, &tx, &stop, &stats, &mut failures) {
+        match capture_session(&params, &mut echo, &tx, &stop, &stats, &mut failures) {
             Ok(()) => return,
             Err(e) => {
                 let delay = reopen_delay(failures);
@@ -74,6 +88,7 @@ fn run(
 /// One open PCM's lifetime. `Ok` = asked to stop; `Err` = reopen.
 fn capture_session(
     params: &CaptureParams,
+    echo: &mut EchoProcessor,
     tx: &mpsc::Sender<PcmChunk>,
     stop: &AtomicBool,
     stats: &AudioStats,
@@ -109,6 +124,9 @@ fn capture_session(
     let chunk_frames = (INPUT_RATE_HZ * params.chunk_ms / 1000) as usize;
     let mut period_buf = vec![0i16; period.max(1)];
     let mut chunk: PcmChunk = Vec::with_capacity(chunk_frames * FRAME_BYTES);
+    // Processed mic audio of one read (a gate opening adds up to 500 ms of pre-roll).
+    let mut processed: Vec<i16> = Vec::with_capacity(period.max(1) + INPUT_RATE_HZ as usize);
+    let mut next_telemetry = 0.0f64;
     let started = Instant::now();
     let mut frames_total: u64 = 0;
 
@@ -135,7 +153,35 @@ fn capture_session(
         };
         frames_total += n as u64;
         AudioStats::add(&stats.captured_bytes, (n * FRAME_BYTES) as u64);
-        for s in &period_buf[..n] {
+        // When the first sample of this read was captured: what is still queued in the device
+        // (the delay) was captured after the samples we just got.
+        let now = now_s();
+        let queued = pcm.delay().unwrap_or(0).max(0) as f64;
+        let t_first = now - (queued + n as f64) / f64::from(INPUT_RATE_HZ);
+        if frames_total % 16_000 < n as u64 {
+            log::trace!("capture: read {n}, delay {queued} frames, t_first {t_first:.4}, now {now:.4}, total {frames_total}");
+        }
+        if let Some(r) = &params.reference {
+            r.drain_into(echo);
+        }
+        echo.capture(t_first, &period_buf[..n]);
+        processed.clear();
+        if echo.process(now, &mut processed, &stats.echo) {
+            log::info!(
+                "local barge-in: the user talked over the reply (gate opening {})",
+                stats.echo.gate_openings.load(Ordering::Relaxed)
+            );
+        }
+        if echo.far_end_recent()
+            && echo.mode() == crate::config::EchoMode::Aec
+            && now >= next_telemetry
+        {
+            if next_telemetry > 0.0 {
+                log::info!("{}", stats.echo.summary());
+            }
+            next_telemetry = now + TELEMETRY_EVERY_S;
+        }
+        for s in &processed {
             chunk.extend_from_slice(&s.to_le_bytes());
             if chunk.len() == chunk_frames * FRAME_BYTES {
                 let full =

@@ -6,9 +6,11 @@
 //! consumer falls behind), playback takes `PlaybackCmd`s from a bounded queue.
 //! Nothing above this module touches a PCM handle.
 
+pub mod calibrate;
 pub mod capture;
 pub mod check;
 pub mod devices;
+pub mod echo;
 pub mod playback;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -227,6 +229,8 @@ pub struct AudioStats {
     pub discarded_bytes: AtomicU64,
     pub playback_xruns: AtomicU64,
     pub discards: AtomicU64,
+    /// Echo canceller and gate telemetry; `gate_openings` is the local barge-in signal.
+    pub echo: echo::EchoStats,
 }
 
 impl AudioStats {

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use crate::service::error_chain;
 
+use super::echo::{now_s, ReferenceTx};
 use super::{
-    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, Recent,
-    FRAME_BYTES,
+    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, FRAME_BYTES,
 };
 
 /// Hardware buffer: enough slack for a busy Pi; discard empties it at once anyway.
@@ -45,8 +45,6 @@ pub struct PlaybackHandle {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
-    /// When the speaker last got audio, for the half-duplex mic gate.
-    activity: Arc<Recent>,
 }
 
 impl PlaybackHandle {
@@ -78,12 +76,6 @@ impl PlaybackHandle {
         self.volume.load(Ordering::Relaxed)
     }
 
-    /// The speaker played something within `window` (plus its hardware buffer).
-    pub fn recently_active(&self, window: Duration) -> bool {
-        self.activity
-            .within(window + Duration::from_millis(u64::from(PLAYBACK_BUFFER_MS)))
-    }
-
     /// Stops playback at once and refuses every chunk older than `new_gen`.
     pub fn discard(&self, new_gen: u64) {
         self.current_gen.fetch_max(new_gen, Ordering::SeqCst);
@@ -95,16 +87,19 @@ impl PlaybackHandle {
 }
 
 /// Starts the playback thread; it ends when the handle is dropped or `stop` is set.
+///
+/// With `reference`, every sample written to ALSA is also sent to the capture thread's echo
+/// canceller, stamped with when it will be heard; a drop tells it what never played.
 pub fn spawn(
     device: String,
     volume_percent: u8,
     stop: Arc<AtomicBool>,
     stats: Arc<AudioStats>,
+    reference: Option<ReferenceTx>,
 ) -> std::io::Result<(PlaybackHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
     let current_gen = Arc::new(AtomicU64::new(0));
     let volume = Arc::new(AtomicU8::new(volume_percent.min(100)));
-    let activity = Arc::new(Recent::default());
     let mut player = Player {
         device,
         pcm: None,
@@ -113,8 +108,8 @@ pub fn spawn(
         current_gen: current_gen.clone(),
         volume: volume.clone(),
         stats: stats.clone(),
-        activity: activity.clone(),
         samples: Vec::new(),
+        reference,
     };
     let join = std::thread::Builder::new()
         .name("alsa-playback".into())
@@ -134,7 +129,6 @@ pub fn spawn(
             current_gen,
             volume,
             stats,
-            activity,
         },
         join,
     ))
@@ -154,9 +148,9 @@ struct Player {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
-    activity: Arc<Recent>,
     /// Reused conversion buffer: bytes → i16 without a fresh allocation per chunk.
     samples: Vec<i16>,
+    reference: Option<ReferenceTx>,
 }
 
 impl Player {
@@ -180,7 +174,12 @@ impl Player {
     fn drop_hw(&mut self) {
         if let Some(o) = &self.pcm {
             AudioStats::add(&self.stats.discards, 1);
-            if o.pcm.drop().is_err() || o.pcm.prepare().is_err() {
+            let failed = o.pcm.drop().is_err() || o.pcm.prepare().is_err();
+            // What was still queued never plays: the canceller must not expect its echo.
+            if let Some(r) = &mut self.reference {
+                r.dropped(now_s());
+            }
+            if failed {
                 self.lost("drop failed");
             }
         }
@@ -232,8 +231,15 @@ impl Player {
                 .and_then(|io| io.writei(&self.samples[done..end]));
             match result {
                 Ok(n) => {
+                    if let Some(r) = &mut self.reference {
+                        // The delay counts what is queued including these n frames, so the
+                        // first of them is heard after the rest of the queue.
+                        let queued = o.pcm.delay().unwrap_or(n as alsa::pcm::Frames).max(0);
+                        let ahead = (queued as f64 - n as f64).max(0.0);
+                        let t = now_s() + ahead / f64::from(o.rate_hz);
+                        r.played(t, o.rate_hz, &self.samples[done..done + n]);
+                    }
                     done += n;
-                    self.activity.touch();
                     AudioStats::add(&self.stats.played_bytes, (n * FRAME_BYTES) as u64);
                 }
                 Err(e) if is_device_gone(e.errno()) => {
@@ -328,6 +334,9 @@ impl Player {
     }
 
     fn lost(&mut self, why: &str) {
+        if let Some(r) = &mut self.reference {
+            r.dropped(now_s());
+        }
         log::error!(
             "playback device `{}` lost ({why}); reopening with backoff",
             self.device

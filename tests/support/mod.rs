@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests (the one home for them).
 #![allow(dead_code)]
 
+pub mod pulse;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,841 @@
+//! Capture-side echo handling: the canceller (WebRTC AEC3 via `sonora`), the reference
+//! timeline it is fed from, and the half-duplex gate that covers for it (docs/aec.md §4–§5).
+//!
+//! Everything here is device-free: the capture thread, the benchmark (`benches/aec.rs`) and the
+//! unit tests all drive the same [`EchoProcessor`] with explicit CLOCK_MONOTONIC timestamps.
+//!
+//! ```text
+//!  playback thread ──RefMsg (what was written, when it will be heard)──▶ reference timeline
+//!  capture thread  ──mic samples + when they were captured──▶ hold ─▶ AEC3 ─▶ gate ─▶ out
+//! ```
+//!
+//! Timing rule (docs/aec.md §0.5): the reference must reach the canceller *before* its echo
+//! does. For each 10 ms capture frame captured at `t`, the canceller gets the reference that
+//! is heard at `t + LEAD`. The lag it sees is then LEAD + the acoustic path: always causal,
+//! and far below the ~400 ms where AEC3 gives up. A capture frame is held until the reference
+//! for `t + LEAD + 10 ms` is known (or that moment has passed: nothing written later can play
+//! then), which costs the uplink LEAD + 10 ms of latency at most.
+
+#[doc(hidden)]
+pub mod synth;
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+
+use crate::config::EchoMode;
+
+use super::INPUT_RATE_HZ;
+
+/// How far ahead of its echo the reference is fed (see the module doc).
+pub const LEAD_S: f64 = 0.040;
+/// Capture frame: 10 ms at 16 kHz, the canceller's unit of work.
+pub const FRAME: usize = (INPUT_RATE_HZ / 100) as usize;
+/// Reference samples per message: 20 ms at 48 kHz; messages are fixed-size (no allocation).
+pub const REF_BLOCK: usize = 960;
+/// Reference messages in flight: ~1.3 s at 24 kHz, 20 ms each.
+const REF_QUEUE: usize = 64;
+/// A reference block this much later than the stream's end means the speaker was idle (or
+/// underran) in between; anything less is delay-reading jitter. Misjudging it only ever makes
+/// the reference lead by more, which the canceller tolerates.
+const GAP_S: f64 = 0.030;
+/// Capture timestamps further off than this are a real jump (xrun, reopen): resynchronise.
+const RESYNC_S: f64 = 0.150;
+/// Average capture timestamp error corrected in one step.
+const SLEW_S: f64 = 0.010;
+/// Far-end audio counts as active above this level (docs/aec.md §5).
+const ACTIVE_DBFS: f64 = -60.0;
+/// The canceller is trusted after this much far-end audio (AEC3 converged within 0.5 s).
+const WARMUP_FRAMES: u32 = 100;
+/// Local barge-in: the mic must beat the predicted echo by this much ...
+const OPEN_MARGIN_DB: f64 = 10.0;
+/// ... for this many 10 ms frames (net, see `Gate::score`): 150 ms.
+const OPEN_FRAMES: u32 = 15;
+/// Mic audio kept while gated, sent when the gate opens: 500 ms.
+const PREROLL: usize = INPUT_RATE_HZ as usize / 2;
+/// The reference timeline never holds more than this (a stalled capture thread).
+const MAX_REF_S: f64 = 3.0;
+
+/// CLOCK_MONOTONIC in seconds: the one timeline both audio threads stamp their samples on.
+pub fn now_s() -> f64 {
+    crate::service::monotonic_s()
+}
+
+/// From the playback thread to the capture thread.
+// Fixed-size on purpose: a message per 20 ms period must not allocate.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy)]
+pub enum RefMsg {
+    /// `len` samples at `rate_hz`, the first heard at `t` (monotonic seconds).
+    Audio {
+        t: f64,
+        rate_hz: u32,
+        len: u16,
+        samples: [i16; REF_BLOCK],
+    },
+    /// Playback was dropped at `t`: reference after it never played.
+    Dropped { t: f64 },
+}
+
+/// The playback thread's end: never blocks (a full queue loses reference and counts it).
+pub struct ReferenceTx {
+    tx: SyncSender<RefMsg>,
+    pub lost: u64,
+}
+
+/// The capture thread's end.
+pub struct ReferenceRx {
+    rx: Receiver<RefMsg>,
+}
+
+pub fn reference_channel() -> (ReferenceTx, ReferenceRx) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(REF_QUEUE);
+    (ReferenceTx { tx, lost: 0 }, ReferenceRx { rx })
+}
+
+impl ReferenceTx {
+    /// `samples` (at `rate_hz`) start being heard at `t`.
+    pub fn played(&mut self, t: f64, rate_hz: u32, samples: &[i16]) {
+        for (i, block) in samples.chunks(REF_BLOCK).enumerate() {
+            let mut buf = [0i16; REF_BLOCK];
+            buf[..block.len()].copy_from_slice(block);
+            let msg = RefMsg::Audio {
+                t: t + (i * REF_BLOCK) as f64 / f64::from(rate_hz),
+                rate_hz,
+                len: block.len() as u16,
+                samples: buf,
+            };
+            if let Err(TrySendError::Full(_)) = self.tx.try_send(msg) {
+                self.lost += 1;
+            }
+        }
+    }
+
+    /// Playback was dropped at `t` (barge-in, device lost).
+    pub fn dropped(&mut self, t: f64) {
+        // A drop must not be lost: if the queue is full, the capture side is far behind and
+        // will resynchronise on timestamps anyway, so losing it only costs accuracy.
+        if self.tx.try_send(RefMsg::Dropped { t }).is_err() {
+            self.lost += 1;
+        }
+    }
+}
+
+impl ReferenceRx {
+    /// Moves everything the playback thread sent into `p`.
+    pub fn drain_into(&self, p: &mut EchoProcessor) {
+        while let Ok(m) = self.rx.try_recv() {
+            p.reference(&m);
+        }
+    }
+}
+
+/// Shared with the daemon: telemetry and the local barge-in signal.
+#[derive(Debug)]
+pub struct EchoStats {
+    /// Set by the daemon when the button interrupts a reply: the gate opens at once and the
+    /// pre-roll (what the user said while gated) is sent.
+    pub open_request: AtomicBool,
+    /// Times the local barge-in detector fired (gate opened, or the user clearly talked over
+    /// the reply): the daemon stops playback on each.
+    pub gate_openings: AtomicU64,
+    /// 10 ms frames sent as silence by the gate.
+    pub gated_frames: AtomicU64,
+    /// 10 ms frames run through the canceller.
+    pub aec_frames: AtomicU64,
+    /// Canceller delay estimate, ms (`i64::MIN` = none yet).
+    pub delay_ms: AtomicI64,
+    /// Canceller ERLE estimate, hundredths of a dB (`i64::MIN` = none yet).
+    pub erle_cdb: AtomicI64,
+    /// Canceller echo-return-loss estimate (stream to mic), hundredths of a dB.
+    pub erl_cdb: AtomicI64,
+    /// Our own measurement: mic energy over output energy in the last second with at least
+    /// 0.5 s of far-end audio (double talk lowers it), hundredths of a dB (`i64::MIN` = none).
+    pub measured_erle_cdb: AtomicI64,
+}
+
+impl Default for EchoStats {
+    fn default() -> Self {
+        EchoStats {
+            open_request: AtomicBool::new(false),
+            gate_openings: AtomicU64::new(0),
+            gated_frames: AtomicU64::new(0),
+            aec_frames: AtomicU64::new(0),
+            delay_ms: AtomicI64::new(i64::MIN),
+            erle_cdb: AtomicI64::new(i64::MIN),
+            erl_cdb: AtomicI64::new(i64::MIN),
+            measured_erle_cdb: AtomicI64::new(i64::MIN),
+        }
+    }
+}
+
+impl EchoStats {
+    pub fn delay_ms(&self) -> Option<i64> {
+        let v = self.delay_ms.load(Ordering::Relaxed);
+        (v != i64::MIN).then_some(v)
+    }
+
+    pub fn erle_db(&self) -> Option<f64> {
+        let v = self.erle_cdb.load(Ordering::Relaxed);
+        (v != i64::MIN).then_some(v as f64 / 100.0)
+    }
+
+    pub fn erl_db(&self) -> Option<f64> {
+        let v = self.erl_cdb.load(Ordering::Relaxed);
+        (v != i64::MIN).then_some(v as f64 / 100.0)
+    }
+
+    pub fn measured_erle_db(&self) -> Option<f64> {
+        let v = self.measured_erle_cdb.load(Ordering::Relaxed);
+        (v != i64::MIN).then_some(v as f64 / 100.0)
+    }
+
+    /// One line for logs and the session summary.
+    pub fn summary(&self) -> String {
+        let opt = |v: Option<f64>, unit: &str| {
+            v.map(|x| format!("{x:.1} {unit}"))
+                .unwrap_or_else(|| "n/a".into())
+        };
+        format!(
+            "echo: delay {}, ERLE {} (AEC3 linear-filter estimate {}), ERL {}, gate openings {}, gated {} ms",
+            opt(self.delay_ms().map(|d| d as f64), "ms"),
+            opt(self.measured_erle_db(), "dB"),
+            opt(self.erle_db(), "dB"),
+            opt(self.erl_db(), "dB"),
+            self.gate_openings.load(Ordering::Relaxed),
+            self.gated_frames.load(Ordering::Relaxed) * 10,
+        )
+    }
+}
+
+/// Settings of one processor.
+#[derive(Debug, Clone, Copy)]
+pub struct EchoSettings {
+    pub mode: EchoMode,
+    /// Far end counts as active this long after its last audible sample (room tail, output
+    /// latency): `[audio] echo_tail_ms`.
+    pub tail_s: f64,
+    /// Rate of the playback stream (replies are 24 kHz).
+    pub render_rate_hz: u32,
+}
+
+/// The continuous playback stream as heard, on the monotonic timeline.
+struct Timeline {
+    rate: f64,
+    /// Time the front sample is heard.
+    t0: f64,
+    samples: VecDeque<f32>,
+}
+
+impl Timeline {
+    fn new(rate_hz: u32) -> Self {
+        Timeline {
+            rate: f64::from(rate_hz),
+            t0: 0.0,
+            samples: VecDeque::with_capacity((MAX_REF_S * f64::from(rate_hz)) as usize + 1),
+        }
+    }
+
+    fn end(&self) -> f64 {
+        self.t0 + self.samples.len() as f64 / self.rate
+    }
+
+    /// Appends a block heard from `t`. The stream is contiguous by construction (the playback
+    /// thread writes it sample after sample), so timestamps only insert silence for real
+    /// gaps (idle speaker, underrun); overlaps without a drop are timestamp jitter.
+    fn push(&mut self, t: f64, block: &[i16]) {
+        if self.samples.is_empty() {
+            self.t0 = t;
+        } else {
+            let gap = t - self.end();
+            if gap > MAX_REF_S {
+                self.samples.clear();
+                self.t0 = t;
+            } else if gap > GAP_S {
+                log::trace!("echo reference: {:.1} ms gap", gap * 1000.0);
+                let n = (gap * self.rate).round() as usize;
+                self.samples.extend(std::iter::repeat_n(0.0, n));
+            }
+        }
+        self.samples
+            .extend(block.iter().map(|&s| f32::from(s) / 32768.0));
+        let max = (MAX_REF_S * self.rate) as usize;
+        if self.samples.len() > max {
+            let n = self.samples.len() - max;
+            self.samples.drain(..n);
+            self.t0 += n as f64 / self.rate;
+        }
+    }
+
+    /// Forgets everything heard from `t` on: it never played.
+    fn truncate_after(&mut self, t: f64) {
+        let keep = ((t - self.t0) * self.rate).round();
+        if keep <= 0.0 {
+            self.samples.clear();
+        } else if (keep as usize) < self.samples.len() {
+            self.samples.truncate(keep as usize);
+        }
+    }
+
+    /// Copies what is heard from `t` on into `out` (zeros where nothing plays) and forgets
+    /// everything before `t`: capture time only moves forward.
+    fn read(&mut self, t: f64, out: &mut [f32]) {
+        let start = ((t - self.t0) * self.rate).round() as i64;
+        for (i, o) in out.iter_mut().enumerate() {
+            let idx = start + i as i64;
+            *o = if idx >= 0 {
+                self.samples.get(idx as usize).copied().unwrap_or(0.0)
+            } else {
+                0.0
+            };
+        }
+        if start > 0 {
+            let n = (start as usize).min(self.samples.len());
+            self.samples.drain(..n);
+            self.t0 += n as f64 / self.rate;
+        }
+    }
+}
+
+/// The fallback gate and the local barge-in detector (docs/aec.md §5).
+struct Gate {
+    /// Leaky count of frames where the mic beat the predicted echo by `OPEN_MARGIN_DB`.
+    score: u32,
+    /// The detector fired during this stretch of far-end audio; re-armed when it ends.
+    fired: bool,
+    /// Processed mic audio kept while gated.
+    preroll: VecDeque<i16>,
+}
+
+/// Level of a frame in dBFS (f32 samples in [-1, 1]); −120 for silence.
+fn dbfs(x: &[f32]) -> f64 {
+    let e: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    let ms = e / x.len().max(1) as f64;
+    if ms <= 1e-12 {
+        -120.0
+    } else {
+        10.0 * ms.log10()
+    }
+}
+
+/// Capture-side processing: hold, cancel, gate. See the module doc.
+pub struct EchoProcessor {
+    settings: EchoSettings,
+    apm: Option<sonora::AudioProcessing>,
+    timeline: Timeline,
+    /// Mic samples waiting for their reference; `cap_t0` is when the front one was captured.
+    pending: VecDeque<i16>,
+    cap_t0: f64,
+    /// Smoothed error of the device's capture timestamps against our sample clock, s.
+    cap_err: f64,
+    /// When the reference last had audible far-end audio (monotonic s; −inf = never).
+    last_active: f64,
+    /// Reference levels (dBFS) of the last `tail_s`: the predicted echo is their maximum, held
+    /// over the whole tail (room decay, output latency we cannot see) to stay on the safe side.
+    ref_levels: VecDeque<f64>,
+    /// Far-end-active frames the canceller has seen (warm-up).
+    far_frames: u32,
+    /// Not trusted until this time (unhealthy statistics).
+    unhealthy_until: f64,
+    last_delay: Option<i32>,
+    /// The canceller's echo-return-loss estimate (speaker stream to mic), dB.
+    erl_db: Option<f64>,
+    /// Energy in/out over far-end-only frames since the last readout (measured ERLE).
+    erle_in: f64,
+    erle_out: f64,
+    erle_frames: u32,
+    low_erle_s: f64,
+    frames: u64,
+    gate: Gate,
+    dither: u32,
+    render: Vec<f32>,
+    render_out: Vec<f32>,
+    cap_in: [f32; FRAME],
+    cap_out: [f32; FRAME],
+}
+
+impl EchoProcessor {
+    pub fn new(settings: EchoSettings) -> Self {
+        let apm = (settings.mode == EchoMode::Aec).then(|| build_apm(settings.render_rate_hz));
+        EchoProcessor {
+            settings,
+            apm,
+            timeline: Timeline::new(settings.render_rate_hz),
+            pending: VecDeque::with_capacity(INPUT_RATE_HZ as usize),
+            cap_t0: f64::NEG_INFINITY,
+            cap_err: 0.0,
+            last_active: f64::NEG_INFINITY,
+            ref_levels: VecDeque::with_capacity((settings.tail_s * 100.0) as usize + 2),
+            far_frames: 0,
+            unhealthy_until: f64::NEG_INFINITY,
+            last_delay: None,
+            erl_db: None,
+            erle_in: 0.0,
+            erle_out: 0.0,
+            erle_frames: 0,
+            low_erle_s: 0.0,
+            frames: 0,
+            gate: Gate {
+                score: 0,
+                fired: false,
+                preroll: VecDeque::with_capacity(PREROLL),
+            },
+            dither: 0x9e37_79b9,
+            render: vec![0.0; settings.render_rate_hz as usize / 100],
+            render_out: vec![0.0; settings.render_rate_hz as usize / 100],
+            cap_in: [0.0; FRAME],
+            cap_out: [0.0; FRAME],
+        }
+    }
+
+    pub fn mode(&self) -> EchoMode {
+        self.settings.mode
+    }
+
+    /// One message from the playback thread.
+    pub fn reference(&mut self, m: &RefMsg) {
+        match *m {
+            RefMsg::Audio {
+                t,
+                rate_hz,
+                len,
+                ref samples,
+            } => {
+                if rate_hz != self.settings.render_rate_hz {
+                    // Replies switched rate (rare): start over at the new one.
+                    log::info!("echo reference now {rate_hz} Hz; restarting the canceller");
+                    self.settings.render_rate_hz = rate_hz;
+                    self.timeline = Timeline::new(rate_hz);
+                    self.render = vec![0.0; rate_hz as usize / 100];
+                    self.render_out = vec![0.0; rate_hz as usize / 100];
+                    if self.apm.is_some() {
+                        self.apm = Some(build_apm(rate_hz));
+                        self.far_frames = 0;
+                    }
+                }
+                let len = usize::from(len).min(REF_BLOCK);
+                self.timeline.push(t, &samples[..len]);
+            }
+            RefMsg::Dropped { t } => self.timeline.truncate_after(t),
+        }
+    }
+
+    /// Mic samples whose first was captured at `t` (monotonic s).
+    ///
+    /// Device delay readings jitter by a period or more (PulseAudio's alternate between 0 and
+    /// 20 ms), and every jump of the capture clock would move the reference under the
+    /// canceller. So the stream keeps its own sample clock and follows the readings slowly:
+    /// their average error is corrected once it exceeds `SLEW_S` (clock drift, over minutes),
+    /// and only a jump beyond `RESYNC_S` (an xrun, a reopened device) is taken at once.
+    pub fn capture(&mut self, t: f64, samples: &[i16]) {
+        let expected = self.cap_t0 + self.pending.len() as f64 / f64::from(INPUT_RATE_HZ);
+        let err = t - expected;
+        if !err.is_finite() || err.abs() > RESYNC_S {
+            if self.cap_t0.is_finite() {
+                log::debug!(
+                    "echo: capture clock resynchronised ({:.1} ms)",
+                    err * 1000.0
+                );
+            }
+            self.cap_t0 = t - self.pending.len() as f64 / f64::from(INPUT_RATE_HZ);
+            self.cap_err = 0.0;
+        } else {
+            self.cap_err += (err - self.cap_err) * 0.02;
+            if self.cap_err.abs() > SLEW_S {
+                log::trace!("echo: capture clock slewed {:.1} ms", self.cap_err * 1000.0);
+                self.cap_t0 += self.cap_err;
+                self.cap_err = 0.0;
+            }
+        }
+        self.pending.extend(samples.iter().copied());
+    }
+
+    /// Processes every held frame whose reference is known by `now`, appending the result
+    /// (mic audio to send; may include a pre-roll burst) to `out`. Returns true if the local
+    /// barge-in detector fired.
+    pub fn process(&mut self, now: f64, out: &mut Vec<i16>, stats: &EchoStats) -> bool {
+        let mut fired = false;
+        while self.pending.len() >= FRAME {
+            let need = self.cap_t0 + LEAD_S + 0.010;
+            if self.settings.mode != EchoMode::None && now < need && self.timeline.end() < need {
+                break;
+            }
+            fired |= self.frame(out, stats);
+            self.cap_t0 += FRAME as f64 / f64::from(INPUT_RATE_HZ);
+        }
+        fired
+    }
+
+    fn frame(&mut self, out: &mut Vec<i16>, stats: &EchoStats) -> bool {
+        let t = self.cap_t0;
+        for (d, s) in self.cap_in.iter_mut().zip(self.pending.drain(..FRAME)) {
+            *d = f32::from(s) / 32768.0;
+        }
+        if self.settings.mode == EchoMode::None {
+            push_f32(out, &self.cap_in);
+            return false;
+        }
+        self.timeline.read(t + LEAD_S, &mut self.render);
+        let ref_db = dbfs(&self.render);
+        let far_now = ref_db > ACTIVE_DBFS;
+        if far_now {
+            self.last_active = t + LEAD_S;
+        }
+        let hold = (self.settings.tail_s * 100.0) as usize + 1;
+        while self.ref_levels.len() >= hold {
+            self.ref_levels.pop_front();
+        }
+        self.ref_levels.push_back(ref_db);
+        let far_recent = t <= self.last_active + self.settings.tail_s;
+        let mic_in_db = dbfs(&self.cap_in);
+
+        if let Some(apm) = self.apm.as_mut() {
+            // ±1 LSB dither: exact digital silence costs AEC3 3× the CPU (denormals).
+            for r in self.render.iter_mut() {
+                self.dither ^= self.dither << 13;
+                self.dither ^= self.dither >> 17;
+                self.dither ^= self.dither << 5;
+                *r += ((self.dither >> 30) as f32 - 1.5) / 32768.0;
+            }
+            // sonora writes the (unchanged) render frame back into `render_out`; unused.
+            let render_ok = apm
+                .process_render_f32(&[&self.render], &mut [&mut self.render_out])
+                .is_ok();
+            let cap_ok = apm
+                .process_capture_f32(&[&self.cap_in], &mut [&mut self.cap_out])
+                .is_ok();
+            if !(render_ok && cap_ok) {
+                // Only malformed frames fail, and ours are fixed-size: pass the mic through.
+                self.cap_out = self.cap_in;
+            }
+            stats.aec_frames.fetch_add(1, Ordering::Relaxed);
+            if far_now {
+                self.far_frames = self.far_frames.saturating_add(1);
+            }
+        } else {
+            self.cap_out = self.cap_in;
+        }
+        let out_db = dbfs(&self.cap_out);
+        self.frames += 1;
+        if self.apm.is_some() {
+            if far_now && mic_in_db > -70.0 {
+                self.erle_in += 10f64.powf(mic_in_db / 10.0);
+                self.erle_out += 10f64.powf(out_db / 10.0);
+                self.erle_frames += 1;
+            }
+            if self.frames.is_multiple_of(100) {
+                self.readout(t, far_recent, stats);
+            }
+        }
+
+        // Which ERLE may the gate count on: none unless the canceller is trusted.
+        let trusted =
+            self.apm.is_some() && self.far_frames >= WARMUP_FRAMES && t >= self.unhealthy_until;
+        let gated = far_recent && !trusted && !self.gate.fired;
+        if !far_recent {
+            // The stretch of far-end audio is over: re-arm for the next reply.
+            self.gate.fired = false;
+            self.gate.score = 0;
+        }
+        // Predicted echo at the mic: the loudest reference of the tail, less the echo return
+        // loss the canceller measured once it is trusted. Before that, ERL 0 dB (the speaker as
+        // loud at the mic as in the stream): a bad guess then means "speak up or press the
+        // button", never a self-interruption. We judge the canceller's output, which holds
+        // less echo than the mic, so a residual cannot pass for the user either.
+        let erl = if trusted {
+            self.erl_db.unwrap_or(0.0).clamp(0.0, 40.0)
+        } else {
+            0.0
+        };
+        let predicted = self.ref_levels.iter().copied().fold(-120.0, f64::max) - erl;
+        let mut fired = false;
+        // The button: the user asked to talk. Open without counting it as a detection (the
+        // daemon has already stopped the reply).
+        let pressed = stats.open_request.swap(false, Ordering::Relaxed);
+        if pressed && far_recent && !self.gate.fired {
+            self.gate.fired = true;
+            if gated {
+                out.extend(self.gate.preroll.drain(..));
+            }
+        }
+        let gated = gated && !self.gate.fired;
+        if far_recent && !self.gate.fired {
+            if out_db >= predicted + OPEN_MARGIN_DB && out_db > -50.0 {
+                self.gate.score += 1;
+            } else {
+                self.gate.score = self.gate.score.saturating_sub(1);
+            }
+            if self.gate.score >= OPEN_FRAMES {
+                self.gate.fired = true;
+                fired = true;
+                stats.gate_openings.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if gated && !fired {
+            stats.gated_frames.fetch_add(1, Ordering::Relaxed);
+            for &x in &self.cap_out {
+                if self.gate.preroll.len() == PREROLL {
+                    self.gate.preroll.pop_front();
+                }
+                self.gate.preroll.push_back(to_i16(x));
+            }
+            out.extend(std::iter::repeat_n(0i16, FRAME));
+        } else {
+            if fired && gated {
+                // The user talked over the reply: what they said while we sent silence
+                // follows now, before the live audio.
+                out.extend(self.gate.preroll.drain(..));
+            }
+            self.gate.preroll.clear();
+            push_f32(out, &self.cap_out);
+        }
+        fired
+    }
+
+    /// Once a second: canceller statistics, health (docs/aec.md §5), telemetry.
+    fn readout(&mut self, t: f64, far_recent: bool, stats: &EchoStats) {
+        let Some(apm) = self.apm.as_ref() else { return };
+        let s = apm.statistics();
+        if let Some(d) = s.delay_ms {
+            // Before warm-up the estimate is still searching; jumps then mean nothing.
+            if far_recent && self.far_frames >= WARMUP_FRAMES {
+                if let Some(prev) = self.last_delay {
+                    if (d - prev).abs() > 50 {
+                        // The echo path moved: distrust the canceller for a while.
+                        self.unhealthy_until = t + 2.0;
+                    }
+                }
+                self.last_delay = Some(d);
+            }
+            stats.delay_ms.store(i64::from(d), Ordering::Relaxed);
+        }
+        if far_recent {
+            if let Some(erl) = s.echo_return_loss {
+                self.erl_db = Some(erl);
+                stats
+                    .erl_cdb
+                    .store((erl * 100.0).round() as i64, Ordering::Relaxed);
+            }
+        }
+        if let Some(e) = s.echo_return_loss_enhancement {
+            stats
+                .erle_cdb
+                .store((e * 100.0).round() as i64, Ordering::Relaxed);
+        }
+        // Only a second with enough far-end audio says anything (not the tail of a reply).
+        if self.erle_frames >= 50 && self.erle_in > 0.0 && self.erle_out > 0.0 {
+            let m = 10.0 * (self.erle_in / self.erle_out).log10();
+            stats
+                .measured_erle_cdb
+                .store((m * 100.0).round() as i64, Ordering::Relaxed);
+            if self.far_frames >= WARMUP_FRAMES && m < 10.0 {
+                self.low_erle_s += 1.0;
+                if self.low_erle_s > 2.0 {
+                    self.unhealthy_until = t + 2.0;
+                }
+            } else {
+                self.low_erle_s = 0.0;
+            }
+        }
+        log::trace!(
+            "echo readout at {t:.3}: delay {:?} ms (sd {:?}), ERL {:?}, ERLE {:?}, far recent {far_recent}, far frames {}, unhealthy until {:.3}",
+            s.delay_ms,
+            s.delay_standard_deviation_ms,
+            s.echo_return_loss.map(|v| v.round()),
+            s.echo_return_loss_enhancement.map(|v| v.round()),
+            self.far_frames,
+            self.unhealthy_until
+        );
+        self.erle_in = 0.0;
+        self.erle_out = 0.0;
+        self.erle_frames = 0;
+    }
+
+    /// The far end is (or was within the tail) audible at capture time `t`.
+    pub fn far_end_recent(&self) -> bool {
+        self.cap_t0 <= self.last_active + self.settings.tail_s
+    }
+}
+
+fn build_apm(render_rate_hz: u32) -> sonora::AudioProcessing {
+    let config = sonora::Config {
+        echo_canceller: Some(sonora::config::EchoCanceller::default()),
+        ..Default::default()
+    };
+    sonora::AudioProcessing::builder()
+        .config(config)
+        .capture_config(sonora::StreamConfig::new(INPUT_RATE_HZ, 1))
+        .render_config(sonora::StreamConfig::new(render_rate_hz, 1))
+        .build()
+}
+
+fn to_i16(x: f32) -> i16 {
+    (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+fn push_f32(out: &mut Vec<i16>, x: &[f32]) {
+    out.extend(x.iter().map(|&v| to_i16(v)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(mode: EchoMode) -> EchoSettings {
+        EchoSettings {
+            mode,
+            tail_s: 0.3,
+            render_rate_hz: 24_000,
+        }
+    }
+
+    fn block(t: f64, v: i16) -> RefMsg {
+        RefMsg::Audio {
+            t,
+            rate_hz: 24_000,
+            len: 240,
+            samples: [v; REF_BLOCK],
+        }
+    }
+
+    #[test]
+    fn timeline_fills_gaps_and_forgets_what_never_played() {
+        let mut tl = Timeline::new(24_000);
+        tl.push(10.0, &[100; 240]);
+        tl.push(10.0101, &[200; 240]); // 0.1 ms late: jitter, contiguous
+        assert_eq!(tl.samples.len(), 480);
+        tl.push(10.1, &[300; 240]); // 80 ms idle speaker: silence in between
+        assert!((tl.end() - 10.11).abs() < 1e-4, "{}", tl.end());
+        tl.truncate_after(10.105); // dropped halfway through the last block
+        assert!((tl.end() - 10.105).abs() < 1e-4);
+        let mut out = [0f32; 240];
+        tl.read(10.0, &mut out);
+        assert!(out.iter().all(|&v| (v - 100.0 / 32768.0).abs() < 1e-9));
+        tl.read(10.095, &mut out);
+        assert_eq!(out[0], 0.0, "the idle gap reads as silence");
+        assert!(out[239] > 0.0);
+        tl.read(10.2, &mut out);
+        assert!(out.iter().all(|&v| v == 0.0), "nothing after the drop");
+    }
+
+    /// Feeds `secs` of a reference at level `ref_v` and a mic of `mic(i)` in 10 ms steps, the
+    /// reference 50 ms ahead like a playback thread; returns the output.
+    fn drive(
+        p: &mut EchoProcessor,
+        stats: &EchoStats,
+        secs: f64,
+        ref_v: i16,
+        mic: impl Fn(usize) -> i16,
+    ) -> Vec<i16> {
+        let mut out = Vec::new();
+        let steps = (secs * 100.0) as usize;
+        for k in 0..steps + 5 {
+            let v = if k < steps { ref_v } else { 0 };
+            p.reference(&block(100.0 + k as f64 * 0.01, v));
+            if k >= 5 {
+                let j = k - 5;
+                let m: Vec<i16> = (j * 160..(j + 1) * 160).map(&mic).collect();
+                p.capture(100.0 + j as f64 * 0.01, &m);
+                p.process(100.0 + (j + 1) as f64 * 0.01, &mut out, stats);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn half_duplex_sends_silence_and_never_opens_on_its_own_echo() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::HalfDuplex));
+        // The echo at the mic as loud as the stream itself: worst case, must stay shut.
+        let out = drive(&mut p, &stats, 2.0, 8000, |i| {
+            if i % 2 == 0 {
+                8000
+            } else {
+                -8000
+            }
+        });
+        assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
+        let gated = out.iter().filter(|&&v| v == 0).count();
+        assert!(gated >= 2 * 16_000 - 800, "{gated} of {} silent", out.len());
+    }
+
+    #[test]
+    fn a_user_clearly_louder_than_the_echo_opens_the_gate_with_pre_roll() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::HalfDuplex));
+        // Quiet echo (−40 dBFS reference), then a loud user from 1 s on.
+        let out = drive(&mut p, &stats, 2.0, 330, |i| {
+            if i >= 16_000 {
+                ((i as f64 * 0.2).sin() * 10_000.0) as i16
+            } else {
+                0
+            }
+        });
+        assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 1);
+        // Everything the user said arrives: the pre-roll covers the 150 ms it took to decide.
+        let loud = out.iter().filter(|v| v.unsigned_abs() > 5_000).count();
+        let said = (16_000..32_000)
+            .filter(|&i| ((i as f64 * 0.2).sin() * 10_000.0).abs() > 5_000.0)
+            .count();
+        assert!(loud + 32 >= said, "{loud} loud samples sent, {said} spoken");
+    }
+
+    #[test]
+    fn the_button_opens_the_gate_and_sends_the_pre_roll() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::HalfDuplex));
+        // A user as loud as the reference: never enough to open the gate on their own.
+        let user = |i: usize| ((i as f64 * 0.3).sin() * 8_000.0) as i16;
+        let out = drive(&mut p, &stats, 1.0, 8000, user);
+        assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
+        assert!(out.iter().all(|&v| v == 0), "gated while the reply plays");
+        stats.open_request.store(true, Ordering::Relaxed);
+        let mut more = Vec::new();
+        let t = 100.0 + 1.0;
+        p.reference(&block(t + 0.05, 8000));
+        let m: Vec<i16> = (16_000..16_160).map(user).collect();
+        p.capture(t, &m);
+        p.process(t + 0.1, &mut more, &stats);
+        // 500 ms of pre-roll, then the live frame(s).
+        assert!(more.len() >= 8_000 + 160, "{}", more.len());
+        assert!(
+            more[..8_000].iter().any(|&v| v != 0),
+            "pre-roll is the user"
+        );
+        assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn none_passes_the_mic_through_untouched() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::None));
+        let mic = |i: usize| (i as i16).wrapping_mul(37);
+        let out = drive(&mut p, &stats, 1.0, 8000, mic);
+        assert_eq!(out.len(), 16_000);
+        assert!(out.iter().enumerate().all(|(i, &v)| v == mic(i)));
+    }
+
+    #[test]
+    fn aec_cancels_the_synthetic_room() {
+        let r = synth::room(synth::RoomSpec {
+            seconds: 8.0,
+            rir_s: 0.12,
+            double_talk: (7.0, 8.0),
+            ..Default::default()
+        });
+        let (out, stats, _) = synth::run(&r, EchoMode::Aec);
+        let erle = synth::erle_db(&r, &out, 2.0, 7.0);
+        let none = synth::erle_db(&r, &r.mic, 2.0, 7.0);
+        println!(
+            "ERLE {erle:.1} dB; delay {:?} ms; {}",
+            stats.delay_ms(),
+            stats.summary()
+        );
+        assert!(none.abs() < 0.01);
+        assert!(erle >= 25.0, "ERLE {erle:.1} dB");
+        // The canceller sees the bulk delay plus our lead.
+        let d = stats.delay_ms().unwrap_or(-1);
+        assert!((80..=120).contains(&d), "delay {d} ms");
+        assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
+    }
+}
