@@ -44,6 +44,24 @@ fn calibrate(latency_ms: u32) -> Option<(f64, String)> {
         .and_then(|l| l.strip_suffix(" ms"))
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("no delay reported: {text}"));
+    // The two bursts are measured independently: on a fixed path they must agree.
+    let bursts: Vec<f64> = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("noise bursts: "))
+        .map(|l| {
+            l.split(';')
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|v| v.trim().strip_suffix(" ms")?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(bursts.len(), 2, "two burst delays reported: {text}");
+    assert!(
+        (bursts[0] - bursts[1]).abs() <= 5.0,
+        "bursts disagree: {bursts:?}\n{text}"
+    );
     Some((delay, text))
 }
 
@@ -63,14 +81,17 @@ fn the_reported_delay_follows_the_real_one() {
     let Some((long, _)) = calibrate(250) else {
         return;
     };
-    // PulseAudio's loopback holds its configured latency to within a few ms; the devices'
-    // own buffering is the same in both runs, so the difference is exact up to that.
+    // module-loopback only steers towards its configured latency (adaptively, over seconds):
+    // on a loaded CI machine a 100 ms loopback ran at 82 ms while a 250 ms one ran at 251 ms.
+    // What the real delay was is therefore known to about ±30 ms; what calibrate-echo must get
+    // right is that its two independent bursts agree (checked above) and that the delay follows
+    // the loopback's.
     assert!(
-        ((long - short) - 150.0).abs() <= 10.0,
-        "delays {short:.1} and {long:.1} ms: the difference should be 150 ms"
+        ((long - short) - 150.0).abs() <= 30.0,
+        "delays {short:.1} and {long:.1} ms: the difference should be about 150 ms"
     );
     assert!(
-        (90.0..=160.0).contains(&short),
+        (60.0..=160.0).contains(&short),
         "delay {short:.1} ms for a 100 ms loopback"
     );
 }
