@@ -14,7 +14,7 @@ use super::echo::synth::{room, RoomSpec};
 use super::echo::{
     now_s, reference_channel, EchoProcessor, EchoSettings, EchoStats, ReferenceTx, LEAD_S,
 };
-use super::{negotiated, open_pcm, AudioError, Dir, INPUT_RATE_HZ, OUTPUT_RATE_HZ};
+use super::{negotiated, open_pcm, open_playback, AudioError, Dir, INPUT_RATE_HZ, OUTPUT_RATE_HZ};
 use crate::config::EchoMode;
 
 /// Delays above this leave too little room under AEC3's ~400 ms limit (docs/aec.md §3.2).
@@ -31,13 +31,6 @@ const SEARCH_S: f64 = 0.6;
 pub enum CalibrateError {
     #[error(transparent)]
     Audio(#[from] AudioError),
-    #[error("ALSA {dir} I/O error on `{device}`")]
-    Io {
-        device: String,
-        dir: Dir,
-        #[source]
-        source: alsa::Error,
-    },
     #[error("the {0} thread failed")]
     Thread(&'static str),
 }
@@ -250,7 +243,7 @@ fn record(
     ready: std::sync::mpsc::Sender<()>,
 ) -> Result<Recording, CalibrateError> {
     let pcm = open_pcm(device, Dir::Capture, INPUT_RATE_HZ, 200)?;
-    let io_err = |source| CalibrateError::Io {
+    let io_err = |source| AudioError::Io {
         device: device.to_string(),
         dir: Dir::Capture,
         source,
@@ -323,19 +316,12 @@ fn record(
 
 /// Plays `signal` at 24 kHz; returns when its first sample was heard (monotonic s).
 fn play(device: &str, signal: &[i16], mut reference: ReferenceTx) -> Result<f64, CalibrateError> {
-    let pcm = open_pcm(device, Dir::Playback, OUTPUT_RATE_HZ, 200)?;
-    let io_err = |source| CalibrateError::Io {
+    let (pcm, period, _) = open_playback(device, OUTPUT_RATE_HZ, 200)?;
+    let io_err = |source| AudioError::Io {
         device: device.to_string(),
         dir: Dir::Playback,
         source,
     };
-    let (period, buffer) = negotiated(&pcm).map_err(io_err)?;
-    {
-        let sw = pcm.sw_params_current().map_err(io_err)?;
-        sw.set_start_threshold((3 * period).min(buffer) as alsa::pcm::Frames)
-            .map_err(io_err)?;
-        pcm.sw_params(&sw).map_err(io_err)?;
-    }
     let io = pcm.io_i16().map_err(io_err)?;
     let rate = f64::from(OUTPUT_RATE_HZ);
     let mut first = None;

@@ -212,7 +212,7 @@ pub fn play(device: &str, s: &[i16], volume_percent: u8) -> Result<(), AudioErro
     if s.is_empty() {
         return Ok(());
     }
-    let pcm = open_pcm(device, Dir::Playback, OUTPUT_RATE_HZ, BUFFER_MS)?;
+    let (pcm, period, _) = super::open_playback(device, OUTPUT_RATE_HZ, BUFFER_MS)?;
     let io_err = |source| AudioError::Io {
         device: device.to_string(),
         dir: Dir::Playback,
@@ -224,7 +224,6 @@ pub fn play(device: &str, s: &[i16], volume_percent: u8) -> Result<(), AudioErro
         .map(|x| (i32::from(x) * gain / 100) as i16)
         .collect();
     let io = pcm.io_i16().map_err(io_err)?;
-    let period = (OUTPUT_RATE_HZ / 50) as usize;
     let mut at = 0;
     while at < out.len() {
         let end = (at + period).min(out.len());

@@ -204,6 +204,32 @@ pub(crate) fn open_pcm(
     Ok(pcm)
 }
 
+/// A playback PCM as every speaker path opens it (replies, test-audio, calibrate-echo): S16_LE
+/// mono at `rate_hz` with a short pre-roll of 3 periods before the DAC starts (low latency, no
+/// stutter). Returns the PCM and the negotiated period and buffer, in frames.
+pub(crate) fn open_playback(
+    device: &str,
+    rate_hz: u32,
+    buffer_ms: u32,
+) -> Result<(alsa::PCM, usize, usize), AudioError> {
+    let pcm = open_pcm(device, Dir::Playback, rate_hz, buffer_ms)?;
+    let io_err = |source| AudioError::Io {
+        device: device.to_string(),
+        dir: Dir::Playback,
+        source,
+    };
+    let (period, buffer) = negotiated(&pcm).map_err(io_err)?;
+    {
+        let sw = pcm.sw_params_current().map_err(io_err)?;
+        sw.set_start_threshold((3 * period).min(buffer) as alsa::pcm::Frames)
+            .map_err(io_err)?;
+        sw.set_avail_min(period.max(1) as alsa::pcm::Frames)
+            .map_err(io_err)?;
+        pcm.sw_params(&sw).map_err(io_err)?;
+    }
+    Ok((pcm, period.max(1), buffer))
+}
+
 /// Period and buffer size the device really chose ("don't assume we got what we wanted").
 pub(crate) fn negotiated(pcm: &alsa::PCM) -> Result<(usize, usize), alsa::Error> {
     let hw = pcm.hw_params_current()?;

@@ -17,9 +17,7 @@ use std::time::{Duration, Instant};
 use crate::service::error_chain;
 
 use super::echo::{now_s, ReferenceTx};
-use super::{
-    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, FRAME_BYTES,
-};
+use super::{is_device_gone, open_playback, reopen_delay, AudioError, AudioStats, FRAME_BYTES};
 
 /// Hardware buffer: enough slack for a busy Pi; discard empties it at once anyway.
 const PLAYBACK_BUFFER_MS: u32 = 200;
@@ -307,22 +305,7 @@ impl Player {
 
     fn open(&self, rate_hz: u32) -> Result<Open, AudioError> {
         let dev = self.device.as_str();
-        let pcm = open_pcm(dev, Dir::Playback, rate_hz, PLAYBACK_BUFFER_MS)?;
-        let io_err = |source| AudioError::Io {
-            device: dev.to_string(),
-            dir: Dir::Playback,
-            source,
-        };
-        let (period, buffer) = negotiated(&pcm).map_err(io_err)?;
-        {
-            // A short pre-roll (3 periods) before the DAC starts: low latency, no stutter.
-            let sw = pcm.sw_params_current().map_err(io_err)?;
-            sw.set_start_threshold((3 * period).min(buffer) as alsa::pcm::Frames)
-                .map_err(io_err)?;
-            sw.set_avail_min(period as alsa::pcm::Frames)
-                .map_err(io_err)?;
-            pcm.sw_params(&sw).map_err(io_err)?;
-        }
+        let (pcm, period, buffer) = open_playback(dev, rate_hz, PLAYBACK_BUFFER_MS)?;
         log::info!(
             "playing to `{dev}`: {rate_hz} Hz S16_LE mono, period {period} frames, buffer {buffer} frames"
         );

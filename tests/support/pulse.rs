@@ -147,18 +147,7 @@ impl Pulse {
     pub fn record(&mut self, source: &str, path: &std::path::Path) {
         let f = std::fs::File::create(path).expect("record file");
         let c = Command::new("pacat")
-            .arg("-s")
-            .arg(self.server())
-            .args([
-                "--record",
-                "-d",
-                source,
-                "--rate=16000",
-                "--channels=1",
-                "--format=s16le",
-                "--raw",
-                "--latency-msec=20",
-            ])
+            .args(self.pacat_args("--record", source))
             .envs(Self::env_for(&self.dir))
             .stdin(Stdio::null())
             .stdout(f)
@@ -168,21 +157,29 @@ impl Pulse {
         self.helpers.push(c);
     }
 
+    /// `pacat` on this server, `mode` (`--record`/`--playback`) on `device`, 16 kHz S16_LE mono raw.
+    fn pacat_args(&self, mode: &str, device: &str) -> Vec<String> {
+        [
+            "-s",
+            &self.server(),
+            mode,
+            "-d",
+            device,
+            "--rate=16000",
+            "--channels=1",
+            "--format=s16le",
+            "--raw",
+            "--latency-msec=20",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    }
+
     /// Plays 16 kHz S16_LE mono `pcm` into `sink` (in the background).
     pub fn play(&mut self, sink: &str, pcm: &[u8]) {
         let mut c = Command::new("pacat")
-            .arg("-s")
-            .arg(self.server())
-            .args([
-                "--playback",
-                "-d",
-                sink,
-                "--rate=16000",
-                "--channels=1",
-                "--format=s16le",
-                "--raw",
-                "--latency-msec=20",
-            ])
+            .args(self.pacat_args("--playback", sink))
             .envs(Self::env_for(&self.dir))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
