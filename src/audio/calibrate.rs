@@ -11,10 +11,11 @@
 use std::time::{Duration, Instant};
 
 use super::echo::synth::{room, RoomSpec};
-use super::echo::{
-    now_s, reference_channel, EchoProcessor, EchoSettings, EchoStats, ReferenceTx, LEAD_S,
+use super::echo::{reference_channel, EchoProcessor, EchoSettings, EchoStats, ReferenceTx, LEAD_S};
+use super::{
+    captured_at, heard_at, open_capture, open_playback, AudioError, Dir, INPUT_RATE_HZ,
+    OUTPUT_RATE_HZ,
 };
-use super::{negotiated, open_pcm, open_playback, AudioError, Dir, INPUT_RATE_HZ, OUTPUT_RATE_HZ};
 use crate::config::EchoMode;
 
 /// Delays above this leave too little room under AEC3's ~400 ms limit (docs/aec.md §3.2).
@@ -242,19 +243,12 @@ fn record(
     ref_rx: super::echo::ReferenceRx,
     ready: std::sync::mpsc::Sender<()>,
 ) -> Result<Recording, CalibrateError> {
-    let pcm = open_pcm(device, Dir::Capture, INPUT_RATE_HZ, 200)?;
+    let (pcm, period, _) = open_capture(device, 200)?;
     let io_err = |source| AudioError::Io {
         device: device.to_string(),
         dir: Dir::Capture,
         source,
     };
-    let (period, _) = negotiated(&pcm).map_err(io_err)?;
-    {
-        let sw = pcm.sw_params_current().map_err(io_err)?;
-        sw.set_start_threshold(1).map_err(io_err)?;
-        pcm.sw_params(&sw).map_err(io_err)?;
-    }
-    pcm.start().map_err(io_err)?;
     let io = pcm.io_i16().map_err(io_err)?;
     let mut echo = EchoProcessor::new(EchoSettings {
         mode: EchoMode::Aec,
@@ -289,9 +283,7 @@ fn record(
         if audio_t > wall {
             std::thread::sleep(Duration::from_secs_f64(audio_t - wall));
         }
-        let now = now_s();
-        let queued = pcm.delay().unwrap_or(0).max(0) as f64;
-        let t_first = now - (queued + n as f64) / f64::from(INPUT_RATE_HZ);
+        let (t_first, now) = captured_at(&pcm, n);
         // Each read dates the start of the recording; delay readings jitter, so take the
         // median of all of them.
         starts.push(t_first - mic.len() as f64 / f64::from(INPUT_RATE_HZ));
@@ -331,8 +323,7 @@ fn play(device: &str, signal: &[i16], mut reference: ReferenceTx) -> Result<f64,
         let end = (done + period.max(1)).min(signal.len());
         match io.writei(&signal[done..end]) {
             Ok(n) => {
-                let queued = pcm.delay().unwrap_or(n as alsa::pcm::Frames).max(0) as f64;
-                let t = now_s() + (queued - n as f64).max(0.0) / rate;
+                let t = heard_at(&pcm, n, OUTPUT_RATE_HZ);
                 first.get_or_insert(t - done as f64 / rate);
                 reference.played(t, OUTPUT_RATE_HZ, &signal[done..done + n]);
                 done += n;

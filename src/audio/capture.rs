@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 
 use crate::service::error_chain;
 
-use super::echo::{now_s, EchoProcessor, EchoSettings, ReferenceRx};
+use super::echo::{EchoProcessor, EchoSettings, ReferenceRx};
 use super::{
-    is_device_gone, negotiated, open_pcm, reopen_delay, AudioError, AudioStats, Dir, PcmChunk,
+    captured_at, is_device_gone, open_capture, reopen_delay, AudioError, AudioStats, Dir, PcmChunk,
     FRAME_BYTES, INPUT_RATE_HZ,
 };
 
@@ -95,22 +95,12 @@ fn capture_session(
     failures: &mut u32,
 ) -> Result<(), AudioError> {
     let dev = params.device.as_str();
-    let pcm = open_pcm(dev, Dir::Capture, INPUT_RATE_HZ, CAPTURE_BUFFER_MS)?;
+    let (pcm, period, buffer) = open_capture(dev, CAPTURE_BUFFER_MS)?;
     let io_err = |source: alsa::Error| AudioError::Io {
         device: dev.to_string(),
         dir: Dir::Capture,
         source,
     };
-    let (period, buffer) = negotiated(&pcm).map_err(io_err)?;
-    {
-        // Start on the first read; never wait for a full buffer (that is the EIO trap).
-        let sw = pcm.sw_params_current().map_err(io_err)?;
-        sw.set_start_threshold(1).map_err(io_err)?;
-        sw.set_avail_min(period as alsa::pcm::Frames)
-            .map_err(io_err)?;
-        pcm.sw_params(&sw).map_err(io_err)?;
-    }
-    pcm.start().map_err(io_err)?;
     let io = pcm.io_i16().map_err(io_err)?;
     if *failures > 0 {
         log::info!("capture device `{dev}` is back");
@@ -153,13 +143,11 @@ fn capture_session(
         };
         frames_total += n as u64;
         AudioStats::add(&stats.captured_bytes, (n * FRAME_BYTES) as u64);
-        // When the first sample of this read was captured: what is still queued in the device
-        // (the delay) was captured after the samples we just got.
-        let now = now_s();
-        let queued = pcm.delay().unwrap_or(0).max(0) as f64;
-        let t_first = now - (queued + n as f64) / f64::from(INPUT_RATE_HZ);
+        let (t_first, now) = captured_at(&pcm, n);
         if frames_total % 16_000 < n as u64 {
-            log::trace!("capture: read {n}, delay {queued} frames, t_first {t_first:.4}, now {now:.4}, total {frames_total}");
+            log::trace!(
+                "capture: read {n}, t_first {t_first:.4}, now {now:.4}, total {frames_total}"
+            );
         }
         if let Some(r) = &params.reference {
             r.drain_into(echo);

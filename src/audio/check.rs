@@ -1,13 +1,13 @@
 //! `gemlive test-audio`: the microphone and speaker check a user runs over SSH before anything
 //! else ("does it hear me, is it too quiet, does it clip, does the speaker work?").
 //!
-//! It opens the configured PCMs exactly as the daemon does (`open_pcm`: S16_LE mono, 16 kHz in,
+//! It opens the configured PCMs exactly as the daemon does (`open_capture`/`open_playback`: S16_LE mono, 16 kHz in,
 //! 24 kHz out), so a device that passes here is one the daemon can open. Blocking I/O on the
 //! caller's thread: this is a one-shot command, not the daemon.
 
 use std::time::{Duration, Instant};
 
-use super::{open_pcm, AudioError, Dir, INPUT_RATE_HZ, OUTPUT_RATE_HZ};
+use super::{AudioError, Dir, INPUT_RATE_HZ, OUTPUT_RATE_HZ};
 
 const BUFFER_MS: u32 = 200;
 /// Windows for the loudest/quietest level: 100 ms is short enough to catch one word.
@@ -157,7 +157,7 @@ pub fn hint(e: &AudioError) -> Option<&'static str> {
 
 /// Records `seconds` of 16 kHz mono from `device`. xruns are recovered and counted.
 pub fn record(device: &str, seconds: f64) -> Result<(Vec<i16>, u32), AudioError> {
-    let pcm = open_pcm(device, Dir::Capture, INPUT_RATE_HZ, BUFFER_MS)?;
+    let (pcm, period, _) = super::open_capture(device, BUFFER_MS)?;
     let io_err = |source| AudioError::Io {
         device: device.to_string(),
         dir: Dir::Capture,
@@ -167,9 +167,7 @@ pub fn record(device: &str, seconds: f64) -> Result<(Vec<i16>, u32), AudioError>
     let mut out = vec![0i16; want];
     let mut got = 0;
     let mut xruns = 0u32;
-    pcm.start().map_err(io_err)?;
     let io = pcm.io_i16().map_err(io_err)?;
-    let period = (INPUT_RATE_HZ / 50) as usize;
     // A device that stops delivering must not hang an interactive check.
     let deadline = Instant::now() + Duration::from_secs_f64(seconds + 5.0);
     while got < want {

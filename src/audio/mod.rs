@@ -204,6 +204,47 @@ pub(crate) fn open_pcm(
     Ok(pcm)
 }
 
+/// A capture PCM as every mic path opens it (the daemon, test-audio, calibrate-echo): S16_LE
+/// mono at 16 kHz, started on the first read (never waiting for a full buffer: that is the EIO
+/// trap of test-infra.md §2.4), and already started. Returns the PCM and the negotiated period
+/// and buffer, in frames.
+pub(crate) fn open_capture(
+    device: &str,
+    buffer_ms: u32,
+) -> Result<(alsa::PCM, usize, usize), AudioError> {
+    let pcm = open_pcm(device, Dir::Capture, INPUT_RATE_HZ, buffer_ms)?;
+    let io_err = |source| AudioError::Io {
+        device: device.to_string(),
+        dir: Dir::Capture,
+        source,
+    };
+    let (period, buffer) = negotiated(&pcm).map_err(io_err)?;
+    {
+        let sw = pcm.sw_params_current().map_err(io_err)?;
+        sw.set_start_threshold(1).map_err(io_err)?;
+        sw.set_avail_min(period.max(1) as alsa::pcm::Frames)
+            .map_err(io_err)?;
+        pcm.sw_params(&sw).map_err(io_err)?;
+    }
+    pcm.start().map_err(io_err)?;
+    Ok((pcm, period.max(1), buffer))
+}
+
+/// When the first of the `n` frames just read was captured (monotonic s), and now: what is
+/// still queued in the device (its delay) was captured after them.
+pub(crate) fn captured_at(pcm: &alsa::PCM, n: usize) -> (f64, f64) {
+    let now = echo::now_s();
+    let queued = pcm.delay().unwrap_or(0).max(0) as f64;
+    (now - (queued + n as f64) / f64::from(INPUT_RATE_HZ), now)
+}
+
+/// When the first of the `n` frames just written at `rate_hz` will be heard (monotonic s): the
+/// delay counts what is queued including these frames, so they play after the rest.
+pub(crate) fn heard_at(pcm: &alsa::PCM, n: usize, rate_hz: u32) -> f64 {
+    let queued = pcm.delay().unwrap_or(n as alsa::pcm::Frames).max(0) as f64;
+    echo::now_s() + (queued - n as f64).max(0.0) / f64::from(rate_hz)
+}
+
 /// A playback PCM as every speaker path opens it (replies, test-audio, calibrate-echo): S16_LE
 /// mono at `rate_hz` with a short pre-roll of 3 periods before the DAC starts (low latency, no
 /// stutter). Returns the PCM and the negotiated period and buffer, in frames.

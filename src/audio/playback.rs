@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use crate::service::error_chain;
 
 use super::echo::{now_s, ReferenceTx};
-use super::{is_device_gone, open_playback, reopen_delay, AudioError, AudioStats, FRAME_BYTES};
+use super::{
+    heard_at, is_device_gone, open_playback, reopen_delay, AudioError, AudioStats, FRAME_BYTES,
+};
 
 /// Hardware buffer: enough slack for a busy Pi; discard empties it at once anyway.
 const PLAYBACK_BUFFER_MS: u32 = 200;
@@ -172,13 +174,12 @@ impl Player {
     fn drop_hw(&mut self) {
         if let Some(o) = &self.pcm {
             AudioStats::add(&self.stats.discards, 1);
-            let failed = o.pcm.drop().is_err() || o.pcm.prepare().is_err();
-            // What was still queued never plays: the canceller must not expect its echo.
-            if let Some(r) = &mut self.reference {
-                r.dropped(now_s());
-            }
-            if failed {
+            if o.pcm.drop().is_err() || o.pcm.prepare().is_err() {
+                // `lost` tells the canceller too.
                 self.lost("drop failed");
+            } else if let Some(r) = &mut self.reference {
+                // What was still queued never plays: the canceller must not expect its echo.
+                r.dropped(now_s());
             }
         }
     }
@@ -230,11 +231,7 @@ impl Player {
             match result {
                 Ok(n) => {
                     if let Some(r) = &mut self.reference {
-                        // The delay counts what is queued including these n frames, so the
-                        // first of them is heard after the rest of the queue.
-                        let queued = o.pcm.delay().unwrap_or(n as alsa::pcm::Frames).max(0);
-                        let ahead = (queued as f64 - n as f64).max(0.0);
-                        let t = now_s() + ahead / f64::from(o.rate_hz);
+                        let t = heard_at(&o.pcm, n, o.rate_hz);
                         r.played(t, o.rate_hz, &self.samples[done..done + n]);
                     }
                     done += n;
