@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use super::echo::synth::{room, RoomSpec};
 use super::echo::{reference_channel, EchoProcessor, EchoSettings, EchoStats, ReferenceTx, LEAD_S};
 use super::{
-    captured_at, heard_at, open_capture, open_playback, AudioError, Dir, INPUT_RATE_HZ,
-    OUTPUT_RATE_HZ,
+    captured_at, dbfs, heard_at, open_capture, open_playback, rms_i16, AudioError, Dir,
+    INPUT_RATE_HZ, OUTPUT_RATE_HZ,
 };
 use crate::config::EchoMode;
 
@@ -386,11 +386,6 @@ fn agc_controls(card: &str) -> Vec<String> {
     found
 }
 
-fn dbfs(x: &[i16]) -> f64 {
-    let e: f64 = x.iter().map(|&v| (f64::from(v) / 32768.0).powi(2)).sum();
-    10.0 * (e / x.len().max(1) as f64).max(1e-12).log10()
-}
-
 /// Delay of `burst` (24 kHz, heard from `t_burst`) in the mic recording, by normalised
 /// cross-correlation on the common timeline; `None` if no clear peak.
 fn burst_delay(mic: &[i16], t0: f64, burst: &[i16], t_burst: f64) -> Option<f64> {
@@ -463,9 +458,9 @@ fn analyse(
     let idx = |t: f64| (((t - rec.t0) * rate16).max(0.0) as usize).min(rec.mic.len());
     let s0 = idx(t_play0 + speech_at + d);
     let s1 = idx(t_play0 + speech_at + SPEECH_S + d);
-    let echo_dbfs = dbfs(&rec.mic[s0..s1]);
+    let echo_dbfs = dbfs(rms_i16(&rec.mic[s0..s1]));
     let p0 = (speech_at * rate24) as usize;
-    let played_dbfs = dbfs(&signal[p0..p0 + (SPEECH_S * rate24) as usize]);
+    let played_dbfs = dbfs(rms_i16(&signal[p0..p0 + (SPEECH_S * rate24) as usize]));
     // ERLE over the last 1.5 s of speech: the canceller has converged and the gate is open.
     let e0 = idx(t_play0 + speech_at + SPEECH_S - 1.5 + d);
     let e_in: f64 = rec.mic[e0..s1].iter().map(|&v| f64::from(v).powi(2)).sum();

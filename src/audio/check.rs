@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{AudioError, Dir, INPUT_RATE_HZ, OUTPUT_RATE_HZ};
+use super::{dbfs, rms_i16, AudioError, Dir, INPUT_RATE_HZ, OUTPUT_RATE_HZ};
 
 const BUFFER_MS: u32 = 200;
 /// Windows for the loudest/quietest level: 100 ms is short enough to catch one word.
@@ -31,23 +31,6 @@ pub struct Level {
     pub digital_silence: bool,
 }
 
-/// Full scale is 32768; silence is reported as -120 dBFS rather than minus infinity.
-fn dbfs(x: f64) -> f64 {
-    if x <= 0.0 {
-        -120.0
-    } else {
-        (20.0 * (x / 32768.0).log10()).max(-120.0)
-    }
-}
-
-fn rms(s: &[i16]) -> f64 {
-    if s.is_empty() {
-        return 0.0;
-    }
-    let sum: f64 = s.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-    (sum / s.len() as f64).sqrt()
-}
-
 pub fn analyse(s: &[i16]) -> Level {
     let peak = s.iter().map(|&x| i32::from(x).abs()).max().unwrap_or(0);
     let clipped = s.iter().filter(|&&x| x >= 32_766 || x <= -32_767).count();
@@ -59,13 +42,13 @@ pub fn analyse(s: &[i16]) -> Level {
     let windows: Vec<f64> = s
         .chunks(WINDOW)
         .filter(|w| w.len() == WINDOW)
-        .map(rms)
+        .map(rms_i16)
         .collect();
     let loudest = windows.iter().copied().fold(0.0, f64::max);
     let floor = windows.iter().copied().fold(f64::INFINITY, f64::min);
     Level {
         samples: s.len(),
-        rms_dbfs: dbfs(rms(s)),
+        rms_dbfs: dbfs(rms_i16(s)),
         peak_dbfs: dbfs(f64::from(peak)),
         loudest_dbfs: dbfs(loudest),
         floor_dbfs: if floor.is_finite() {
@@ -277,6 +260,6 @@ mod tests {
         assert_eq!(u.len(), 2_400);
         assert_eq!(u[0], s[0]);
         assert_eq!(u[3], s[2]);
-        assert!((rms(&u) - rms(&s)).abs() / rms(&s) < 0.01);
+        assert!((rms_i16(&u) - rms_i16(&s)).abs() / rms_i16(&s) < 0.01);
     }
 }

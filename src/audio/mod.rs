@@ -53,6 +53,25 @@ pub fn rms_s16le(pcm: &[u8]) -> f64 {
     (sum / n as f64).sqrt()
 }
 
+/// Root-mean-square level of 16-bit samples (0.0 for an empty slice).
+pub fn rms_i16(s: &[i16]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = s.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    (sum / s.len() as f64).sqrt()
+}
+
+/// An amplitude (RMS or peak) of 16-bit audio in dBFS, full scale 32768; silence is reported
+/// as -120 dBFS rather than minus infinity.
+pub fn dbfs(amplitude: f64) -> f64 {
+    if amplitude <= 0.0 {
+        -120.0
+    } else {
+        (20.0 * (amplitude / 32768.0).log10()).max(-120.0)
+    }
+}
+
 /// When something last happened (the speaker played, the user spoke), shared between threads
 /// without a lock.
 #[derive(Debug)]
