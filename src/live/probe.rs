@@ -33,21 +33,22 @@ pub async fn open_and_close(cfg: &Config, key: &ApiKey) -> Result<Opened, Sessio
     })
 }
 
+const KEY_REFUSED: &str = "the server refused the API key: check the key file (one line, no \
+     quotes) or GEMINI_API_KEY; keys are made at https://aistudio.google.com/apikey";
+const QUOTA: &str =
+    "quota exhausted or too many sessions at once: wait, or check the plan of the key's project";
+
 /// What to do about a failed check, in the user's terms. The error itself (printed before
 /// this) carries the exact code and reason.
 pub fn advice(e: &SessionError, cfg: &Config) -> String {
     let model = &cfg.live.model;
     match e {
         SessionError::Connect(ConnectError::Rejected { status, .. }) => match status {
-            400 | 401 | 403 => "the server refused the API key: check the key file (one line, \
-                 no quotes) or GEMINI_API_KEY; keys are made at https://aistudio.google.com/apikey"
-                .to_string(),
+            400 | 401 | 403 => KEY_REFUSED.to_string(),
             404 => "the endpoint path does not exist: remove `endpoint` from [live] to use the \
                  default"
                 .to_string(),
-            429 => "quota exhausted or too many sessions at once: wait, or check the plan of \
-                 the key's project"
-                .to_string(),
+            429 => QUOTA.to_string(),
             _ => "the server refused the connection; try again in a minute".to_string(),
         },
         SessionError::Connect(ConnectError::Io { .. }) => "no connection to the server: check \
@@ -62,7 +63,7 @@ pub fn advice(e: &SessionError, cfg: &Config) -> String {
         SessionError::Closed { code, reason } => {
             let r = reason.to_ascii_lowercase();
             if r.contains("api key") {
-                "the server refused the API key: check the key file or GEMINI_API_KEY".to_string()
+                KEY_REFUSED.to_string()
             } else if r.contains("location") {
                 "the Gemini API is not available from this network's location".to_string()
             } else if r.contains("not found") || r.contains("not supported") {
@@ -80,9 +81,7 @@ pub fn advice(e: &SessionError, cfg: &Config) -> String {
                 )
             } else {
                 match e.failure() {
-                    Failure::Quota => "quota exhausted or too many sessions at once: wait, or \
-                         check the plan of the key's project"
-                        .to_string(),
+                    Failure::Quota => QUOTA.to_string(),
                     Failure::Config => format!(
                         "the server refused the setup (code {code}): check `model`, `voice` and \
                          the other [live] settings against the model's capabilities"
