@@ -67,36 +67,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// The config file, or the exit status for a file that does not load (its error printed).
+fn load(path: &std::path::Path) -> Result<config::Config, ExitCode> {
+    config::load(path).map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(EX_CONFIG)
+    })
+}
+
 fn check_config(path: &std::path::Path) -> ExitCode {
-    match config::load(path) {
-        Ok(cfg) => {
-            let key = config::api_key_status(&cfg.live, env);
-            print!("{}", config::summary(&cfg, &key));
-            if let Err(e) = key {
-                eprintln!("{e}");
-                return ExitCode::from(EX_CONFIG);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(EX_CONFIG)
-        }
+    match check_offline(path) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(code) => code,
     }
+}
+
+/// Validates the file and the key, printing the effective settings; the config when both pass.
+fn check_offline(path: &std::path::Path) -> Result<config::Config, ExitCode> {
+    let cfg = load(path)?;
+    let key = config::api_key_status(&cfg.live, env);
+    print!("{}", config::summary(&cfg, &key));
+    if let Err(e) = key {
+        eprintln!("{e}");
+        return Err(ExitCode::from(EX_CONFIG));
+    }
+    Ok(cfg)
 }
 
 /// `check-config --online`: the offline checks, then one real session opened and closed.
 fn check_online(path: &std::path::Path) -> ExitCode {
-    let status = check_config(path);
-    if status != ExitCode::SUCCESS {
-        return status;
-    }
-    // check_config succeeded, so both of these do too.
-    let (Ok(cfg), Ok(Some((key, _)))) = (
-        config::load(path),
-        config::load(path).and_then(|c| config::resolve_api_key(&c.live, env)),
-    ) else {
-        return ExitCode::from(EX_CONFIG);
+    let cfg = match check_offline(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    // A missing key passes the offline check (it says "missing"); online it is an error.
+    let key = match config::resolve_api_key(&cfg.live, env) {
+        Ok(Some((key, _))) => key,
+        _ => return ExitCode::from(EX_CONFIG),
     };
     service::redact(key.expose());
     println!(
@@ -142,12 +149,9 @@ fn test_audio(
     out: Option<&std::path::Path>,
 ) -> ExitCode {
     use gemlive::audio::check;
-    let cfg = match config::load(path) {
+    let cfg = match load(path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EX_CONFIG);
-        }
+        Err(code) => return code,
     };
     let fail = |what: &str, e: &gemlive::audio::AudioError| {
         eprintln!("gemlive test-audio: {what}: {}", error_chain(e));
@@ -207,12 +211,9 @@ fn test_audio(
 }
 
 fn calibrate_echo(path: &std::path::Path) -> ExitCode {
-    let cfg = match config::load(path) {
+    let cfg = match load(path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EX_CONFIG);
-        }
+        Err(code) => return code,
     };
     let (cap, play) = (&cfg.audio.capture_device, &cfg.audio.playback_device);
     println!("calibrating echo: playing a 5 s test signal on `{play}`, recording `{cap}` (keep the room quiet)");
@@ -265,12 +266,9 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn run(path: &std::path::Path, level_forced: bool) -> ExitCode {
-    let cfg = match config::load(path) {
+    let cfg = match load(path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EX_CONFIG);
-        }
+        Err(code) => return code,
     };
     service::set_level_forced(level_forced);
     service::apply_config_level(cfg.service.log_level.filter());
@@ -306,12 +304,9 @@ fn run(path: &std::path::Path, level_forced: bool) -> ExitCode {
 }
 
 fn snapshot(path: &std::path::Path, out: PathBuf) -> ExitCode {
-    let cfg = match config::load(path) {
+    let cfg = match load(path) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(EX_CONFIG);
-        }
+        Err(code) => return code,
     };
     match gemlive::video::snapshot(&cfg.video, std::time::Duration::from_secs(10)) {
         Ok((jpeg, w, h)) => match std::fs::write(&out, &jpeg) {
