@@ -2128,22 +2128,19 @@ fn resolve_api_key_with(
             }
         }
     }
-    match std::fs::metadata(service_file) {
-        Ok(_) => {
-            if let Err(e) = std::fs::File::open(service_file) {
-                if e.kind() == std::io::ErrorKind::PermissionDenied {
-                    return Err(ConfigError::ApiKey {
-                        origin: service_file.display().to_string(),
-                        message: "the service's key file is readable by root only (as it \
-                                  should be): run this command with sudo, or set GEMINI_API_KEY"
-                            .to_string(),
-                    });
-                }
-            }
-            let key = read_key_file(service_file, true)?;
-            Ok(Some((key, KeySource::ServiceFile)))
-        }
-        Err(_) => Ok(None),
+    match std::fs::File::open(service_file).map_err(|e| e.kind()) {
+        Err(std::io::ErrorKind::NotFound) => Ok(None),
+        Err(std::io::ErrorKind::PermissionDenied) => Err(ConfigError::ApiKey {
+            origin: service_file.display().to_string(),
+            message: "the service's key file is readable by root only (as it should be): run \
+                      this command with sudo, or set GEMINI_API_KEY"
+                .to_string(),
+        }),
+        // Anything else: read_key_file says what is wrong with it.
+        _ => Ok(Some((
+            read_key_file(service_file, true)?,
+            KeySource::ServiceFile,
+        ))),
     }
 }
 
