@@ -176,18 +176,15 @@ impl EchoStats {
     }
 
     pub fn erle_db(&self) -> Option<f64> {
-        let v = self.erle_cdb.load(Ordering::Relaxed);
-        (v != i64::MIN).then_some(v as f64 / 100.0)
+        centi_db(&self.erle_cdb)
     }
 
     pub fn erl_db(&self) -> Option<f64> {
-        let v = self.erl_cdb.load(Ordering::Relaxed);
-        (v != i64::MIN).then_some(v as f64 / 100.0)
+        centi_db(&self.erl_cdb)
     }
 
     pub fn measured_erle_db(&self) -> Option<f64> {
-        let v = self.measured_erle_cdb.load(Ordering::Relaxed);
-        (v != i64::MIN).then_some(v as f64 / 100.0)
+        centi_db(&self.measured_erle_cdb)
     }
 
     /// One line for logs and the session summary.
@@ -206,6 +203,12 @@ impl EchoStats {
             self.gated_frames.load(Ordering::Relaxed) * 10,
         )
     }
+}
+
+/// A hundredths-of-a-dB counter in dB (`i64::MIN` = no estimate yet).
+fn centi_db(v: &AtomicI64) -> Option<f64> {
+    let v = v.load(Ordering::Relaxed);
+    (v != i64::MIN).then_some(v as f64 / 100.0)
 }
 
 /// Settings of one processor.
