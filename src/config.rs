@@ -80,6 +80,8 @@ pub const MAX_CONNECTION_AGE_S_RANGE: std::ops::RangeInclusive<u64> = 30..=3_600
 pub const PING_INTERVAL_S_RANGE: std::ops::RangeInclusive<u64> = 5..=120;
 /// Allowed `dead_after_s`, seconds (also greater than `ping_interval_s`).
 pub const DEAD_AFTER_S_RANGE: std::ops::RangeInclusive<u64> = 30..=600;
+/// Allowed `stall_after_s`, seconds.
+pub const STALL_AFTER_S_RANGE: std::ops::RangeInclusive<u64> = 1..=60;
 /// Allowed `reconnect_max_delay_s`, seconds.
 pub const RECONNECT_MAX_DELAY_S_RANGE: std::ops::RangeInclusive<u64> = 1..=600;
 /// First reconnect delay of the jittered exponential backoff, milliseconds.
@@ -399,6 +401,10 @@ pub struct LiveConfig {
     /// connection is dead and gemlive reconnects, seconds. Default 45, range 30..=600, and
     /// greater than `ping_interval_s`.
     pub dead_after_s: u64,
+    /// Bytes written to the connection that the server's TCP stack has not acknowledged, with no
+    /// progress for this long, mean the network is gone (Wi-Fi dropped, router rebooted) and
+    /// gemlive reconnects, resending the unacknowledged mic audio, seconds. Default 5, range 1..=60.
+    pub stall_after_s: u64,
     /// Cap of the jittered exponential reconnect backoff (which starts at
     /// [`RECONNECT_INITIAL_DELAY_MS`]), seconds. Default 30, range 1..=600.
     pub reconnect_max_delay_s: u64,
@@ -431,6 +437,7 @@ impl Default for LiveConfig {
             max_connection_age_s: 540,
             ping_interval_s: 15,
             dead_after_s: 45,
+            stall_after_s: 5,
             reconnect_max_delay_s: 30,
             config_error_delay_s: 60,
             max_message_kb: 4_096,
@@ -775,6 +782,7 @@ const LIVE_KEYS: &[&str] = &[
     "max_connection_age_s",
     "ping_interval_s",
     "dead_after_s",
+    "stall_after_s",
     "reconnect_max_delay_s",
     "config_error_delay_s",
     "max_message_kb",
@@ -856,6 +864,7 @@ struct RawLive {
     max_connection_age_s: RawValue,
     ping_interval_s: RawValue,
     dead_after_s: RawValue,
+    stall_after_s: RawValue,
     reconnect_max_delay_s: RawValue,
     config_error_delay_s: RawValue,
     max_message_kb: RawValue,
@@ -1236,6 +1245,9 @@ impl<'a> Ctx<'a> {
         }
         if let Some(it) = item("live", "dead_after_s", &live.dead_after_s) {
             l.dead_after_s = self.int_in(&it, &DEAD_AFTER_S_RANGE, "seconds")?;
+        }
+        if let Some(it) = item("live", "stall_after_s", &live.stall_after_s) {
+            l.stall_after_s = self.int_in(&it, &STALL_AFTER_S_RANGE, "seconds")?;
         }
         if let Some(it) = item("live", "reconnect_max_delay_s", &live.reconnect_max_delay_s) {
             l.reconnect_max_delay_s = self.int_in(&it, &RECONNECT_MAX_DELAY_S_RANGE, "seconds")?;
@@ -2349,11 +2361,12 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         format!("setup timeout: {} ms", l.setup_timeout_ms),
         format!(
             "session: resumption {}, {compression}, hand-over at {} s, ping {} s, dead after {} s, \
-             max message {} KiB",
+             stalled after {} s, max message {} KiB",
             on(l.resumption),
             l.max_connection_age_s,
             l.ping_interval_s,
             l.dead_after_s,
+            l.stall_after_s,
             l.max_message_kb
         ),
         format!(
@@ -2645,6 +2658,7 @@ log_level = "TRACE"
             ("live", "max_connection_age_s", 30, 3600, "seconds"),
             ("live", "ping_interval_s", 5, 120, "seconds"),
             ("live", "dead_after_s", 30, 600, "seconds"),
+            ("live", "stall_after_s", 1, 60, "seconds"),
             ("live", "reconnect_max_delay_s", 1, 600, "seconds"),
             ("live", "config_error_delay_s", 1, 3600, "seconds"),
             ("live", "max_message_kb", 64, 65_536, "KiB"),
@@ -4099,7 +4113,7 @@ log_level = "TRACE"
             "video: /dev/video0 (capture auto), 1 frame/s always, 768×768 letterbox, \
              JPEG quality 80",
             "session: resumption on, compression 25600→12800 tokens, hand-over at 540 s, \
-             ping 15 s, dead after 45 s, max message 4096 KiB",
+             ping 15 s, dead after 45 s, stalled after 5 s, max message 4096 KiB",
             "reconnect: backoff 0.5 s…30 s, config errors wait 60 s (doubling up to 900 s)",
             "tools: on (end_session, set_volume)",
             "echo: echo cancellation (AEC3; mic muted while it converges, 300 ms tail)\n",
