@@ -1,70 +1,67 @@
-//! Wiring: starts the ALSA threads, keeps a Live session alive across connections, moves mic
-//! chunks up and reply audio down, and lets `machine` decide what reaches the speaker.
+//! Wiring: starts the ALSA threads and the camera, feeds the pure machines (`machine` for the
+//! reply, `lifecycle` for sessions and the button, `live::supervisor` for connections) and
+//! performs what they decide. Nothing here waits on the network: each connection is a task of
+//! its own (`live::conn`) that the loop hands messages to without awaiting.
 //!
 //! ```text
-//!   capture thread ──mpsc(PcmChunk)──▶ ┌──────────────── Daemon::run ────────────────┐
-//!                                      │ backlog (while no link is ready)             │ ──▶ link
-//!                                      │ link      : the connection the mic goes to   │ ◀── frames
-//!                                      │ dial      : a connection being set up (task) │
-//!                                      │ draining  : the old link finishing a reply   │ ◀── frames
-//!   playback thread ◀──PlaybackCmd──── │ machine.step(event) → actions                │
-//!                                      └──────────────────────────────────────────────┘
+//!   capture thread ──PcmChunk / BargeIn──▶ ┌──────────── Daemon::run ─────────────┐ ──Send──▶ conn tasks
+//!   playback thread ◀──PlaybackCmd──────── │ supervisor.step → effects             │ ◀─Event── (reader,
+//!   camera threads ──JPEG────────────────▶ │ machine.step / lifecycle.step → acts  │            writer,
+//!   button, SIGHUP, SIGTERM, watchdog ───▶ └───────────────────────────────────────┘            monitor)
 //! ```
-//!
-//! A connection ends for one of three reasons, each with its own path:
-//! - `goAway`, or the link reaching `max_connection_age_s`: a new connection is dialled at once
-//!   (in its own task, so the receive loop keeps running) with the newest resumption handle;
-//!   the mic switches over when it is ready; the old link keeps playing the current reply
-//!   until that reply ends, then it is closed with 1000.
-//! - the server closes or the network drops (or stays silent past `dead_after_s`): mic audio
-//!   goes to the backlog, and the session is redialled with jittered backoff, forever.
-//! - shutdown: the link is closed with 1000.
-//!
-//! Mic audio is never sent twice and never dropped while it fits the backlog: each chunk goes
-//! to exactly one link, and a chunk whose send fails goes back to the front of the backlog.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::audio::playback::{self, PlaybackHandle};
 use crate::audio::{capture, echo, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
 use crate::button::{Button, ButtonError, ButtonEvent, Edge, Led, Press, PressTracker};
 use crate::config::{ApiKey, ButtonMode, Config, EchoMode, Wake};
 use crate::lifecycle::{self, Lifecycle, LifecycleConfig};
-use crate::live::policy::{Backoff, Failure, Resumption};
-use crate::live::proto::ServerEvent;
-use crate::live::proto::{
-    write_audio_json, AutomaticActivityDetection, ClientMessage, ContextWindowCompression,
-    FunctionResponse, RealtimeInputConfig, SessionResumptionConfig, Setup, SetupParams,
-    SlidingWindow,
+use crate::live::conn::{self, Conn, Event as ConnEvent};
+use crate::live::policy::HANDLE_LIFETIME;
+use crate::live::proto::{write_audio_json, ClientMessage, ServerEvent, SetupParams};
+use crate::live::resume_store;
+use crate::live::session::{Frame, SessionError};
+use crate::live::setup::{build_setup, SessionSettings};
+use crate::live::supervisor::{
+    self, ConnId, DialFailure, Effect, Input as SvInput, MachineInput, Outgoing, Role, Supervisor,
 };
-use crate::live::session::{self, Frame, SessionError};
-use crate::live::transport::{Endpoint, LiveSocket};
+use crate::live::transport::Endpoint;
 use crate::machine::{Action, Input, Machine, State};
 use crate::service::{error_chain, join_or_leave, notify, Hangups};
-use crate::tools::{self, Effect};
+use crate::tools::{self, Effect as ToolEffect};
 use crate::video::capture::VideoStats;
 use crate::video::Video;
 
-/// What a run did: the continuity counters (mic audio captured, sent, dropped) and the
-/// connection history. Logged when each connection ends and when the daemon stops.
+/// Messages a connection's writer queue holds beyond the supervisor's in-flight cap (pings,
+/// tool responses, activity signals).
+const QUEUE_SLACK: usize = 64;
+/// How long a stop waits for polite closes before it cuts the connections.
+const CLOSE_GRACE: Duration = Duration::from_millis(1000);
+
+/// What a run did: the continuity counters (mic audio captured, sent, resent, dropped) and the
+/// connection history. Logged when a connection ends and when the daemon stops.
 #[derive(Debug, Default, Clone)]
 pub struct RunSummary {
     pub mic_bytes_sent: u64,
     pub mic_chunks_sent: u64,
+    /// Mic bytes sent again because the connection they went to was lost before the server's
+    /// TCP stack acknowledged them.
+    pub mic_bytes_resent: u64,
+    pub mic_bytes_acked: u64,
     pub mic_bytes_dropped: u64,
-    /// Mic bytes sent on connections that were then lost abruptly, after the server's last
-    /// frame: they may or may not have arrived.
+    /// Mic bytes on lost connections whose fate the kernel could not tell.
     pub mic_bytes_unconfirmed: u64,
     /// Mic bytes still waiting in the backlog when the daemon stopped (no session was ready).
     pub mic_bytes_unsent_at_stop: u64,
@@ -99,12 +96,29 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    fn take_counters(&mut self, c: &supervisor::Counters) {
+        self.mic_bytes_sent = c.mic_bytes_sent;
+        self.mic_chunks_sent = c.mic_chunks_sent;
+        self.mic_bytes_resent = c.mic_bytes_resent;
+        self.mic_bytes_acked = c.mic_bytes_acked;
+        self.mic_bytes_dropped = c.mic_bytes_dropped;
+        self.mic_bytes_unconfirmed = c.mic_bytes_unconfirmed;
+        self.video_frames_sent = c.video_frames_sent;
+        self.connections = c.connections;
+        self.resumptions = c.resumptions;
+        self.reconnects = c.reconnects;
+        self.go_aways = c.go_aways;
+        self.hand_overs = c.hand_overs;
+    }
+
     fn continuity(&self, stats: &AudioStats) -> String {
         let s = |b: u64| b / FRAME_BYTES as u64;
         format!(
-            "samples captured {} / sent {} / dropped {} / unsent at stop {} (sent but unconfirmed before abrupt losses {})",
+            "samples captured {} / sent {} / resent {} / acknowledged {} / dropped {} / unsent at stop {} (sent but unconfirmed before abrupt losses {})",
             s(AudioStats::get(&stats.captured_bytes)),
             s(self.mic_bytes_sent),
+            s(self.mic_bytes_resent),
+            s(self.mic_bytes_acked),
             s(self.mic_bytes_dropped + AudioStats::get(&stats.capture_dropped_bytes)),
             s(self.mic_bytes_unsent_at_stop),
             s(self.mic_bytes_unconfirmed)
@@ -124,127 +138,48 @@ pub fn setup_params(cfg: &Config) -> SetupParams {
     }
 }
 
-/// The `setup` message: identical on every connection of a session except for the handle.
-pub fn build_setup(cfg: &Config, handle: Option<&str>) -> ClientMessage {
-    let mut setup = Setup::from(&setup_params(cfg));
-    if cfg.live.resumption {
-        setup.session_resumption = Some(SessionResumptionConfig {
-            handle: handle.map(str::to_string),
-            transparent: None,
-        });
-    }
-    if cfg.live.compression_trigger_tokens > 0 {
-        setup.context_window_compression = Some(ContextWindowCompression {
-            trigger_tokens: Some(cfg.live.compression_trigger_tokens as i64),
-            sliding_window: Some(SlidingWindow {
-                target_tokens: Some(cfg.live.compression_target_tokens as i64),
-            }),
-        });
-    }
-    if cfg.live.tools {
-        setup.tools = Some(tools::declarations());
-    }
-    if cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk {
-        // The button brackets each utterance (activityStart/End) instead of the server's VAD.
-        setup.realtime_input_config = Some(RealtimeInputConfig {
-            automatic_activity_detection: Some(AutomaticActivityDetection {
-                disabled: Some(true),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    }
-    ClientMessage::from(setup)
-}
-
-/// Mic chunks waiting for a session, bounded by time; overflow drops the oldest and counts it.
-struct Backlog {
-    chunks: VecDeque<PcmChunk>,
-    bytes: usize,
-    max_bytes: usize,
-    dropped_bytes: u64,
-}
-
-impl Backlog {
-    fn new(ms: u32) -> Self {
-        Backlog {
-            chunks: VecDeque::new(),
-            bytes: 0,
-            max_bytes: (INPUT_RATE_HZ as usize * ms as usize / 1000) * FRAME_BYTES,
-            dropped_bytes: 0,
-        }
-    }
-
-    fn push(&mut self, c: PcmChunk) {
-        self.bytes += c.len();
-        self.chunks.push_back(c);
-        self.trim();
-    }
-
-    /// A chunk whose send failed goes back where it came from: first in line.
-    fn push_front(&mut self, c: PcmChunk) {
-        self.bytes += c.len();
-        self.chunks.push_front(c);
-        self.trim();
-    }
-
-    fn trim(&mut self) {
-        while self.bytes > self.max_bytes {
-            let Some(old) = self.chunks.pop_front() else {
-                break;
-            };
-            self.bytes -= old.len();
-            self.dropped_bytes += old.len() as u64;
-        }
-    }
-
-    fn pop(&mut self) -> Option<PcmChunk> {
-        let c = self.chunks.pop_front()?;
-        self.bytes -= c.len();
-        Some(c)
-    }
-
-    fn ms(&self) -> usize {
-        self.bytes / FRAME_BYTES * 1000 / INPUT_RATE_HZ as usize
+/// What the config says about the session, as the `setup` builder takes it.
+pub fn session_settings(cfg: &Config) -> SessionSettings {
+    SessionSettings {
+        params: setup_params(cfg),
+        resumption: cfg.live.resumption,
+        compression: (cfg.live.compression_trigger_tokens > 0).then_some((
+            cfg.live.compression_trigger_tokens,
+            cfg.live.compression_target_tokens,
+        )),
+        tools: cfg.live.tools.then(tools::declarations),
+        manual_activity: cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk,
     }
 }
 
-/// One open, set-up connection.
-struct Link {
-    ws: LiveSocket,
-    n: u64,
-    opened: Instant,
-    last_rx: Instant,
-    up: u64,
-    down: u64,
-    /// Mic bytes sent since the last frame from the server: what an abrupt loss may have
-    /// swallowed (TCP cannot say which of it arrived).
-    unconfirmed: u64,
-}
-
-impl Link {
-    /// Sends one message; a send that makes no progress for `limit` means a dead link (a full
-    /// socket buffer on a vanished network would otherwise block the daemon for many minutes).
-    async fn send(&mut self, msg: Message, limit: Duration) -> Result<u64, SessionError> {
-        let len = msg.len() as u64;
-        match tokio::time::timeout(limit, self.ws.send(msg)).await {
-            Ok(Ok(())) => {
-                self.up += len;
-                Ok(len)
-            }
-            Ok(Err(e)) => Err(SessionError::Socket(e)),
-            Err(_) => Err(SessionError::Stalled(limit)),
-        }
+fn supervisor_settings(cfg: &Config, seed: u32) -> supervisor::Settings {
+    let queue = queue_depth(cfg);
+    supervisor::Settings {
+        ping_every: Duration::from_secs(cfg.live.ping_interval_s),
+        dead_after: Duration::from_secs(cfg.live.dead_after_s),
+        stall_after: Duration::from_secs(cfg.live.stall_after_s),
+        max_age: Duration::from_secs(cfg.live.max_connection_age_s),
+        setup_timeout: Duration::from_millis(cfg.live.setup_timeout_ms),
+        drain_limit: Duration::from_secs(10),
+        backlog_bytes: backlog_bytes(cfg.audio.backlog_ms),
+        max_in_flight: queue - QUEUE_SLACK,
+        resumption: cfg.live.resumption,
+        backoff_max: Duration::from_secs(cfg.live.reconnect_max_delay_s),
+        config_error_delay: Duration::from_secs(cfg.live.config_error_delay_s),
+        seed,
     }
 }
 
-type DialResult = Result<(LiveSocket, Option<String>), SessionError>;
+fn backlog_bytes(ms: u32) -> usize {
+    (INPUT_RATE_HZ as usize * ms as usize / 1000) * FRAME_BYTES
+}
 
-/// A connection being set up in its own task.
-struct Dial {
-    task: JoinHandle<DialResult>,
-    resuming: bool,
-    hand_over: bool,
+/// A connection's writer queue: the mic chunks of the longest stall we wait out, and a camera
+/// frame a second, with room to spare; the rest waits in the backlog.
+fn queue_depth(cfg: &Config) -> usize {
+    let chunks = (cfg.live.stall_after_s.max(cfg.live.ping_interval_s) * 1000 * 2
+        / u64::from(cfg.audio.chunk_ms)) as usize;
+    chunks.clamp(64, 4096) + QUEUE_SLACK
 }
 
 struct Transcript {
@@ -252,34 +187,61 @@ struct Transcript {
     said: String,
 }
 
-/// How a frame loop iteration ended for a link.
-enum LinkEnd {
-    Lost(SessionError),
-    /// The model called `end_session`.
-    Ended,
+/// Keeps the newest resumption handle on disk, off the control loop; the newest value wins.
+struct HandleKeeper {
+    tx: watch::Sender<Option<Option<String>>>,
+    task: JoinHandle<()>,
+}
+
+impl HandleKeeper {
+    fn start(dir: PathBuf) -> Self {
+        let (tx, mut rx) = watch::channel::<Option<Option<String>>>(None);
+        let task = tokio::spawn(async move {
+            loop {
+                let changed = rx.changed().await;
+                let v = rx.borrow_and_update().clone();
+                if let Some(h) = v {
+                    let d = dir.clone();
+                    let r =
+                        tokio::task::spawn_blocking(move || resume_store::save(&d, h.as_deref()))
+                            .await;
+                    match r {
+                        Ok(Err(e)) => log::warn!(
+                            "could not keep the resumption handle in {}: {e}",
+                            dir.display()
+                        ),
+                        Err(e) => log::warn!("could not keep the resumption handle: {e}"),
+                        Ok(Ok(())) => {}
+                    }
+                }
+                if changed.is_err() {
+                    return;
+                }
+            }
+        });
+        HandleKeeper { tx, task }
+    }
 }
 
 struct Daemon {
     cfg: Config,
     endpoint: Endpoint,
     key: ApiKey,
+    settings: SessionSettings,
     player: PlaybackHandle,
     stats: Arc<AudioStats>,
     mic_rx: mpsc::Receiver<PcmChunk>,
     video: Option<Video>,
     machine: Machine,
+    sv: Supervisor,
     summary: RunSummary,
-    backlog: Backlog,
-    backoff: Backoff,
-    resume: Resumption,
-    link: Option<Link>,
-    draining: Option<Link>,
-    drain_until: Option<Instant>,
-    dial: Option<Dial>,
-    retry_at: Option<Instant>,
-    links_opened: u64,
+    conns: HashMap<ConnId, Conn>,
+    /// Connections closing politely; waited for (briefly) at shutdown.
+    closing: Vec<JoinHandle<()>>,
+    events_tx: mpsc::Sender<ConnEvent>,
+    events_rx: mpsc::Receiver<ConnEvent>,
+    keeper: Option<HandleKeeper>,
     transcript: Transcript,
-    had_link: bool,
     /// READY=1 is sent once the microphone delivers audio.
     ready_sent: bool,
     /// Local barge-ins (echo gate openings) already acted on.
@@ -290,10 +252,6 @@ struct Daemon {
     button: Option<Button>,
     press: PressTracker,
     led: Option<Led>,
-    /// activityStart/End waiting for a connection (push-to-talk pressed while connecting).
-    pending_activity: Option<ClientMessage>,
-    /// Why the last attempt failed, for the displayed state (offline vs error).
-    last_failure: Option<Failure>,
     /// The state last shown (log, STATUS=).
     shown: &'static str,
 }
@@ -388,14 +346,30 @@ pub async fn run(
     let cfg_chimes = cfg.session.chimes;
     let cfg_long_press = cfg.button.long_press_ms;
     let echo_mode = cfg.audio.echo;
+    let keeper_dir = resume_store::dir_from_env();
+    let mut sv = Supervisor::new(supervisor_settings(&cfg, seed));
+    if let Some(dir) = &keeper_dir {
+        if cfg.live.resumption {
+            if let Some((handle, age)) = resume_store::load(dir) {
+                if age < HANDLE_LIFETIME {
+                    log::info!(
+                        "continuing the conversation from before the restart (resumption handle kept {} s ago)",
+                        age.as_secs()
+                    );
+                    sv.restore_handle(handle, age, std::time::Instant::now());
+                } else {
+                    log::info!(
+                        "the kept resumption handle is {} min old, past the server's limit: starting a new conversation",
+                        age.as_secs() / 60
+                    );
+                }
+            }
+        }
+    }
+    let (events_tx, events_rx) = mpsc::channel(256);
     let mut d = Daemon {
-        backlog: Backlog::new(cfg.audio.backlog_ms),
-        backoff: Backoff::new(
-            Duration::from_secs(cfg.live.reconnect_max_delay_s),
-            Duration::from_secs(cfg.live.config_error_delay_s),
-            seed,
-        ),
-        resume: Resumption::new(cfg.live.resumption),
+        settings: session_settings(&cfg),
+        sv,
         cfg,
         endpoint,
         key,
@@ -408,18 +382,15 @@ pub async fn run(
             echo_mode,
             ..RunSummary::default()
         },
-        link: None,
-        draining: None,
-        drain_until: None,
-        dial: None,
-        // The lifecycle decides when the first session opens (at start, or on a press).
-        retry_at: None,
-        links_opened: 0,
+        conns: HashMap::new(),
+        closing: Vec::new(),
+        events_tx,
+        events_rx,
+        keeper: keeper_dir.map(HandleKeeper::start),
         transcript: Transcript {
             heard: String::new(),
             said: String::new(),
         },
-        had_link: false,
         ready_sent: false,
         gate_openings_seen: 0,
         wd_captured: 0,
@@ -436,8 +407,6 @@ pub async fn run(
         button,
         press: PressTracker::new(Duration::from_millis(u64::from(cfg_long_press))),
         led,
-        pending_activity: None,
-        last_failure: None,
         shown: "",
     };
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
@@ -445,17 +414,23 @@ pub async fn run(
     notify::status("waiting for the microphone");
     let why = d.run(shutdown).await;
     log::debug!("stopping ({why})");
+    d.stop_connections().await;
 
     stop.store(true, Ordering::Relaxed);
     let Daemon {
         mut summary,
-        backlog,
+        sv,
         machine,
         player,
         mic_rx,
         video,
+        keeper,
         ..
     } = d;
+    if let Some(k) = keeper {
+        drop(k.tx);
+        let _ = tokio::time::timeout(CLOSE_GRACE, k.task).await;
+    }
     drop(mic_rx);
     drop(player);
     join_or_leave(capture_thread, "capture");
@@ -465,8 +440,8 @@ pub async fn run(
         summary.video_frames_corrupt = VideoStats::get(&v.stats.corrupt);
         v.join();
     }
-    summary.mic_bytes_dropped = backlog.dropped_bytes;
-    summary.mic_bytes_unsent_at_stop = backlog.bytes as u64;
+    summary.take_counters(&sv.counters);
+    summary.mic_bytes_unsent_at_stop = sv.backlog_bytes();
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;
     summary.gate_openings = AudioStats::get(&stats.echo.gate_openings);
@@ -498,26 +473,6 @@ pub async fn run(
     Ok(summary)
 }
 
-async fn next_frame(l: &mut Option<Link>) -> Option<Result<Message, tungstenite::Error>> {
-    match l {
-        Some(l) => l.ws.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn join_dial(d: &mut Option<Dial>) -> DialResult {
-    match d {
-        Some(d) => match (&mut d.task).await {
-            Ok(r) => r,
-            Err(e) => Err(SessionError::Closed {
-                code: 1006,
-                reason: format!("connection task failed: {e}"),
-            }),
-        },
-        None => std::future::pending().await,
-    }
-}
-
 async fn next_video(v: &mut Option<Video>) -> Option<Vec<u8>> {
     match v {
         Some(v) => v.rx.recv().await,
@@ -539,14 +494,14 @@ async fn sleep_opt(at: Option<Instant>) {
     }
 }
 
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 impl Daemon {
     async fn run(&mut self, shutdown: impl Future<Output = &'static str>) -> &'static str {
         tokio::pin!(shutdown);
-        let ping_every = Duration::from_secs(self.cfg.live.ping_interval_s);
-        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
-        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let max_age = Duration::from_secs(self.cfg.live.max_connection_age_s);
-        // systemd's watchdog: fed at half its period, and only while healthy (on_watchdog).
+        // systemd's watchdog: fed at half its period while the loop turns and the mic flows.
         let wd_period = notify::watchdog_period();
         let mut wd_tick = tokio::time::interval(
             wd_period
@@ -557,265 +512,355 @@ impl Daemon {
         let mut hangups = Hangups::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let acts = self
-            .life
-            .step(lifecycle::Event::Started, std::time::Instant::now(), false);
-        self.apply(acts).await;
-        self.update_state();
+        let acts = self.life.step(lifecycle::Event::Started, now(), false);
+        self.apply(acts);
         loop {
             self.update_state();
-            let can_dial = self.dial.is_none();
-            let retry_at = if can_dial { self.retry_at } else { None };
-            let age_deadline = match (&self.link, can_dial) {
-                (Some(l), true) => Some(l.opened + max_age),
-                _ => None,
-            };
-            let drain_until = self.drain_until;
+            let sv_due = self.sv.next_deadline().map(Instant::from_std);
             let long_due = match self.cfg.button.mode {
-                ButtonMode::Toggle => self
-                    .press
-                    .long_press_due(std::time::Instant::now())
-                    .map(Instant::from_std),
+                ButtonMode::Toggle => self.press.long_press_due(now()).map(Instant::from_std),
                 ButtonMode::PushToTalk => None,
             };
             tokio::select! {
-                // Order matters: a closed connection is noticed before more audio is sent
-                // into it, and a stop request beats everything.
+                // A stop request beats everything; connection events come before more audio
+                // is handed to a connection that may be gone.
                 biased;
                 sig = &mut shutdown => {
                     log::info!("{sig}: closing the session");
                     notify::stopping();
-                    self.close_all().await;
                     return sig;
                 }
-                r = next_frame(&mut self.link) => {
-                    match self.on_frame(r, false).await {
-                        Ok(()) => {}
-                        Err(LinkEnd::Ended) => {
-                            let acts = self.life.step(
-                                lifecycle::Event::ModelEnded,
-                                std::time::Instant::now(),
-                                false,
-                            );
-                            self.apply(acts).await;
-                        }
-                        Err(LinkEnd::Lost(e)) => self.link_ended(e).await,
-                    }
-                }
-                ev = next_button(&mut self.button) => self.on_button(ev).await,
+                Some(ev) = self.events_rx.recv() => self.on_conn_event(ev),
+                ev = next_button(&mut self.button) => self.on_button(ev),
                 _ = sleep_opt(long_due) => {
-                    if let Some(Press::Long) = self.press.poll_long(std::time::Instant::now()) {
-                        self.life_event(lifecycle::Event::LongPress).await;
+                    if let Some(Press::Long) = self.press.poll_long(now()) {
+                        self.life_event(lifecycle::Event::LongPress);
                     }
                 }
-                _ = tick.tick() => self.life_event(lifecycle::Event::Tick).await,
-                r = next_frame(&mut self.draining) => {
-                    if let Err(end) = self.on_frame(r, true).await {
-                        log::debug!("old connection ended while draining: {}", match &end {
-                            LinkEnd::Lost(e) => error_chain(e),
-                            LinkEnd::Ended => "ended".into(),
-                        });
-                        self.finish_draining().await;
-                    }
+                _ = tick.tick() => {
+                    self.life_event(lifecycle::Event::Tick);
+                    self.closing.retain(|t| !t.is_finished());
                 }
-                r = join_dial(&mut self.dial) => self.on_dialed(r).await,
-                _ = sleep_opt(retry_at) => {
-                    self.retry_at = None;
-                    self.start_dial(false);
-                }
-                _ = sleep_opt(age_deadline) => {
-                    log::info!("connection is {} s old; handing over to a new one before the server ends it", max_age.as_secs());
-                    self.start_dial(true);
-                }
-                _ = sleep_opt(drain_until) => {
-                    log::debug!("old connection did not finish its reply in time; closing it");
-                    self.finish_draining().await;
-                }
-                _ = ping.tick() => self.on_ping().await,
+                _ = sleep_opt(sv_due) => self.sv_step(SvInput::Tick),
                 _ = wd_tick.tick(), if wd_period.is_some() => self.on_watchdog(),
-                _ = hangups.recv() => self.reload().await,
-                Some(jpeg) = next_video(&mut self.video) => self.on_video(jpeg).await,
+                _ = hangups.recv() => self.reload(),
+                Some(jpeg) = next_video(&mut self.video) => self.on_video(jpeg),
                 c = self.mic_rx.recv() => match c {
-                    Some(c) => self.on_mic(c).await,
+                    Some(c) => self.on_mic(c),
                     None => {
                         // The capture thread only stops on shutdown; wait for the signal.
-                        let sig = (&mut shutdown).await;
-                        self.close_all().await;
-                        return sig;
+                        return (&mut shutdown).await;
                     }
                 },
             }
         }
     }
 
-    /// Dials a connection in its own task: the current link (if any) keeps working meanwhile.
-    fn start_dial(&mut self, hand_over: bool) {
-        if self.dial.is_some() {
-            return;
+    /// Closes every connection politely, waiting at most `CLOSE_GRACE` for them all: a frozen
+    /// network must not hold up a stop (systemd would kill us, and a restart would wait).
+    async fn stop_connections(&mut self) {
+        self.sv_step(SvInput::Shutdown);
+        for (_, c) in self.conns.drain() {
+            c.abort();
         }
-        let handle = self
-            .resume
-            .handle(std::time::Instant::now())
-            .map(str::to_string);
-        let resuming = handle.is_some();
-        let setup = build_setup(&self.cfg, handle.as_deref());
-        let endpoint = self.endpoint.clone();
-        let key = self.key.clone();
-        let timeout = Duration::from_millis(self.cfg.live.setup_timeout_ms);
-        let attempt = self.backoff.attempts() + 1;
-        log::info!(
-            "connecting to {} ({}{}, attempt {attempt})",
-            self.endpoint.host(),
-            if resuming {
-                "resuming the session"
-            } else {
-                "new session"
-            },
-            if hand_over { ", hand-over" } else { "" },
-        );
-        if self.link.is_none() {
-            notify::status(&format!("connecting, attempt {attempt}"));
+        let closing = std::mem::take(&mut self.closing);
+        let aborts: Vec<_> = closing.iter().map(|t| t.abort_handle()).collect();
+        let all = futures_util::future::join_all(closing);
+        if tokio::time::timeout(CLOSE_GRACE, all).await.is_err() {
+            log::warn!(
+                "a connection did not close within {} ms; cutting it off",
+                CLOSE_GRACE.as_millis()
+            );
+            for a in aborts {
+                a.abort();
+            }
         }
-        let task =
-            tokio::spawn(async move { session::open(&endpoint, &key, &setup, timeout).await });
-        self.dial = Some(Dial {
-            task,
-            resuming,
-            hand_over,
-        });
     }
 
-    async fn on_dialed(&mut self, r: DialResult) {
-        let Some(dial) = self.dial.take() else { return };
-        match r {
-            Ok((ws, session_id)) => {
-                let now = Instant::now();
-                self.links_opened += 1;
-                self.summary.connections += 1;
-                if dial.resuming {
-                    self.summary.resumptions += 1;
-                }
-                if self.had_link && !dial.hand_over {
-                    self.summary.reconnects += 1;
-                }
-                self.had_link = true;
-                self.backoff.reset();
-                log::info!(
-                    "session ready on connection {}{}{}",
-                    self.links_opened,
-                    if dial.resuming {
-                        " (resumed)"
-                    } else {
-                        " (new session)"
-                    },
-                    session_id
-                        .map(|s| format!(", session {s}"))
-                        .unwrap_or_default()
-                );
-                let new = Link {
-                    ws,
-                    n: self.links_opened,
-                    opened: now,
-                    last_rx: now,
-                    up: 0,
-                    down: 0,
-                    unconfirmed: 0,
-                };
-                self.set_video_active(true);
-                match self.link.replace(new) {
-                    Some(old) => {
-                        // Hand-over: the mic continues on the new link from this chunk on; the
-                        // old one may still be delivering the current reply.
-                        self.summary.hand_overs += 1;
-                        self.finish_draining().await;
-                        if self.machine.state() == State::Speaking {
-                            self.draining = Some(old);
-                            self.drain_until = Some(now + Duration::from_secs(10));
-                        } else {
-                            self.close_link(old, "handed over").await;
-                        }
-                    }
-                    None => {
-                        for a in self.machine.step(Input::SessionReady) {
-                            perform(a, &self.player);
-                        }
-                    }
-                }
-                self.last_failure = None;
-                if let Some(msg) = self.pending_activity.take() {
-                    let limit = self.send_limit();
-                    if let Some(link) = self.link.as_mut() {
-                        if let Err(e) = Self::send_on(link, &mut self.summary, &msg, limit).await {
-                            self.link_ended(e).await;
-                            return;
-                        }
-                    }
-                }
-                if !self.backlog.chunks.is_empty() {
-                    log::info!(
-                        "sending {} ms of audio captured while no session was ready",
-                        self.backlog.ms()
+    fn sv_step(&mut self, input: SvInput) {
+        let fx = self.sv.step(input, now());
+        self.perform(fx);
+    }
+
+    fn perform(&mut self, fx: Vec<Effect>) {
+        for e in fx {
+            match e {
+                Effect::Dial {
+                    conn,
+                    handle,
+                    hand_over,
+                } => {
+                    let setup = build_setup(&self.settings, handle.as_deref()).to_json();
+                    log::debug!(
+                        "dialling connection {conn} to {}{}",
+                        self.endpoint.host(),
+                        if hand_over { " (hand-over)" } else { "" }
                     );
+                    if !matches!(self.sv.link_state(), supervisor::Link::Ready) {
+                        notify::status(&format!("connecting (connection {conn})"));
+                    }
+                    let dial = conn::Dial {
+                        endpoint: self.endpoint.clone(),
+                        key: self.key.clone(),
+                        setup,
+                        setup_timeout: Duration::from_millis(self.cfg.live.setup_timeout_ms),
+                        max_message_bytes: self.cfg.live.max_message_kb as usize * 1024,
+                        queue: queue_depth(&self.cfg),
+                    };
+                    let c = conn::spawn(conn, dial, self.events_tx.clone());
+                    self.conns.insert(conn, c);
                 }
-                while let Some(c) = self.backlog.pop() {
-                    if !self.send_mic(c).await {
-                        break;
+                Effect::Send { conn, seq, msg } => {
+                    let Some(c) = self.conns.get(&conn) else {
+                        continue;
+                    };
+                    let msg = match msg {
+                        Outgoing::Audio(pcm) => {
+                            // base64 is 4/3 of the bytes, plus the fixed envelope.
+                            let mut json = String::with_capacity(pcm.len() * 4 / 3 + 96);
+                            write_audio_json(&mut json, &pcm, INPUT_RATE_HZ);
+                            Message::text(json)
+                        }
+                        Outgoing::Json(j) => Message::text(j),
+                        Outgoing::Ping => Message::Ping(Vec::new().into()),
+                    };
+                    self.summary.bytes_up += msg.len() as u64;
+                    if c.send(seq, msg).is_err() {
+                        // Only a writer that stopped taking anything fills its queue; the
+                        // supervisor's cap keeps a merely slow one below it.
+                        let fx = self.sv.step(
+                            SvInput::Lost {
+                                conn,
+                                failure: crate::live::policy::Failure::Transient,
+                                why: "the connection's send queue is full".into(),
+                            },
+                            now(),
+                        );
+                        self.perform(fx);
+                    }
+                }
+                Effect::Close { conn } => {
+                    if let Some(c) = self.conns.remove(&conn) {
+                        self.closing.push(c.close());
+                        self.log_counters(conn, "closed");
+                    }
+                }
+                Effect::Abort { conn } => {
+                    if let Some(c) = self.conns.remove(&conn) {
+                        c.abort();
+                        self.log_counters(conn, "dropped");
+                    }
+                }
+                Effect::Machine(m) => self.step(match m {
+                    MachineInput::SessionReady => Input::SessionReady,
+                    MachineInput::Disconnected => Input::Disconnected,
+                    MachineInput::ReplyConnectionClosed => Input::ReplyConnectionClosed,
+                }),
+                Effect::VideoActive(on) => {
+                    if let Some(v) = &self.video {
+                        v.gate.set_active(on);
+                    }
+                }
+                Effect::SaveHandle(h) => {
+                    if let Some(k) = &self.keeper {
+                        k.tx.send_replace(Some(h));
                     }
                 }
             }
-            Err(e) => {
-                let kind = e.failure();
-                self.last_failure = Some(kind);
-                if dial.resuming && matches!(e, SessionError::Closed { .. }) {
-                    // The server may refuse an expired or unknown handle: next time, start fresh.
-                    log::warn!(
-                        "resuming failed ({}); the next attempt starts a new session",
-                        error_chain(&e)
-                    );
-                    self.resume.forget();
+        }
+    }
+
+    fn log_counters(&mut self, conn: ConnId, how: &str) {
+        self.summary.take_counters(&self.sv.counters);
+        log::info!(
+            "connection {conn} {how}; so far: {}; {} reconnects, {} resumptions, {} goAways, {} interruptions",
+            self.summary.continuity(&self.stats),
+            self.summary.reconnects,
+            self.summary.resumptions,
+            self.summary.go_aways,
+            self.machine.interruptions,
+        );
+    }
+
+    fn on_conn_event(&mut self, ev: ConnEvent) {
+        match ev {
+            ConnEvent::Dialed { conn, result } => {
+                let result = result.map_err(|e| DialFailure {
+                    failure: e.failure(),
+                    why: error_chain(&e),
+                    closed_by_server: matches!(e, SessionError::Closed { .. }),
+                });
+                let speaking = self.machine.state() == State::Speaking;
+                self.sv_step(SvInput::Dialed {
+                    conn,
+                    result,
+                    speaking,
+                });
+            }
+            ConnEvent::Frame { conn, frame, bytes } => {
+                let role = self.sv.role(conn);
+                if role == Role::Other {
+                    return;
                 }
-                let delay = self.backoff.next_delay(kind);
-                let attempt = self.backoff.attempts();
-                let hint = match kind {
-                    Failure::Config => {
-                        " (a configuration problem: check [live] in the config file)"
+                self.summary.bytes_down += bytes;
+                self.sv_step(SvInput::Received { conn });
+                self.on_frame(conn, frame);
+            }
+            ConnEvent::Lost { conn, error } => self.sv_step(SvInput::Lost {
+                conn,
+                failure: error.failure(),
+                why: error_chain(&error),
+            }),
+            ConnEvent::Progress {
+                conn,
+                acked_through,
+                acked_bytes,
+                unacked_bytes,
+            } => self.sv_step(SvInput::Progress {
+                conn,
+                acked_through,
+                acked_bytes,
+                unacked_bytes,
+            }),
+        }
+    }
+
+    fn on_frame(&mut self, conn: ConnId, frame: Frame) {
+        match frame {
+            Frame::Server(m) => {
+                let events = m.into_events();
+                if events.is_empty() {
+                    log::debug!(
+                        "skipping a server message of unknown type (or with nothing to act on)"
+                    );
+                }
+                for ev in events {
+                    // A connection that ended in the middle of a message: the rest is moot.
+                    if self.sv.role(conn) == Role::Other {
+                        return;
                     }
-                    Failure::Quota => " (quota or concurrent-session limit)",
-                    Failure::Transient => "",
-                };
-                log::error!(
-                    "connection attempt {attempt} failed: {}{hint}; retrying in {:.1} s",
-                    error_chain(&e),
-                    delay.as_secs_f64()
+                    self.on_event(conn, ev);
+                }
+            }
+            Frame::Malformed(e) => {
+                self.summary.malformed_frames += 1;
+                log::warn!("skipping a malformed server frame: {e}");
+            }
+            // Closes arrive as `Lost`; pings are answered by the connection itself.
+            Frame::Closed { .. } | Frame::Control => {}
+        }
+    }
+
+    fn on_event(&mut self, conn: ConnId, ev: ServerEvent) {
+        match ev {
+            ServerEvent::Audio { rate_hz, pcm } => {
+                self.summary.reply_bytes_received += pcm.len() as u64;
+                let _ = self.life.step(lifecycle::Event::Activity, now(), true);
+                self.flush_heard();
+                let len = pcm.len();
+                let mut pcm = Some(pcm);
+                for a in self.machine.step(Input::ModelAudio) {
+                    match a {
+                        Action::Play { gen } => {
+                            if let Some(p) = pcm.take() {
+                                if !self.player.play(gen, rate_hz, p) {
+                                    log::warn!("playback queue full: reply audio dropped");
+                                }
+                            }
+                        }
+                        Action::DropLate => {
+                            self.summary.late_bytes_dropped += len as u64;
+                            log::debug!("dropped {len} bytes of a cancelled reply");
+                        }
+                        other => perform(other, &self.player),
+                    }
+                }
+            }
+            ServerEvent::Interrupted => {
+                log::info!(
+                    "interrupted by the user: speaker stopped (monotonic {:.4} s)",
+                    crate::service::monotonic_s()
                 );
-                notify::status(&format!(
-                    "reconnecting, attempt {attempt} failed, next in {:.0} s",
-                    delay.as_secs_f64()
-                ));
-                self.retry_at = Some(Instant::now() + delay);
+                self.step(Input::Interrupted);
+                self.sv_step(SvInput::ReplyOver { conn });
+            }
+            ServerEvent::GenerationComplete => {
+                self.step(Input::GenerationComplete);
+                self.sv_step(SvInput::ReplyOver { conn });
+            }
+            ServerEvent::TurnComplete => {
+                self.flush_heard();
+                if !self.transcript.said.is_empty() {
+                    log::info!(role = "model"; "replied: {}", self.transcript.said.trim());
+                    self.transcript.said.clear();
+                }
+                self.step(Input::TurnComplete);
+                self.sv_step(SvInput::ReplyOver { conn });
+            }
+            ServerEvent::InputTranscription(t) => self.transcript.heard.push_str(&t),
+            ServerEvent::OutputTranscription(t) => self.transcript.said.push_str(&t),
+            ServerEvent::Text(t) => log::info!("model text: {t}"),
+            ServerEvent::SetupComplete { .. } => log::debug!("unexpected second setupComplete"),
+            ServerEvent::ToolCall(calls) => self.on_tool_calls(conn, calls),
+            ServerEvent::ToolCallCancellation(ids) => {
+                // Built-in tools act at once; there is nothing left to undo.
+                log::info!("the server cancelled tool call(s) {ids:?}");
+            }
+            ServerEvent::GoAway { time_left } => {
+                log::info!(
+                    "goAway: the server ends this connection in {:.1} s",
+                    time_left.as_secs_f64()
+                );
+                self.sv_step(SvInput::GoAway { conn });
+            }
+            ServerEvent::ResumptionUpdate { handle, resumable } => {
+                log::debug!("session resumption update (resumable: {resumable})");
+                self.sv_step(SvInput::Resumption { handle, resumable });
+            }
+            ServerEvent::Usage(u) => log::debug!("usage: {u:?}"),
+        }
+    }
+
+    fn on_tool_calls(&mut self, conn: ConnId, calls: Vec<crate::live::proto::FunctionCall>) {
+        let mut responses = Vec::with_capacity(calls.len());
+        let mut effects = Vec::new();
+        for call in &calls {
+            self.summary.tool_calls += 1;
+            let (resp, effect) = tools::answer(call);
+            log::info!(
+                "tool call {}({}) -> {}",
+                call.name,
+                call.args,
+                resp.response
+            );
+            responses.push(resp);
+            effects.extend(effect);
+        }
+        let json = ClientMessage::tool_response(responses).to_json();
+        self.sv_step(SvInput::ToolResponse { conn, json });
+        for e in effects {
+            match e {
+                ToolEffect::SetVolume(p) => {
+                    self.player.set_volume(p);
+                    log::info!("speaker volume set to {p} %");
+                }
+                ToolEffect::EndSession => self.life_event(lifecycle::Event::ModelEnded),
             }
         }
     }
 
     /// A processed camera frame: sent only on a ready link; never queued (it would be stale).
-    async fn on_video(&mut self, jpeg: Vec<u8>) {
-        let limit = self.send_limit();
-        let Some(link) = self.link.as_mut() else {
-            return;
-        };
-        let msg = ClientMessage::video_jpeg(&jpeg);
-        match link.send(Message::text(msg.to_json()), limit).await {
-            Ok(len) => {
-                self.summary.bytes_up += len;
-                self.summary.video_frames_sent += 1;
-                log::debug!("sent a {} byte camera frame", jpeg.len());
-            }
-            Err(e) => self.link_ended(e).await,
+    fn on_video(&mut self, jpeg: Vec<u8>) {
+        let json = ClientMessage::video_jpeg(&jpeg).to_json();
+        let before = self.sv.counters.video_frames_sent;
+        self.sv_step(SvInput::Video(json));
+        if self.sv.counters.video_frames_sent > before {
+            log::debug!("sent a {} byte camera frame", jpeg.len());
         }
     }
 
     /// A button edge: presses and holds become lifecycle events.
-    async fn on_button(&mut self, ev: Result<ButtonEvent, ButtonError>) {
+    fn on_button(&mut self, ev: Result<ButtonEvent, ButtonError>) {
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) => {
@@ -834,35 +879,38 @@ impl Daemon {
                     Edge::Pressed => lifecycle::Event::TalkDown,
                     Edge::Released => lifecycle::Event::TalkUp,
                 };
-                self.life_event(e).await;
+                self.life_event(e);
             }
             ButtonMode::Toggle => match self.press.on_event(&ev) {
-                Some(Press::Short) => self.life_event(lifecycle::Event::Press).await,
-                Some(Press::Long) => self.life_event(lifecycle::Event::LongPress).await,
+                Some(Press::Short) => self.life_event(lifecycle::Event::Press),
+                Some(Press::Long) => self.life_event(lifecycle::Event::LongPress),
                 None => {}
             },
         }
     }
 
-    async fn life_event(&mut self, e: lifecycle::Event) {
+    fn life_event(&mut self, e: lifecycle::Event) {
         let speaking = self.machine.state() == State::Speaking;
-        let acts = self.life.step(e, std::time::Instant::now(), speaking);
-        self.apply(acts).await;
+        let acts = self.life.step(e, now(), speaking);
+        self.apply(acts);
     }
 
-    async fn apply(&mut self, acts: Vec<lifecycle::Action>) {
+    fn apply(&mut self, acts: Vec<lifecycle::Action>) {
         use lifecycle::Action as A;
         for a in acts {
             match a {
                 A::Open => {
                     log::info!("session starting");
-                    self.backoff.reset();
-                    self.last_failure = None;
-                    if self.link.is_none() && self.dial.is_none() {
-                        self.retry_at = Some(Instant::now());
-                    }
+                    self.sv_step(SvInput::Open);
                 }
-                A::Close(why) => self.end_session(why).await,
+                A::Close(why) => {
+                    log::info!("session ended: {why}");
+                    if self.cfg.audio.echo != EchoMode::None {
+                        log::info!("session {}", self.stats.echo.summary());
+                    }
+                    self.step(Input::Interrupted);
+                    self.sv_step(SvInput::Close(why));
+                }
                 A::Interrupt => {
                     log::info!("button: stopping the reply");
                     // The echo gate opens at once and sends what was said while it was shut.
@@ -878,18 +926,7 @@ impl Daemon {
                     } else {
                         ClientMessage::activity_end()
                     };
-                    let limit = self.send_limit();
-                    match self.link.as_mut() {
-                        Some(link) => {
-                            if let Err(e) =
-                                Self::send_on(link, &mut self.summary, &msg, limit).await
-                            {
-                                self.link_ended(e).await;
-                            }
-                        }
-                        // Sent first thing once the connection is ready.
-                        None => self.pending_activity = Some(msg),
-                    }
+                    self.sv_step(SvInput::Activity(msg.to_json()));
                 }
                 A::Chime(k) => {
                     let g = self.machine.generation();
@@ -907,43 +944,29 @@ impl Daemon {
         }
     }
 
-    /// Ends the conversation: close the connection with 1000, stop the speaker, forget the
-    /// resumption handle (the next session is a new conversation), drop buffered mic audio.
-    async fn end_session(&mut self, why: &str) {
-        log::info!("session ended: {why}");
-        if self.cfg.audio.echo != EchoMode::None {
-            log::info!("session {}", self.stats.echo.summary());
+    fn flush_heard(&mut self) {
+        if !self.transcript.heard.is_empty() {
+            log::info!(role = "user"; "heard: {}", self.transcript.heard.trim());
+            self.transcript.heard.clear();
         }
-        if let Some(d) = self.dial.take() {
-            d.task.abort();
+    }
+
+    fn step(&mut self, input: Input) {
+        for a in self.machine.step(input) {
+            perform(a, &self.player);
         }
-        self.retry_at = None;
-        self.finish_draining().await;
-        self.set_video_active(false);
-        if let Some(link) = self.link.take() {
-            self.close_link(link, why).await;
-        }
-        self.resume.forget();
-        self.step(Input::Interrupted);
-        self.step(Input::Disconnected);
-        while self.backlog.pop().is_some() {}
-        self.pending_activity = None;
-        self.last_failure = None;
     }
 
     /// idle · connecting · listening · speaking · offline · error: logged and sent as STATUS=
     /// on every change.
     fn update_state(&mut self) {
-        let s = if !self.life.active() {
-            "idle"
-        } else if self.link.is_some() {
-            self.machine.state().as_str()
-        } else {
-            match self.last_failure {
-                Some(Failure::Config | Failure::Quota) => "error",
-                Some(Failure::Transient) => "offline",
-                None => "connecting",
-            }
+        use supervisor::Link;
+        let s = match self.sv.link_state() {
+            Link::Idle => "idle",
+            Link::Ready => self.machine.state().as_str(),
+            Link::Connecting => "connecting",
+            Link::Offline => "offline",
+            Link::Error => "error",
         };
         if s != self.shown {
             self.shown = s;
@@ -952,29 +975,19 @@ impl Daemon {
         }
     }
 
-    /// Feeds systemd's watchdog only while the daemon really works: the microphone delivered
-    /// audio since the last check, and the connection (if any) has heard from the server
-    /// recently. A stalled capture thread or a wedged session stops the pings, and systemd
-    /// restarts us.
+    /// Feeds systemd's watchdog while the daemon itself works: this loop turns (it is running
+    /// this) and the microphone delivered audio since the last check. A dead network is not a
+    /// fault of ours: it shows as `offline` and reconnects, and a restart would only throw the
+    /// conversation away.
     fn on_watchdog(&mut self) {
         let captured = AudioStats::get(&self.stats.captured_bytes);
         let mic_ok = captured > self.wd_captured;
         self.wd_captured = captured;
-        let dead_after = Duration::from_secs(self.cfg.live.dead_after_s);
-        let link_ok = self
-            .link
-            .as_ref()
-            .is_none_or(|l| l.last_rx.elapsed() <= dead_after);
-        if mic_ok && link_ok {
+        if mic_ok {
             notify::watchdog();
         } else {
             log::warn!(
-                "not feeding the watchdog: {}",
-                if mic_ok {
-                    "the connection has been silent too long"
-                } else {
-                    "no audio from the microphone since the last check"
-                }
+                "not feeding the watchdog: no audio from the microphone since the last check"
             );
         }
     }
@@ -982,7 +995,7 @@ impl Daemon {
     /// SIGHUP: re-read the file; keep the running config on any error. Session settings are
     /// applied by moving to a new connection that resumes the conversation; device settings
     /// need a restart and say so.
-    async fn reload(&mut self) {
+    fn reload(&mut self) {
         notify::reloading();
         let path = self.cfg.path.clone();
         log::info!("SIGHUP: reloading {}", path.display());
@@ -1020,10 +1033,15 @@ impl Daemon {
         }
         if new.live.ping_interval_s != old.live.ping_interval_s
             || new.live.max_connection_age_s != old.live.max_connection_age_s
+            || new.live.dead_after_s != old.live.dead_after_s
+            || new.live.stall_after_s != old.live.stall_after_s
         {
-            needs_restart.push("ping_interval_s and max_connection_age_s");
+            needs_restart
+                .push("ping_interval_s, dead_after_s, stall_after_s and max_connection_age_s");
             merged.live.ping_interval_s = old.live.ping_interval_s;
             merged.live.max_connection_age_s = old.live.max_connection_age_s;
+            merged.live.dead_after_s = old.live.dead_after_s;
+            merged.live.stall_after_s = old.live.stall_after_s;
         }
         let endpoint = match Endpoint::parse(&merged.live.endpoint) {
             Ok(e) => e,
@@ -1033,31 +1051,31 @@ impl Daemon {
                 return;
             }
         };
-        let session_changed = build_setup(&merged, None).to_json()
-            != build_setup(old, None).to_json()
-            || merged.live.endpoint != old.live.endpoint;
+        let settings = session_settings(&merged);
+        let session_changed =
+            settings != self.settings || merged.live.endpoint != old.live.endpoint;
         crate::service::apply_config_level(merged.service.log_level.filter());
         if merged.audio.volume != old.audio.volume {
             self.player.set_volume(merged.audio.volume);
             log::info!("speaker volume set to {} %", merged.audio.volume);
         }
-        self.backlog.max_bytes =
-            (INPUT_RATE_HZ as usize * merged.audio.backlog_ms as usize / 1000) * FRAME_BYTES;
-        self.resume.set_enabled(merged.live.resumption);
+        self.sv
+            .set_backlog_bytes(backlog_bytes(merged.audio.backlog_ms));
+        self.sv.set_resumption(merged.live.resumption);
         self.endpoint = endpoint;
+        self.settings = settings;
         self.cfg = merged;
         for what in needs_restart {
             log::warn!("{what} changed: restart gemlive to apply (systemctl restart gemlive)");
         }
-        if session_changed && self.link.is_some() {
-            log::info!("session settings changed: moving to a new connection that resumes the conversation");
-            self.start_dial(true);
+        if session_changed {
+            self.sv_step(SvInput::SettingsChanged);
         }
         log::info!("configuration reloaded");
         notify::ready(self.machine.state().as_str());
     }
 
-    async fn on_mic(&mut self, c: PcmChunk) {
+    fn on_mic(&mut self, c: PcmChunk) {
         if !self.ready_sent {
             self.ready_sent = true;
             notify::ready(self.shown);
@@ -1084,357 +1102,9 @@ impl Daemon {
             if let Some(v) = &self.video {
                 v.gate.speech();
             }
-            self.life_event(lifecycle::Event::Activity).await;
+            self.life_event(lifecycle::Event::Activity);
         }
-        if self.link.is_some() && self.backlog.chunks.is_empty() {
-            self.send_mic(c).await;
-        } else {
-            self.backlog.push(c);
-        }
-    }
-
-    fn send_limit(&self) -> Duration {
-        Duration::from_secs(self.cfg.live.dead_after_s)
-    }
-
-    /// Sends one chunk on the link; on failure it goes back to the backlog, the link is
-    /// dropped, and false is returned.
-    async fn send_mic(&mut self, c: PcmChunk) -> bool {
-        let limit = self.send_limit();
-        let Some(link) = self.link.as_mut() else {
-            self.backlog.push_front(c);
-            return false;
-        };
-        // base64 is 4/3 of the bytes, plus the fixed envelope.
-        let mut json = String::with_capacity(c.len() * 4 / 3 + 96);
-        write_audio_json(&mut json, &c, INPUT_RATE_HZ);
-        match link.send(Message::text(json), limit).await {
-            Ok(len) => {
-                link.unconfirmed += c.len() as u64;
-                self.summary.bytes_up += len;
-                self.summary.mic_bytes_sent += c.len() as u64;
-                self.summary.mic_chunks_sent += 1;
-                true
-            }
-            Err(e) => {
-                self.backlog.push_front(c);
-                self.link_ended(e).await;
-                false
-            }
-        }
-    }
-
-    async fn send_on(
-        link: &mut Link,
-        summary: &mut RunSummary,
-        msg: &ClientMessage,
-        limit: Duration,
-    ) -> Result<(), SessionError> {
-        summary.bytes_up += link.send(Message::text(msg.to_json()), limit).await?;
-        Ok(())
-    }
-
-    async fn on_ping(&mut self) {
-        let limit = self.send_limit();
-        let Some(link) = self.link.as_mut() else {
-            return;
-        };
-        let silent = link.last_rx.elapsed();
-        if silent > limit {
-            let e = SessionError::Closed {
-                code: 1006,
-                reason: format!(
-                    "no frame (not even a pong) from the server for {} s (dead_after_s)",
-                    silent.as_secs()
-                ),
-            };
-            self.link_ended(e).await;
-            return;
-        }
-        match link.send(Message::Ping(Vec::new().into()), limit).await {
-            Ok(len) => self.summary.bytes_up += len,
-            Err(e) => self.link_ended(e).await,
-        }
-    }
-
-    /// Handles one frame from the link (or the draining link). `Err` = this link is over.
-    async fn on_frame(
-        &mut self,
-        r: Option<Result<Message, tungstenite::Error>>,
-        draining: bool,
-    ) -> Result<(), LinkEnd> {
-        let Some(r) = r else {
-            return Err(LinkEnd::Lost(SessionError::Closed {
-                code: 1006,
-                reason: "connection dropped without a close frame".into(),
-            }));
-        };
-        let msg = r.map_err(|e| LinkEnd::Lost(SessionError::Socket(e)))?;
-        let len = msg.len() as u64;
-        {
-            let link = if draining {
-                self.draining.as_mut()
-            } else {
-                self.link.as_mut()
-            };
-            if let Some(l) = link {
-                l.last_rx = Instant::now();
-                l.down += len;
-                l.unconfirmed = 0;
-            }
-        }
-        self.summary.bytes_down += len;
-        let max = self.cfg.live.max_message_kb as usize * 1024;
-        match session::decode(msg, max) {
-            Frame::Server(m) => {
-                let mut reply_over = false;
-                let events = m.into_events();
-                if events.is_empty() {
-                    log::debug!(
-                        "skipping a server message of unknown type (or with nothing to act on)"
-                    );
-                }
-                for ev in events {
-                    if matches!(
-                        ev,
-                        ServerEvent::TurnComplete
-                            | ServerEvent::GenerationComplete
-                            | ServerEvent::Interrupted
-                    ) {
-                        reply_over = true;
-                    }
-                    if let Some(end) = self.on_event(ev, draining).await {
-                        return Err(end);
-                    }
-                }
-                if draining && reply_over {
-                    return Err(LinkEnd::Ended);
-                }
-            }
-            Frame::Malformed(e) => {
-                self.summary.malformed_frames += 1;
-                log::warn!("skipping a malformed server frame: {e}");
-            }
-            Frame::Closed { code, reason } => {
-                return Err(LinkEnd::Lost(SessionError::Closed { code, reason }));
-            }
-            Frame::Control => {}
-        }
-        Ok(())
-    }
-
-    async fn on_event(&mut self, ev: ServerEvent, draining: bool) -> Option<LinkEnd> {
-        match ev {
-            ServerEvent::Audio { rate_hz, pcm } => {
-                self.summary.reply_bytes_received += pcm.len() as u64;
-                let _ = self
-                    .life
-                    .step(lifecycle::Event::Activity, std::time::Instant::now(), true);
-                self.flush_heard();
-                let len = pcm.len();
-                let mut pcm = Some(pcm);
-                for a in self.machine.step(Input::ModelAudio) {
-                    match a {
-                        Action::Play { gen } => {
-                            if let Some(p) = pcm.take() {
-                                if !self.player.play(gen, rate_hz, p) {
-                                    log::warn!("playback queue full: reply audio dropped");
-                                }
-                            }
-                        }
-                        Action::DropLate => {
-                            self.summary.late_bytes_dropped += len as u64;
-                            log::debug!("dropped {len} bytes of a cancelled reply");
-                        }
-                        other => perform(other, &self.player),
-                    }
-                }
-            }
-            ServerEvent::Interrupted => {
-                log::info!(
-                    "interrupted by the user: speaker stopped (monotonic {:.4} s)",
-                    crate::service::monotonic_s()
-                );
-                self.step(Input::Interrupted);
-            }
-            ServerEvent::GenerationComplete => self.step(Input::GenerationComplete),
-            ServerEvent::TurnComplete => {
-                self.flush_heard();
-                if !self.transcript.said.is_empty() {
-                    log::info!(role = "model"; "replied: {}", self.transcript.said.trim());
-                    self.transcript.said.clear();
-                }
-                self.step(Input::TurnComplete);
-            }
-            ServerEvent::InputTranscription(t) => self.transcript.heard.push_str(&t),
-            ServerEvent::OutputTranscription(t) => self.transcript.said.push_str(&t),
-            ServerEvent::Text(t) => log::info!("model text: {t}"),
-            ServerEvent::SetupComplete { .. } => log::debug!("unexpected second setupComplete"),
-            ServerEvent::ToolCall(calls) => return self.on_tool_calls(calls, draining).await,
-            ServerEvent::ToolCallCancellation(ids) => {
-                // Built-in tools act at once; there is nothing left to undo.
-                log::info!("the server cancelled tool call(s) {ids:?}");
-            }
-            ServerEvent::GoAway { time_left } => {
-                self.summary.go_aways += 1;
-                log::info!(
-                    "goAway: the server ends this connection in {:.1} s; handing over to a new one now",
-                    time_left.as_secs_f64()
-                );
-                if !draining {
-                    self.start_dial(true);
-                }
-            }
-            ServerEvent::ResumptionUpdate { handle, resumable } => {
-                log::debug!("session resumption update (resumable: {resumable})");
-                self.resume
-                    .update(handle, resumable, std::time::Instant::now());
-            }
-            ServerEvent::Usage(u) => log::debug!("usage: {u:?}"),
-        }
-        None
-    }
-
-    async fn on_tool_calls(
-        &mut self,
-        calls: Vec<crate::live::proto::FunctionCall>,
-        draining: bool,
-    ) -> Option<LinkEnd> {
-        let mut responses: Vec<FunctionResponse> = Vec::with_capacity(calls.len());
-        let mut effects = Vec::new();
-        for call in &calls {
-            self.summary.tool_calls += 1;
-            let (resp, effect) = tools::answer(call);
-            log::info!(
-                "tool call {}({}) -> {}",
-                call.name,
-                call.args,
-                resp.response
-            );
-            responses.push(resp);
-            effects.extend(effect);
-        }
-        let link = if draining {
-            self.draining.as_mut()
-        } else {
-            self.link.as_mut()
-        };
-        if let Some(link) = link {
-            let msg = ClientMessage::tool_response(responses);
-            let limit = Duration::from_secs(self.cfg.live.dead_after_s);
-            if let Err(e) = Self::send_on(link, &mut self.summary, &msg, limit).await {
-                return Some(LinkEnd::Lost(e));
-            }
-        }
-        let mut end = None;
-        for e in effects {
-            match e {
-                Effect::SetVolume(p) => {
-                    self.player.set_volume(p);
-                    log::info!("speaker volume set to {p} %");
-                }
-                Effect::EndSession => end = Some(LinkEnd::Ended),
-            }
-        }
-        end
-    }
-
-    fn set_video_active(&self, on: bool) {
-        if let Some(v) = &self.video {
-            v.gate.set_active(on);
-        }
-    }
-
-    fn flush_heard(&mut self) {
-        if !self.transcript.heard.is_empty() {
-            log::info!(role = "user"; "heard: {}", self.transcript.heard.trim());
-            self.transcript.heard.clear();
-        }
-    }
-
-    fn step(&mut self, input: Input) {
-        for a in self.machine.step(input) {
-            perform(a, &self.player);
-        }
-    }
-
-    /// The current link is over: log its counters, then redial (now, or after a backoff).
-    async fn link_ended(&mut self, e: SessionError) {
-        let Some(link) = self.link.take() else { return };
-        self.set_video_active(false);
-        let kind = e.failure();
-        self.last_failure = Some(kind);
-        // A connection that worked is redialled at once; only repeated failures wait.
-        let delay = match kind {
-            Failure::Transient => Duration::ZERO,
-            _ => self.backoff.next_delay(kind),
-        };
-        if link.unconfirmed > 0 {
-            self.summary.mic_bytes_unconfirmed += link.unconfirmed;
-            log::warn!(
-                "up to {} ms of mic audio sent since the server's last frame may not have arrived",
-                link.unconfirmed / FRAME_BYTES as u64 * 1000 / u64::from(INPUT_RATE_HZ)
-            );
-        }
-        log::warn!(
-            "connection {} lost after {:.0} s: {}; {}",
-            link.n,
-            link.opened.elapsed().as_secs_f64(),
-            error_chain(&e),
-            if delay.is_zero() {
-                "reconnecting now".to_string()
-            } else {
-                format!("reconnecting in {:.1} s", delay.as_secs_f64())
-            }
-        );
-        self.log_link_counters(&link);
-        for a in self.machine.step(Input::Disconnected) {
-            perform(a, &self.player);
-        }
-        if self.dial.is_none() && self.life.active() {
-            self.retry_at = Some(Instant::now() + delay);
-        }
-    }
-
-    fn log_link_counters(&mut self, link: &Link) {
-        self.summary.mic_bytes_dropped = self.backlog.dropped_bytes;
-        log::info!(
-            "connection {} ended after {:.1} s (bytes up {} / down {}); so far: {}; {} reconnects, {} resumptions, {} goAways, {} interruptions",
-            link.n,
-            link.opened.elapsed().as_secs_f64(),
-            link.up,
-            link.down,
-            self.summary.continuity(&self.stats),
-            self.summary.reconnects,
-            self.summary.resumptions,
-            self.summary.go_aways,
-            self.machine.interruptions,
-        );
-    }
-
-    async fn close_link(&mut self, mut link: Link, why: &str) {
-        log::debug!("closing connection {} ({why})", link.n);
-        self.log_link_counters(&link);
-        session::close(&mut link.ws).await;
-    }
-
-    async fn finish_draining(&mut self) {
-        self.drain_until = None;
-        if let Some(old) = self.draining.take() {
-            self.close_link(old, "reply finished after hand-over").await;
-            self.step(Input::ReplyConnectionClosed);
-        }
-    }
-
-    async fn close_all(&mut self) {
-        if let Some(d) = self.dial.take() {
-            d.task.abort();
-        }
-        self.finish_draining().await;
-        self.set_video_active(false);
-        if let Some(link) = self.link.take() {
-            self.close_link(link, "shutdown").await;
-        }
+        self.sv_step(SvInput::Mic(c));
     }
 }
 
@@ -1459,25 +1129,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backlog_drops_oldest_and_counts() {
-        let mut b = Backlog::new(100); // 100 ms = 3200 bytes
-        for i in 0..5u8 {
-            b.push(vec![i; 1000]);
-        }
-        assert_eq!(b.dropped_bytes, 2000);
-        assert_eq!(b.pop().map(|c| c[0]), Some(2));
-        assert_eq!(b.bytes, 2000);
-        b.push_front(vec![9; 1000]);
-        assert_eq!(b.pop().map(|c| c[0]), Some(9));
-    }
-
-    #[test]
     fn setup_is_identical_but_for_the_handle() {
         let cfg = Config::with_defaults("/x.toml");
-        let a: serde_json::Value =
-            serde_json::from_str(&build_setup(&cfg, None).to_json()).unwrap();
+        let s = session_settings(&cfg);
+        let a: serde_json::Value = serde_json::from_str(&build_setup(&s, None).to_json()).unwrap();
         let b: serde_json::Value =
-            serde_json::from_str(&build_setup(&cfg, Some("h-1")).to_json()).unwrap();
+            serde_json::from_str(&build_setup(&s, Some("h-1")).to_json()).unwrap();
         assert_eq!(a["setup"]["sessionResumption"], serde_json::json!({}));
         assert_eq!(
             b["setup"]["sessionResumption"],
@@ -1491,5 +1148,14 @@ mod tests {
         b2["setup"]["sessionResumption"] = serde_json::json!({});
         assert_eq!(a, b2);
         assert!(a["setup"]["tools"][0]["functionDeclarations"].is_array());
+    }
+
+    #[test]
+    fn the_writer_queue_holds_the_longest_stall() {
+        let cfg = Config::with_defaults("/x.toml");
+        let s = supervisor_settings(&cfg, 1);
+        // 15 s ping interval at 40 ms chunks, twice over.
+        assert_eq!(s.max_in_flight, 750);
+        assert_eq!(queue_depth(&cfg), 750 + QUEUE_SLACK);
     }
 }

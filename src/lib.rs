@@ -31,6 +31,7 @@ pub mod demo;
 pub mod lifecycle;
 pub mod live;
 pub mod machine;
+pub mod probe;
 pub mod service;
 pub mod standin;
 pub mod tools;

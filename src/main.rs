@@ -117,7 +117,7 @@ fn check_online(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(gemlive::live::probe::open_and_close(&cfg, &key)) {
+    match rt.block_on(gemlive::probe::open_and_close(&cfg, &key)) {
         Ok(o) => {
             println!(
                 "online: OK: {} accepted the key and model {} (setupComplete after {} ms{}); closed with 1000",
@@ -132,11 +132,8 @@ fn check_online(path: &std::path::Path) -> ExitCode {
         }
         Err(e) => {
             println!("online: FAILED: {}", error_chain(&e));
-            println!(
-                "online: what to do: {}",
-                gemlive::live::probe::advice(&e, &cfg)
-            );
-            ExitCode::from(gemlive::live::probe::exit_code(&e))
+            println!("online: what to do: {}", gemlive::probe::advice(&e, &cfg));
+            ExitCode::from(gemlive::probe::exit_code(&e))
         }
     }
 }

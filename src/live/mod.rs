@@ -7,8 +7,11 @@
 //! | `session`   | setup handshake, setupComplete timeout  | audio devices            |
 //! | `policy`    | backoff, close classes, resume handles  | sockets, clocks          |
 
+pub mod conn;
 pub mod policy;
-pub mod probe;
 pub mod proto;
+pub mod resume_store;
 pub mod session;
+pub mod setup;
+pub mod supervisor;
 pub mod transport;

@@ -139,6 +139,23 @@ impl Resumption {
         }
     }
 
+    /// A handle kept across a restart, `age` old when read back: usable for the rest of its
+    /// server-side lifetime (the caller passes it only if it is younger than that).
+    pub fn restore(&mut self, handle: String, age: Duration, now: Instant) {
+        if handle.is_empty() || age >= HANDLE_LIFETIME {
+            return;
+        }
+        // `now - age` may precede the monotonic clock's origin right after boot: count the
+        // remaining lifetime from a clamped origin instead (a little generous, never negative).
+        let at = now.checked_sub(age).unwrap_or(now);
+        self.handle = Some((handle, at));
+    }
+
+    /// The newest handle and when it came, for persisting.
+    pub fn latest(&self) -> Option<(&str, Instant)> {
+        self.handle.as_ref().map(|(h, at)| (h.as_str(), *at))
+    }
+
     /// The handle to resume with, if there is one young enough.
     pub fn handle(&self, now: Instant) -> Option<&str> {
         if !self.enabled {

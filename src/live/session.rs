@@ -10,7 +10,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::policy::{classify_close, Failure};
-use super::proto::{ClientMessage, ServerEvent, ServerMessage};
+use super::proto::{ServerEvent, ServerMessage};
 use super::transport::{self, ConnectError, Endpoint, LiveSocket};
 use crate::config::ApiKey;
 
@@ -129,13 +129,13 @@ pub fn decode(msg: Message, max_bytes: usize) -> Frame {
 pub async fn open(
     endpoint: &Endpoint,
     key: &ApiKey,
-    setup: &ClientMessage,
+    setup: &str,
     timeout: Duration,
 ) -> Result<(LiveSocket, Option<String>), SessionError> {
     let mut ws = tokio::time::timeout(timeout, transport::connect(endpoint, key))
         .await
         .map_err(|_| SessionError::SetupTimeout(timeout))??;
-    ws.send(Message::text(setup.to_json()))
+    ws.send(Message::text(setup))
         .await
         .map_err(SessionError::Socket)?;
     let wait = async {

@@ -1,9 +1,15 @@
 //! TLS WebSocket to the Live API: URL rules, rustls with the ring provider chosen explicitly,
 //! the API key in the `x-goog-api-key` header. Frames only: no JSON, no policy.
 
+use std::io;
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -15,7 +21,146 @@ use crate::config::ApiKey;
 /// The public Gemini Developer API endpoint (v1beta).
 pub const DEFAULT_ENDPOINT: &str = "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
 
-pub type LiveSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type LiveSocket = WebSocketStream<MaybeTlsStream<Counted>>;
+
+/// The TCP stream under TLS, counting every byte handed to the kernel. With the kernel's count
+/// of bytes not yet acknowledged (`SIOCOUTQ`) this gives the stream offset the server's TCP
+/// stack has acknowledged, which is what dead-link detection and exact resending rely on.
+pub struct Counted {
+    tcp: TcpStream,
+    written: Arc<AtomicU64>,
+    base: u64,
+}
+
+/// A read-only view of a connection's socket, valid while the socket is open.
+#[derive(Debug, Clone)]
+pub struct SocketProbe {
+    fd: RawFd,
+    written: Arc<AtomicU64>,
+    /// `tcpi_bytes_acked` before the first byte was written (the SYN may count on some kernels).
+    base: u64,
+}
+
+/// What the kernel says about the bytes written so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acks {
+    /// Bytes written to the socket since it opened (TLS handshake and upgrade included).
+    pub written: u64,
+    /// Of those, bytes the peer's TCP stack has acknowledged.
+    pub acked: u64,
+}
+
+/// `tcpi_bytes_acked` of a TCP socket (Linux 4.1+). It survives a reset, unlike the send
+/// queue (`SIOCOUTQ`), which a reset empties as if everything had been delivered.
+fn bytes_acked(fd: RawFd) -> Option<u64> {
+    let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // Read-only query into a buffer of the size we pass; the caller keeps the fd open.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    let need = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + 8;
+    if rc != 0 || (len as usize) < need {
+        return None;
+    }
+    // Zeroed, then filled by the kernel up to `len`, which covers the field.
+    let info = unsafe { info.assume_init() };
+    Some(info.tcpi_bytes_acked)
+}
+
+impl SocketProbe {
+    /// Bytes handed to the kernel so far.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// `None` where the kernel does not tell (not Linux, a kernel older than 4.1).
+    pub fn acks(&self) -> Option<Acks> {
+        // Acknowledged first: whatever is written after this read cannot count as acked.
+        let acked = bytes_acked(self.fd)?.saturating_sub(self.base);
+        let written = self.written.load(Ordering::Relaxed);
+        Some(Acks {
+            written,
+            acked: acked.min(written),
+        })
+    }
+}
+
+impl Counted {
+    /// The probe must only be used while this stream (and so the fd) is alive: the
+    /// connection task owns both and drops them together.
+    pub fn probe(&self) -> SocketProbe {
+        SocketProbe {
+            fd: self.tcp.as_raw_fd(),
+            written: self.written.clone(),
+            base: self.base,
+        }
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.tcp).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.written.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+/// The socket under a WebSocket, for its probe.
+pub fn counted(ws: &LiveSocket) -> Option<&Counted> {
+    match ws.get_ref() {
+        MaybeTlsStream::Plain(s) => Some(s),
+        MaybeTlsStream::Rustls(t) => Some(t.get_ref().0),
+        // MaybeTlsStream is non-exhaustive; `connect` builds only the two above.
+        _ => None,
+    }
+}
 
 /// Why an endpoint URL is refused before any byte goes on the wire.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -153,10 +298,28 @@ pub async fn connect(endpoint: &Endpoint, key: &ApiKey) -> Result<LiveSocket, Co
     } else {
         Connector::Plain
     };
-    match tokio_tungstenite::connect_async_tls_with_config(
+    let io = |source: std::io::Error| ConnectError::Io {
+        host: endpoint.host().to_string(),
+        source: tokio_tungstenite::tungstenite::Error::Io(source),
+    };
+    let port = req
+        .uri()
+        .port_u16()
+        .unwrap_or(if endpoint.is_tls() { 443 } else { 80 });
+    let tcp = TcpStream::connect((endpoint.host(), port))
+        .await
+        .map_err(io)?;
+    // Mic chunks are small and latency matters more than packet count.
+    tcp.set_nodelay(true).map_err(io)?;
+    let stream = Counted {
+        base: bytes_acked(tcp.as_raw_fd()).unwrap_or(0),
+        tcp,
+        written: Arc::new(AtomicU64::new(0)),
+    };
+    match tokio_tungstenite::client_async_tls_with_config(
         req,
+        stream,
         Some(ws_config()),
-        true,
         Some(connector),
     )
     .await
@@ -245,6 +408,43 @@ mod tests {
             "bad [redacted] x"
         );
         assert_eq!(body_excerpt(&[b'a'; 500], &key).chars().count(), 201);
+    }
+
+    /// The acknowledged count is exact on loopback, and a reset does not turn unacknowledged
+    /// bytes into acknowledged ones.
+    #[tokio::test]
+    async fn acks_count_exactly_and_survive_a_reset() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let (mut peer, _) = l.accept().await.unwrap();
+        let mut c = Counted {
+            base: bytes_acked(tcp.as_raw_fd()).unwrap(),
+            tcp,
+            written: Arc::new(AtomicU64::new(0)),
+        };
+        let p = c.probe();
+        c.write_all(&[7u8; 10_000]).await.unwrap();
+        let mut buf = vec![0u8; 10_000];
+        peer.read_exact(&mut buf).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            p.acks(),
+            Some(Acks {
+                written: 10_000,
+                acked: 10_000
+            })
+        );
+        // The peer vanishes with a reset while more is written: never counted as acked
+        // beyond what its stack took.
+        peer.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+        drop(peer);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let _ = c.write_all(&[8u8; 5_000]).await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let a = p.acks().unwrap();
+        assert_eq!(a.acked, 10_000, "{a:?}");
     }
 
     #[test]

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use super::policy::Failure;
-use super::session::{self, SessionError};
-use super::transport::{ConnectError, Endpoint};
 use crate::config::{ApiKey, Config};
+use crate::live::policy::Failure;
+use crate::live::session::{self, SessionError};
+use crate::live::setup::build_setup;
+use crate::live::transport::{ConnectError, Endpoint};
 
 /// A session that opened.
 #[derive(Debug)]
@@ -20,7 +21,7 @@ pub struct Opened {
 /// Connects, sends the daemon's exact `setup`, waits for `setupComplete`, closes with 1000.
 pub async fn open_and_close(cfg: &Config, key: &ApiKey) -> Result<Opened, SessionError> {
     let endpoint = Endpoint::parse(&cfg.live.endpoint).map_err(ConnectError::from)?;
-    let setup = crate::daemon::build_setup(cfg, None);
+    let setup = build_setup(&crate::daemon::session_settings(cfg), None).to_json();
     let timeout = Duration::from_millis(cfg.live.setup_timeout_ms);
     let t0 = Instant::now();
     let (mut ws, session_id) = session::open(&endpoint, key, &setup, timeout).await?;
