@@ -1,5 +1,6 @@
-//! Echo cancellation on the synthetic room of docs/aec.md §2, run through gemlive's own
-//! capture-side processing (`audio::echo::EchoProcessor`, the code the capture thread runs).
+//! Echo cancellation on the synthetic room (`docs/aec.md`, "Synthetic room"), run through
+//! gemlive's own capture-side processing (`audio::echo::EchoProcessor`, the code the capture
+//! thread runs).
 //!
 //! Prints, per bulk delay: ERLE with only the far end talking (goal ≥ 35 dB), near-end
 //! retention during double talk (goal ≥ −8 dB) and CPU per second of audio (goal ≤ 10 ms).

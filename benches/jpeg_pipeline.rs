@@ -9,7 +9,8 @@
 //! three octaves of value noise (foliage-like texture) and ±2 per-channel sensor noise. The
 //! scene is laid out in relative coordinates, so both sizes show the same picture, as a camera
 //! would at two resolutions. They come out at about the size of a real photograph at q85
-//! (`docs/crates.md` §6.1: 100 KB at 720p, 192 KB at 1080p); the run prints the sizes.
+//! (`docs/design.md`, "JPEG pipeline": 100 KB at 720p, 192 KB at 1080p); the run prints the
+//! sizes.
 //!
 //! The frames are written to `target/bench-frames/` so `benches/opencv_pipeline.py` (run by
 //! `benches/compare_opencv.sh`) times OpenCV on the very same bytes.

@@ -6,7 +6,8 @@
 //! Generations: every model reply is played under a generation number. An `interrupted` from
 //! the server bumps the generation and discards everything older at once. Audio that still
 //! arrives for the cancelled turn (it was in flight) is dropped until that turn's
-//! `turnComplete`; the server always ends an interrupted turn with one (live-api.md §5.1).
+//! `turnComplete`; the server always ends an interrupted turn with one (`docs/protocol.md`,
+//! "serverContent").
 
 /// What happened, as far as playback is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

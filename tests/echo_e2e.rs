@@ -140,7 +140,8 @@ async fn scenario(mode: &str, with_user: bool) -> Option<Measured> {
 
     if with_user {
         // Phase B: the next reply; 2.5 s in, the user talks over it, ~8 dB above the echo.
-        // AEC3 attenuates a user during double talk by ~7 dB (docs/aec.md §3.1): allow 10.
+        // AEC3 attenuates a user during double talk by ~7 dB (`docs/aec.md`, "Measured
+        // results"): allow 10.
         let b = reply(8.0, 8);
         let (sent_b0, mic_b0) = (sent.len(), file_len(&mic_rec));
         let played_before = rig

@@ -1,7 +1,7 @@
 //! `gemlive calibrate-echo`: plays a short test signal through the configured speaker, records
 //! the configured microphone, and reports what decides whether echo cancellation can work:
 //! the acoustic delay (and whether it is stable), the echo level, the ERLE the canceller
-//! reaches, and the things that defeat it (docs/aec.md §4, §6).
+//! reaches, and the things that defeat it (`docs/aec.md`, "What defeats it").
 //!
 //! It runs the daemon's own paths: playback stamps what it writes with when it will be heard,
 //! capture stamps what it reads with when it was captured, and the canceller is the same
@@ -18,7 +18,8 @@ use super::{
 };
 use crate::config::EchoMode;
 
-/// Delays above this leave too little room under AEC3's ~400 ms limit (docs/aec.md §3.2).
+/// Delays above this leave too little room under AEC3's ~400 ms limit (`docs/aec.md`, "Timing
+/// rule").
 pub const MAX_DELAY_MS: f64 = 350.0;
 /// The two burst measurements may differ by this much before the delay counts as unstable.
 const UNSTABLE_MS: f64 = 10.0;

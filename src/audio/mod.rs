@@ -171,7 +171,8 @@ pub enum AudioError {
 
 /// Opens `device` and configures it explicitly: S16_LE, mono, `rate_hz`, 20 ms periods.
 /// `snd_pcm_set_params` is avoided on purpose: it sets a capture start threshold of a whole
-/// buffer, which makes small reads fail with EIO on real drivers (test-infra.md §2.4).
+/// buffer, which makes small reads fail with EIO on real drivers (`docs/design.md`, "Capture
+/// start threshold").
 pub(crate) fn open_pcm(
     device: &str,
     dir: Dir,
@@ -225,8 +226,8 @@ pub(crate) fn open_pcm(
 
 /// A capture PCM as every mic path opens it (the daemon, test-audio, calibrate-echo): S16_LE
 /// mono at 16 kHz, started on the first read (never waiting for a full buffer: that is the EIO
-/// trap of test-infra.md §2.4), and already started. Returns the PCM and the negotiated period
-/// and buffer, in frames.
+/// trap in `docs/design.md`, "Capture start threshold"), and already started. Returns the PCM
+/// and the negotiated period and buffer, in frames.
 pub(crate) fn open_capture(
     device: &str,
     buffer_ms: u32,

@@ -13,9 +13,9 @@
 //! splices in a pre-encoded black row for each bar row, joined by restart markers (`Band`):
 //! the same pixels as encoding the whole square, without paying to DCT-code the bars.
 //!
-//! Why these crates and this resize filter: `docs/crates.md` §6 (measured). Every buffer
-//! (decoded pixels, resized pixels, output JPEG, spliced input) lives in the [`Pipeline`] and
-//! only grows, so RSS stays flat across frames.
+//! Why these crates and this resize filter: `docs/design.md`, "JPEG pipeline" (measured).
+//! Every buffer (decoded pixels, resized pixels, output JPEG, spliced input) lives in the
+//! [`Pipeline`] and only grows, so RSS stays flat across frames.
 //!
 //! Camera frames are untrusted input: a corrupt or truncated frame is a [`FrameError`], never a
 //! panic, and a frame header that claims a huge image is refused before anything is allocated

@@ -1,4 +1,4 @@
-//! A private PulseAudio (docs test-infra.md §2.2): real-time paced audio with no sound card.
+//! A private PulseAudio (`docs/design.md`, "Testing"): real-time paced audio with no sound card.
 //! Two null sinks, `speaker` and `mic`; `module-loopback` carries what the daemon plays from
 //! `speaker.monitor` into `mic` with a delay, attenuated by the speaker sink's volume. The
 //! daemon captures `mic.monitor`, so it hears its own speaker the way a box on a table does.

@@ -1,5 +1,6 @@
 //! Capture-side echo handling: the canceller (WebRTC AEC3 via `sonora`), the reference
-//! timeline it is fed from, and the half-duplex gate that covers for it (docs/aec.md §4–§5).
+//! timeline it is fed from, and the half-duplex gate that covers for it (`docs/aec.md`,
+//! "Wiring" and "Half-duplex gate").
 //!
 //! Everything here is device-free: the capture thread, the benchmark (`benches/aec.rs`) and the
 //! unit tests all drive the same [`EchoProcessor`] with explicit CLOCK_MONOTONIC timestamps.
@@ -9,9 +10,9 @@
 //!  capture thread  ──mic samples + when they were captured──▶ hold ─▶ AEC3 ─▶ gate ─▶ out
 //! ```
 //!
-//! Timing rule (docs/aec.md §0.5): the reference must reach the canceller *before* its echo
-//! does. For each 10 ms capture frame captured at `t`, the canceller gets the reference that
-//! is heard at `t + LEAD`. The lag it sees is then LEAD + the acoustic path: always causal,
+//! Timing rule (`docs/aec.md`, same heading): the reference must reach the canceller *before*
+//! its echo does. For each 10 ms capture frame captured at `t`, the canceller gets the reference
+//! that is heard at `t + LEAD`. The lag it sees is then LEAD + the acoustic path: always causal,
 //! and far below the ~400 ms where AEC3 gives up. A capture frame is held until the reference
 //! for `t + LEAD + 10 ms` is known (or that moment has passed: nothing written later can play
 //! then), which costs the uplink LEAD + 10 ms of latency at most.
@@ -43,7 +44,7 @@ const GAP_S: f64 = 0.030;
 const RESYNC_S: f64 = 0.150;
 /// Average capture timestamp error corrected in one step.
 const SLEW_S: f64 = 0.010;
-/// Far-end audio counts as active above this level (docs/aec.md §5).
+/// Far-end audio counts as active above this level (`docs/aec.md`, "Half-duplex gate").
 const ACTIVE_DBFS: f64 = -60.0;
 /// The canceller is trusted after this much far-end audio (AEC3 converged within 0.5 s).
 const WARMUP_FRAMES: u32 = 100;
@@ -300,7 +301,7 @@ impl Timeline {
     }
 }
 
-/// The fallback gate and the local barge-in detector (docs/aec.md §5).
+/// The fallback gate and the local barge-in detector (`docs/aec.md`, "Half-duplex gate").
 struct Gate {
     /// Leaky count of frames where the mic beat the predicted echo by `OPEN_MARGIN_DB`.
     score: u32,
@@ -595,7 +596,7 @@ impl EchoProcessor {
         fired
     }
 
-    /// Once a second: canceller statistics, health (docs/aec.md §5), telemetry.
+    /// Once a second: canceller statistics, health (`docs/aec.md`, "Half-duplex gate"), telemetry.
     fn readout(&mut self, t: f64, far_recent: bool, stats: &EchoStats) {
         let Some(apm) = self.apm.as_ref() else { return };
         let s = apm.statistics();

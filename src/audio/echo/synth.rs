@@ -1,6 +1,7 @@
-//! The synthetic room of docs/aec.md §2, for the benchmark and the tests: a speech-like far
-//! end, a loudspeaker (high-pass) in a room (RT60 ~0.3 s, bulk delay 40–120 ms), a second
-//! voice at the mic during a double-talk section, and the metrics (ERLE, near-end retention).
+//! The synthetic room (`docs/aec.md`, "Synthetic room"), for the benchmark and the tests: a
+//! speech-like far end, a loudspeaker (high-pass) in a room (RT60 ~0.3 s, bulk delay
+//! 40–120 ms), a second voice at the mic during a double-talk section, and the metrics (ERLE,
+//! near-end retention).
 //!
 //! Voices are sums of harmonics evaluated in continuous time, so the same far end is produced
 //! exactly at 24 kHz (what we play) and at 16 kHz (what reaches the mic) without a resampler.
