@@ -15,7 +15,7 @@ pub enum Failure {
     Quota,
 }
 
-/// Classifies a close code and its reason (live-api.md §6.5).
+/// Classifies a close code and its reason (`docs/protocol.md`, "Close codes").
 pub fn classify_close(code: u16, reason: &str) -> Failure {
     let r = reason.to_ascii_lowercase();
     if r.contains("quota") || r.contains("resource has been exhausted") {
@@ -102,7 +102,7 @@ impl Backoff {
     }
 }
 
-/// How long the server keeps a resumption handle valid (live-api.md §6.1).
+/// How long the server keeps a resumption handle valid (`docs/protocol.md`, "Session resumption").
 pub const HANDLE_LIFETIME: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// The newest resumable handle and when it came.

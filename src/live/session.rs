@@ -49,7 +49,8 @@ impl SessionError {
     }
 }
 
-/// The close code and reason, with a hint for the ones users actually meet (live-api.md §6.5).
+/// The close code and reason, with a hint for the ones users actually meet (`docs/protocol.md`,
+/// "Close codes").
 pub fn describe_close(code: u16, reason: &str) -> String {
     let hint = match code {
         1000 => "normal close",
