@@ -224,6 +224,7 @@ impl Rig {
             .env_remove("GEMLIVE_CONFIG")
             .env_remove("CREDENTIALS_DIRECTORY")
             .env_remove("NOTIFY_SOCKET")
+            .env_remove("STATE_DIRECTORY")
             .env_remove("JOURNAL_STREAM")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,7 +1,11 @@
 //! A session that never loses a word: the real `gemlive run` against a scripted stand-in that
 //! sends goAway, drops the TCP connection, closes with 1011 or 1007, or never completes setup.
 //! Each scenario checks the mic bytes across all connections against the mic file and prints
-//! the daemon's continuity counters (samples captured / sent / dropped).
+//! the daemon's continuity counters (samples captured / sent / resent / dropped).
+//!
+//! The timers (max connection age, the silent-server rule, stall detection, backoff) are
+//! unit-tested in milliseconds on the supervisor (`src/live/supervisor.rs`); a frozen network
+//! end to end is `tests/blackhole.rs`.
 
 mod support;
 
@@ -425,101 +429,56 @@ async fn end_session_tool_starts_a_fresh_session() {
     );
 }
 
-/// Slow (about 35 s): the hand-over timer at the smallest allowed connection age.
+/// A restart (an upgrade, a crash, a reboot) continues the conversation: the newest handle is
+/// kept in the state directory (0600) and the next start resumes with it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_old_connection_is_handed_over_before_the_server_ends_it() {
-    let mic = pcm(91, 45 * SEC);
-    let (mut sv, rig, mut seen) = start("maxage", &mic, "max_connection_age_s = 30", "").await;
+async fn a_restart_resumes_with_the_kept_handle() {
+    use std::os::unix::fs::PermissionsExt;
+    let mic = pcm(61, 8 * SEC);
+    let mut sv = Server::start().await;
+    let mut rig = Rig::new("restart", &mic, &sv.url, "", "").unwrap();
+    let state = rig.dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let env = [("STATE_DIRECTORY", state.to_str().unwrap())];
+    rig.spawn_with_env(&exe(), KEY, &["-v"], None, &env)
+        .unwrap();
+    let mut seen = Seen::default();
     sv.ready(
         &mut seen,
-        &[json!({"sessionResumptionUpdate": {"newHandle": "h-age", "resumable": true}})],
+        &[json!({"sessionResumptionUpdate": {"newHandle": "h-before-restart", "resumable": true}})],
     )
     .await;
-    let t0 = tokio::time::Instant::now();
+    let kept = state.join("resumption.json");
     assert!(
-        sv.pump(&mut seen, Duration::from_secs(40), |s| s.setups.len() >= 2)
+        support::until(Duration::from_secs(5), || std::fs::read_to_string(&kept)
+            .is_ok_and(|t| t.contains("h-before-restart")))
+        .await,
+        "the handle is kept"
+    );
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    rig.terminate();
+    assert!(rig.wait(Duration::from_secs(10)).unwrap().success());
+
+    rig.spawn_with_env(&exe(), KEY, &["-v"], None, &env)
+        .unwrap();
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(10), |s| s.setups.len() >= 2)
             .await
     );
-    let age = t0.elapsed().as_secs_f64();
-    assert!((28.0..=33.0).contains(&age), "hand-over after {age:.1} s");
-    assert_eq!(handle(&seen, 1), json!({"handle": "h-age"}));
+    assert_eq!(
+        handle(&seen, 1),
+        json!({"handle": "h-before-restart"}),
+        "the new process resumes the conversation"
+    );
     sv.send(1, setup_complete());
+    let (_, logs) = stop(sv, rig, seen, "restart").await;
     assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| s
-            .closed(0)
-            .is_some())
-            .await
-    );
-    assert_eq!(seen.closed(0), Some(1000));
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| s.audio[1].len()
-            >= SEC)
-            .await
-    );
-    let (seen, logs) = stop(sv, rig, seen, "max connection age").await;
-    let all = seen.all_audio();
-    assert!(
-        all == cycle(&mic, all.len()),
-        "none lost, none doubled: first mismatch at {:?}",
-        support::first_mismatch(&mic, &all)
-    );
-    assert!(
-        logs.contains("handing over to a new one before the server ends it"),
+        logs.contains("continuing the conversation from before the restart"),
         "{logs}"
     );
-}
-
-/// Slow (about 35 s): a server that stops answering (no frames, no pongs) is detected after
-/// `dead_after_s` and the session moves to a new connection.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_silent_server_is_detected_and_replaced() {
-    let mic = pcm(92, 45 * SEC);
-    let (mut sv, rig, mut seen) =
-        start("frozen", &mic, "ping_interval_s = 5\ndead_after_s = 30", "").await;
-    sv.ready(
-        &mut seen,
-        &[json!({"sessionResumptionUpdate": {"newHandle": "h-f", "resumable": true}})],
-    )
-    .await;
     assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| s.audio[0].len()
-            >= SEC)
-            .await
+        !logs.contains("h-before-restart"),
+        "handles stay out of the log"
     );
-    sv.cmd(0, Cmd::Freeze);
-    let t0 = tokio::time::Instant::now();
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(45), |s| s.setups.len() >= 2)
-            .await
-    );
-    let after = t0.elapsed().as_secs_f64();
-    assert!(
-        (25.0..=40.0).contains(&after),
-        "detected after {after:.1} s"
-    );
-    assert_eq!(handle(&seen, 1), json!({"handle": "h-f"}));
-    sv.send(1, setup_complete());
-    assert!(
-        sv.pump(&mut seen, Duration::from_secs(10), |s| s.audio[1].len()
-            >= SEC)
-            .await
-    );
-    let (seen, logs) = stop(sv, rig, seen, "silent server").await;
-    // What went into the frozen socket is gone; the new connection continues in order.
-    let first = &seen.audio[0];
-    assert_eq!(first, &cycle(&mic, first.len()));
-    let second = &seen.audio[1];
-    let start_at = (first.len()..mic.len() - second.len())
-        .step_by(1_280)
-        .find(|&off| mic[off..off + second.len()] == second[..]);
-    assert!(
-        start_at.is_some(),
-        "connection 1 continues the mic stream in order"
-    );
-    println!(
-        "silent server: {:.1} s of audio went into the silent connection",
-        (start_at.unwrap_or(0) - first.len()) as f64 / SEC as f64
-    );
-    assert!(logs.contains("may not have arrived"), "{logs}");
-    assert!(logs.contains("dead_after_s"), "{logs}");
 }
