@@ -7,8 +7,11 @@
 //! | `session`   | setup handshake, setupComplete timeout  | audio devices            |
 //! | `policy`    | backoff, close classes, resume handles  | sockets, clocks          |
 
+pub mod key;
 pub mod policy;
 pub mod probe;
 pub mod proto;
 pub mod session;
 pub mod transport;
+
+pub use key::ApiKey;

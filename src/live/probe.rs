@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use super::policy::Failure;
 use super::session::{self, SessionError};
 use super::transport::{ConnectError, Endpoint};
-use crate::config::{ApiKey, Config};
+use crate::config::Config;
+use crate::live::ApiKey;
 
 /// A session that opened.
 #[derive(Debug)]
