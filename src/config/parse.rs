@@ -23,69 +23,12 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 pub(super) type RawValue = Option<Spanned<Value>>;
 
-pub(super) const TOP_KEYS: &[&str] = &["live", "audio", "video", "session", "button", "service"];
-pub(super) const LIVE_KEYS: &[&str] = &[
-    "endpoint",
-    "model",
-    "voice",
-    "system_instruction",
-    "media_resolution",
-    "api_key_file",
-    "input_transcription",
-    "output_transcription",
-    "setup_timeout_ms",
-    "resumption",
-    "compression_trigger_tokens",
-    "compression_target_tokens",
-    "max_connection_age_s",
-    "ping_interval_s",
-    "dead_after_s",
-    "stall_after_s",
-    "reconnect_max_delay_s",
-    "config_error_delay_s",
-    "max_message_kb",
-    "tools",
-];
-pub(super) const AUDIO_KEYS: &[&str] = &[
-    "capture_device",
-    "playback_device",
-    "chunk_ms",
-    "backlog_ms",
-    "volume",
-    "echo",
-    "echo_tail_ms",
-];
-pub(super) const VIDEO_KEYS: &[&str] = &[
-    "enabled",
-    "device",
-    "capture_size",
-    "fps",
-    "send",
-    "size",
-    "geometry",
-    "quality",
-];
-pub(super) const SESSION_KEYS: &[&str] = &["wake", "idle_timeout_s", "max_session_s", "chimes"];
-pub(super) const BUTTON_KEYS: &[&str] = &[
-    "line",
-    "chip",
-    "offset",
-    "active_low",
-    "bias",
-    "debounce_ms",
-    "long_press_ms",
-    "mode",
-    "led_line",
-];
-pub(super) const SERVICE_KEYS: &[&str] = &["log_level"];
-pub(super) const SECTIONS: [(&str, &[&str]); 6] = [
-    ("live", LIVE_KEYS),
-    ("audio", AUDIO_KEYS),
-    ("video", VIDEO_KEYS),
-    ("session", SESSION_KEYS),
-    ("button", BUTTON_KEYS),
-    ("service", SERVICE_KEYS),
-];
+pub(super) const TOP_KEYS: &[&str] = &SECTIONS;
+
+/// Each table with its keys, as the key table declares them.
+pub(super) fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
+    SECTIONS.iter().map(|t| (*t, keys_in(t))).collect()
+}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -294,6 +237,7 @@ impl<'a> Ctx<'a> {
             ));
         }
 
+        let sections = sections();
         if same(TOP_KEYS) {
             if self.is_table_header(span.start) {
                 let alias = table_alias(&normalized);
@@ -305,7 +249,7 @@ impl<'a> Ctx<'a> {
                     ),
                 });
             }
-            if let Some((table, _)) = SECTIONS.iter().find(|(_, keys)| keys.contains(&name)) {
+            if let Some((table, _)) = sections.iter().find(|(_, keys)| keys.contains(&name)) {
                 return Some(format!(
                     "key `{name}` must be inside a table: put it under [{table}]"
                 ));
@@ -319,11 +263,11 @@ impl<'a> Ctx<'a> {
             });
         }
 
-        let (table, keys) = SECTIONS.iter().find(|(_, keys)| same(keys))?;
+        let (table, keys) = sections.iter().find(|(_, keys)| same(keys))?;
         if let Some(hint) = key_alias(table, &normalized) {
             return Some(format!("unknown key `{name}` in [{table}]; {hint}"));
         }
-        if let Some((other, _)) = SECTIONS
+        if let Some((other, _)) = sections
             .iter()
             .find(|(t, keys)| t != table && keys.contains(&name))
         {
@@ -464,7 +408,7 @@ impl<'a> Ctx<'a> {
             l.output_transcription = self.boolean(&it)?;
         }
         if let Some(it) = item("live", "setup_timeout_ms", &live.setup_timeout_ms) {
-            l.setup_timeout_ms = self.int_in(&it, &SETUP_TIMEOUT_MS_RANGE, "milliseconds")?;
+            l.setup_timeout_ms = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "resumption", &live.resumption) {
             l.resumption = self.boolean(&it)?;
@@ -474,47 +418,35 @@ impl<'a> Ctx<'a> {
             "compression_trigger_tokens",
             &live.compression_trigger_tokens,
         ) {
-            let range = &COMPRESSION_TRIGGER_TOKENS_RANGE;
-            let allowed = format!(
-                "0 (compression off) or {}..={} (tokens)",
-                range.start(),
-                range.end()
-            );
-            l.compression_trigger_tokens = self.int_where(
-                &it,
-                |v| v == 0 || range.contains(&v),
-                "an integer, ",
-                &allowed,
-            )?;
+            l.compression_trigger_tokens = self.int_key(&it)?;
         }
         if let Some(it) = item(
             "live",
             "compression_target_tokens",
             &live.compression_target_tokens,
         ) {
-            l.compression_target_tokens =
-                self.int_in(&it, &COMPRESSION_TARGET_TOKENS_RANGE, "tokens")?;
+            l.compression_target_tokens = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "max_connection_age_s", &live.max_connection_age_s) {
-            l.max_connection_age_s = self.int_in(&it, &MAX_CONNECTION_AGE_S_RANGE, "seconds")?;
+            l.max_connection_age_s = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "ping_interval_s", &live.ping_interval_s) {
-            l.ping_interval_s = self.int_in(&it, &PING_INTERVAL_S_RANGE, "seconds")?;
+            l.ping_interval_s = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "dead_after_s", &live.dead_after_s) {
-            l.dead_after_s = self.int_in(&it, &DEAD_AFTER_S_RANGE, "seconds")?;
+            l.dead_after_s = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "stall_after_s", &live.stall_after_s) {
-            l.stall_after_s = self.int_in(&it, &STALL_AFTER_S_RANGE, "seconds")?;
+            l.stall_after_s = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "reconnect_max_delay_s", &live.reconnect_max_delay_s) {
-            l.reconnect_max_delay_s = self.int_in(&it, &RECONNECT_MAX_DELAY_S_RANGE, "seconds")?;
+            l.reconnect_max_delay_s = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "config_error_delay_s", &live.config_error_delay_s) {
-            l.config_error_delay_s = self.int_in(&it, &CONFIG_ERROR_DELAY_S_RANGE, "seconds")?;
+            l.config_error_delay_s = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "max_message_kb", &live.max_message_kb) {
-            l.max_message_kb = self.int_in(&it, &MAX_MESSAGE_KB_RANGE, "KiB")?;
+            l.max_message_kb = self.int_key(&it)?;
         }
         if let Some(it) = item("live", "tools", &live.tools) {
             l.tools = self.boolean(&it)?;
@@ -530,19 +462,19 @@ impl<'a> Ctx<'a> {
             a.playback_device = self.device(&it)?;
         }
         if let Some(it) = item("audio", "chunk_ms", &audio.chunk_ms) {
-            a.chunk_ms = self.int_in(&it, &CHUNK_MS_RANGE, "milliseconds")?;
+            a.chunk_ms = self.int_key(&it)?;
         }
         if let Some(it) = item("audio", "backlog_ms", &audio.backlog_ms) {
-            a.backlog_ms = self.int_in(&it, &BACKLOG_MS_RANGE, "milliseconds")?;
+            a.backlog_ms = self.int_key(&it)?;
         }
         if let Some(it) = item("audio", "volume", &audio.volume) {
-            a.volume = self.int_in(&it, &VOLUME_RANGE, "percent")?;
+            a.volume = self.int_key(&it)?;
         }
         if let Some(it) = item("audio", "echo", &audio.echo) {
             a.echo = self.choice(&it, &EchoMode::ALL, |e| e.as_str())?;
         }
         if let Some(it) = item("audio", "echo_tail_ms", &audio.echo_tail_ms) {
-            a.echo_tail_ms = self.int_in(&it, &ECHO_TAIL_MS_RANGE, "milliseconds")?;
+            a.echo_tail_ms = self.int_key(&it)?;
         }
 
         let v = &mut cfg.video;
@@ -562,13 +494,13 @@ impl<'a> Ctx<'a> {
             v.send = self.choice(&it, &VideoSend::ALL, |s| s.as_str())?;
         }
         if let Some(it) = item("video", "size", &video.size) {
-            v.size = self.int_in(&it, &VIDEO_SIZE_RANGE, "pixels")?;
+            v.size = self.int_key(&it)?;
         }
         if let Some(it) = item("video", "geometry", &video.geometry) {
             v.geometry = self.choice(&it, &GEOMETRIES, geometry_name)?;
         }
         if let Some(it) = item("video", "quality", &video.quality) {
-            v.quality = self.int_in(&it, &VIDEO_QUALITY_RANGE, "JPEG quality, 100 = best")?;
+            v.quality = self.int_key(&it)?;
         }
 
         let s = &mut cfg.session;
@@ -576,10 +508,10 @@ impl<'a> Ctx<'a> {
             s.wake = self.choice(&it, &Wake::ALL, |w| w.as_str())?;
         }
         if let Some(it) = item("session", "idle_timeout_s", &session.idle_timeout_s) {
-            s.idle_timeout_s = self.zero_or(&it, &IDLE_TIMEOUT_S_RANGE, "never")?;
+            s.idle_timeout_s = self.int_key(&it)?;
         }
         if let Some(it) = item("session", "max_session_s", &session.max_session_s) {
-            s.max_session_s = self.zero_or(&it, &MAX_SESSION_S_RANGE, "unlimited")?;
+            s.max_session_s = self.int_key(&it)?;
         }
         if let Some(it) = item("session", "chimes", &session.chimes) {
             s.chimes = self.boolean(&it)?;
@@ -620,26 +552,6 @@ impl<'a> Ctx<'a> {
         Ok(cfg)
     }
 
-    /// 0 (`zero` says what it means) or an integer in `range`, seconds.
-    fn zero_or(
-        &self,
-        it: &Item<'_>,
-        range: &std::ops::RangeInclusive<u64>,
-        zero: &str,
-    ) -> Result<u64, ConfigError> {
-        let allowed = format!(
-            "0 ({zero}) or {}..={} (seconds)",
-            range.start(),
-            range.end()
-        );
-        self.int_where(
-            it,
-            |v| v == 0 || range.contains(&v),
-            "an integer, ",
-            &allowed,
-        )
-    }
-
     fn button(&self, raw: &RawButton) -> Result<ButtonConfig, ConfigError> {
         let mut b = ButtonConfig::default();
         if let Some(it) = item("button", "line", &raw.line) {
@@ -649,7 +561,7 @@ impl<'a> Ctx<'a> {
             b.chip = Some(self.chip(&it)?);
         }
         if let Some(it) = item("button", "offset", &raw.offset) {
-            b.offset = Some(self.int_in(&it, &BUTTON_OFFSET_RANGE, "line offset on chip")?);
+            b.offset = Some(self.int_key(&it)?);
         }
         if let Some(it) = item("button", "active_low", &raw.active_low) {
             b.active_low = self.boolean(&it)?;
@@ -658,10 +570,10 @@ impl<'a> Ctx<'a> {
             b.bias = self.choice(&it, &Bias::ALL, |x| x.as_str())?;
         }
         if let Some(it) = item("button", "debounce_ms", &raw.debounce_ms) {
-            b.debounce_ms = self.int_in(&it, &DEBOUNCE_MS_RANGE, "milliseconds, 0 = off")?;
+            b.debounce_ms = self.int_key(&it)?;
         }
         if let Some(it) = item("button", "long_press_ms", &raw.long_press_ms) {
-            b.long_press_ms = self.int_in(&it, &LONG_PRESS_MS_RANGE, "milliseconds")?;
+            b.long_press_ms = self.int_key(&it)?;
         }
         if let Some(it) = item("button", "mode", &raw.mode) {
             b.mode = self.choice(&it, &ButtonMode::ALL, |m| m.as_str())?;
@@ -725,8 +637,8 @@ impl<'a> Ctx<'a> {
                     "{} in [button] needs offset too: the line's offset on that chip, {}..={} \
                      (see `gpioinfo`); or name the line instead, e.g. line = \"GPIO17\"",
                     shown(c),
-                    BUTTON_OFFSET_RANGE.start(),
-                    BUTTON_OFFSET_RANGE.end()
+                    int_range("button", "offset").start(),
+                    int_range("button", "offset").end()
                 ),
             )),
             (None, Some(o)) => Err(self.at(
@@ -809,7 +721,7 @@ impl<'a> Ctx<'a> {
         ))
     }
 
-    /// The LED's line: a line name or `CHIP:OFFSET`, offset in [`BUTTON_OFFSET_RANGE`].
+    /// The LED's line: a line name or `CHIP:OFFSET`, offset in the range of `[button] offset`.
     fn led_line(&self, it: &Item<'_>) -> Result<String, ConfigError> {
         let form = "a line name such as \"GPIO27\" or \"CHIP:OFFSET\" such as \"gpiochip0:27\"";
         let s = self.string(it, &format!("a string, {form}"))?.trim();
@@ -819,7 +731,8 @@ impl<'a> Ctx<'a> {
                 format!("invalid value {} for led_line in [button]{why}", quote(s)),
             )
         };
-        let (lo, hi) = (BUTTON_OFFSET_RANGE.start(), BUTTON_OFFSET_RANGE.end());
+        let offsets = int_range("button", "offset");
+        let (lo, hi) = (offsets.start(), offsets.end());
         if s.is_empty() {
             return Err(bad(&format!(
                 "; expected {form}, or leave led_line unset for no LED"
@@ -835,8 +748,7 @@ impl<'a> Ctx<'a> {
             let (chip, n) = (chip.trim(), n.trim());
             let offset_ok = !n.is_empty()
                 && n.bytes().all(|b| b.is_ascii_digit())
-                && n.parse::<u32>()
-                    .is_ok_and(|o| BUTTON_OFFSET_RANGE.contains(&o));
+                && n.parse::<u64>().is_ok_and(|o| offsets.contains(&o));
             if chip.is_empty() || chip.chars().any(char::is_whitespace) || !offset_ok {
                 return Err(bad(&format!("; expected {form} (the offset {lo}..={hi})")));
             }
@@ -913,16 +825,16 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A number (integer or float) in [`VIDEO_FPS_RANGE`].
+    /// A number (integer or float) in the range of `[video] fps`.
     fn fps(&self, it: &Item<'_>) -> Result<f64, ConfigError> {
-        let (lo, hi) = (*VIDEO_FPS_RANGE.start(), *VIDEO_FPS_RANGE.end());
+        let (lo, hi) = float_range("video", "fps");
         let allowed = format!("{lo}..={hi:.1} (frames per second)");
         let v = match it.value {
             Value::Float(f) => *f,
             Value::Integer(n) => *n as f64,
             _ => return Err(self.wrong_type(it, &format!("a number in {allowed}"))),
         };
-        if VIDEO_FPS_RANGE.contains(&v) {
+        if (lo..=hi).contains(&v) {
             return Ok(v);
         }
         let shown = match it.value {
@@ -966,19 +878,26 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// An integer in `range` (inclusive), converted to the field's type.
-    fn int_in<T>(
-        &self,
-        it: &Item<'_>,
-        range: &std::ops::RangeInclusive<T>,
-        unit: &str,
-    ) -> Result<T, ConfigError>
-    where
-        T: Copy + Into<u64> + TryFrom<u64>,
-    {
-        let (lo, hi) = ((*range.start()).into(), (*range.end()).into());
-        let allowed = format!("{lo}..={hi} ({unit})");
-        let v = self.int_where(it, |v| (lo..=hi).contains(&v), "an integer in ", &allowed)?;
+    /// An integer key, in the range (and with the unit) its [`KeySpec`] gives, converted to the
+    /// field's type.
+    fn int_key<T: TryFrom<u64>>(&self, it: &Item<'_>) -> Result<T, ConfigError> {
+        let (lo, hi, zero, unit) = match spec(it.table, it.key) {
+            Some(KeySpec {
+                kind: Kind::Int { lo, hi, zero },
+                unit,
+                ..
+            }) => (*lo, *hi, *zero, *unit),
+            _ => panic!(
+                "[{}] {} is not an integer key of the table",
+                it.table, it.key
+            ),
+        };
+        let (expected, allowed) = match zero {
+            Some(z) => ("an integer, ", format!("0 ({z}) or {lo}..={hi} ({unit})")),
+            None => ("an integer in ", format!("{lo}..={hi} ({unit})")),
+        };
+        let ok = |v: u64| (zero.is_some() && v == 0) || (lo..=hi).contains(&v);
+        let v = self.int_where(it, ok, expected, &allowed)?;
         T::try_from(v).map_err(|_| self.out_of(it, &allowed))
     }
 
@@ -1019,6 +938,7 @@ impl<'a> Ctx<'a> {
     /// target's value if the file sets it, else at the trigger's.
     fn check_compression(&self, l: &LiveConfig, raw: &RawLive) -> Result<(), ConfigError> {
         let (trigger, target) = (l.compression_trigger_tokens, l.compression_target_tokens);
+        let triggers = int_range("live", "compression_trigger_tokens");
         if trigger == 0 || target < trigger {
             return Ok(());
         }
@@ -1044,8 +964,8 @@ impl<'a> Ctx<'a> {
                      greater than compression_target_tokens ({target}, the default); allowed: \
                      0 (compression off) or {}..={} (tokens), or set compression_target_tokens \
                      lower as well",
-                    (target + 1).max(*COMPRESSION_TRIGGER_TOKENS_RANGE.start()),
-                    COMPRESSION_TRIGGER_TOKENS_RANGE.end()
+                    (target + 1).max(*triggers.start()),
+                    triggers.end()
                 ),
             ),
             (None, None) => return Ok(()), // the defaults are consistent
@@ -1057,6 +977,10 @@ impl<'a> Ctx<'a> {
     /// the file sets it, else at `ping_interval_s`'s.
     fn check_liveness(&self, l: &LiveConfig, raw: &RawLive) -> Result<(), ConfigError> {
         let (ping, dead) = (l.ping_interval_s, l.dead_after_s);
+        let (pings, deads) = (
+            int_range("live", "ping_interval_s"),
+            int_range("live", "dead_after_s"),
+        );
         if dead > ping {
             return Ok(());
         }
@@ -1068,8 +992,8 @@ impl<'a> Ctx<'a> {
                     "invalid value {dead} for dead_after_s in [live]: must be greater than \
                      ping_interval_s ({ping}{}); allowed: {}..={} (seconds)",
                     default(&raw.ping_interval_s),
-                    (ping + 1).max(*DEAD_AFTER_S_RANGE.start()),
-                    DEAD_AFTER_S_RANGE.end()
+                    (ping + 1).max(*deads.start()),
+                    deads.end()
                 ),
             ),
             (None, Some(sp)) => (
@@ -1078,8 +1002,8 @@ impl<'a> Ctx<'a> {
                     "invalid value {ping} for ping_interval_s in [live]: must be less than \
                      dead_after_s ({dead}, the default); allowed: {}..={} (seconds), or set \
                      dead_after_s higher as well",
-                    PING_INTERVAL_S_RANGE.start(),
-                    (dead - 1).min(*PING_INTERVAL_S_RANGE.end())
+                    pings.start(),
+                    (dead - 1).min(*pings.end())
                 ),
             ),
             (None, None) => return Ok(()), // the defaults are consistent

@@ -1490,12 +1490,15 @@ fn suggestions() {
     assert_eq!(edit_distance("audoi", "audio"), 1);
     assert_eq!(edit_distance("voise", "voice"), 1);
     assert_eq!(edit_distance("", "abc"), 3);
-    assert_eq!(suggest("voise", LIVE_KEYS), Some("voice"));
-    assert_eq!(suggest("Model", LIVE_KEYS), Some("model"));
-    assert_eq!(suggest("xyz", LIVE_KEYS), None);
-    assert_eq!(suggest("transcription", LIVE_KEYS), None); // ambiguous
-    assert_eq!(suggest("device", AUDIO_KEYS), None); // ambiguous
-    assert_eq!(suggest("capture", AUDIO_KEYS), Some("capture_device"));
+    assert_eq!(suggest("voise", &keys_in("live")), Some("voice"));
+    assert_eq!(suggest("Model", &keys_in("live")), Some("model"));
+    assert_eq!(suggest("xyz", &keys_in("live")), None);
+    assert_eq!(suggest("transcription", &keys_in("live")), None); // ambiguous
+    assert_eq!(suggest("device", &keys_in("audio")), None); // ambiguous
+    assert_eq!(
+        suggest("capture", &keys_in("audio")),
+        Some("capture_device")
+    );
     assert_eq!(suggest_voice("kroe"), Some("Kore"));
     assert_eq!(suggest_voice("zzzzzzz"), None);
 }
@@ -1503,7 +1506,7 @@ fn suggestions() {
 #[test]
 fn key_lists_match_the_raw_structs() {
     // Every listed key is accepted by serde (a wrong type reaches stage 2, not "unknown").
-    for (table, keys) in SECTIONS {
+    for (table, keys) in sections() {
         for key in keys {
             let (_, _, m) = err(&format!("[{table}]\n{key} = [[]]\n"));
             assert!(m.starts_with("wrong type"), "{table}.{key}: {m}");

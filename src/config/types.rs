@@ -202,7 +202,7 @@ pub struct LiveConfig {
     /// conversation continues. Default `true`.
     pub resumption: bool,
     /// Context-window compression starts when the context reaches this many tokens; 0 = off.
-    /// Default 25600; otherwise range 1000..=1000000 ([`COMPRESSION_TRIGGER_TOKENS_RANGE`]).
+    /// Default 25600; otherwise range 1000..=1000000.
     pub compression_trigger_tokens: u64,
     /// Compression shrinks the context to this many tokens (sliding window). Default 12800,
     /// range 0..=1000000, and less than `compression_trigger_tokens` when compression is on;
@@ -309,11 +309,11 @@ pub struct SessionConfig {
     pub wake: Wake,
     /// With `wake = button`: no speech either way (neither you nor the model) for this long ends
     /// the session, and the box goes idle until the next press; 0 = never, seconds. Default
-    /// 120; otherwise range 10..=86400 ([`IDLE_TIMEOUT_S_RANGE`]). Not used with
+    /// 120; otherwise range 10..=86400. Not used with
     /// `wake = always`.
     pub idle_timeout_s: u64,
     /// A session is ended after this long, seconds; 0 = unlimited. Default 0; otherwise range
-    /// 60..=86400 ([`MAX_SESSION_S_RANGE`]).
+    /// 60..=86400.
     pub max_session_s: u64,
     /// Play short generated sounds on wake, at the end of a session and on errors.
     /// Default `true`.
@@ -380,7 +380,7 @@ pub struct ButtonConfig {
     pub line: Option<String>,
     /// GPIO chip, e.g. `gpiochip0` or `/dev/gpiochip0`; used with `offset`. Default none.
     pub chip: Option<String>,
-    /// Line offset on `chip`, range 0..=1023 ([`BUTTON_OFFSET_RANGE`]). Default none.
+    /// Line offset on `chip`, range 0..=1023. Default none.
     pub offset: Option<u32>,
     /// Pressed = the line reads low. Default `true`: a button that connects the pin to ground.
     pub active_low: bool,
