@@ -131,11 +131,10 @@ fn ident_before(b: &[char], i: usize) -> bool {
 
 /// `'a'`, `'\n'`, `'\u{1F600}'` — not a lifetime such as `'a` or `'static`.
 fn is_char_literal(b: &[char], i: usize) -> bool {
-    match (b.get(i + 1), b.get(i + 2)) {
-        (Some('\\'), _) => true,
-        (Some(_), Some('\'')) => true,
-        _ => false,
-    }
+    matches!(
+        (b.get(i + 1), b.get(i + 2)),
+        (Some('\\'), _) | (Some(_), Some('\''))
+    )
 }
 
 /// Removes `#[cfg(test)] mod NAME { .. }` blocks; returns the names of `#[cfg(test)] mod NAME;`.
