@@ -1,4 +1,5 @@
-//! The validated settings, one struct per table, and the enums their keys choose from.
+//! The validated settings, one struct per table, and the enums their keys choose from. The
+//! default, range and unit of every key are in the key table, [`super::keys::KEYS`].
 
 use std::fmt;
 use std::path::PathBuf;
@@ -177,61 +178,55 @@ impl LogLevel {
 /// `[live]`: the Live API session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveConfig {
-    /// WebSocket URL. Default [`crate::live::transport::DEFAULT_ENDPOINT`]; `wss://` anywhere,
-    /// plain `ws://` only to a loopback host.
+    /// WebSocket URL. `wss://` anywhere, plain `ws://` only to a loopback host.
     pub endpoint: String,
     /// Model resource name, always with its `models/` (or `tunedModels/`) prefix.
-    /// Default `models/gemini-3.1-flash-live-preview`.
     pub model: String,
-    /// Prebuilt voice, canonical case (one of [`VOICES`]). Default `Kore`.
+    /// Prebuilt voice, canonical case (one of [`VOICES`]).
     pub voice: String,
-    /// System instruction sent at setup, trimmed. Default empty (= none).
+    /// System instruction sent at setup, trimmed.
     pub system_instruction: String,
-    /// Camera frame resolution. Default `low`.
+    /// Camera frame resolution.
     pub media_resolution: MediaResolution,
     /// File holding the API key (mode 0600); relative paths are relative to the config file's
-    /// directory. Default none.
+    /// directory.
     pub api_key_file: Option<PathBuf>,
-    /// Ask the server to transcribe what the user says. Default `true`.
+    /// Ask the server to transcribe what the user says.
     pub input_transcription: bool,
-    /// Ask the server to transcribe what the model says. Default `true`.
+    /// Ask the server to transcribe what the model says.
     pub output_transcription: bool,
-    /// How long to wait for `setupComplete`, milliseconds. Default 10000, range 1000..=120000.
+    /// How long to wait for `setupComplete`, milliseconds.
     pub setup_timeout_ms: u64,
     /// Resume the session across reconnects with the server's resumption handle, so the
-    /// conversation continues. Default `true`.
+    /// conversation continues.
     pub resumption: bool,
     /// Context-window compression starts when the context reaches this many tokens; 0 = off.
-    /// Default 25600; otherwise range 1000..=1000000.
     pub compression_trigger_tokens: u64,
-    /// Compression shrinks the context to this many tokens (sliding window). Default 12800,
-    /// range 0..=1000000, and less than `compression_trigger_tokens` when compression is on;
-    /// unused when it is off.
+    /// Compression shrinks the context to this many tokens (sliding window); less than
+    /// `compression_trigger_tokens` when compression is on; unused when it is off.
     pub compression_target_tokens: u64,
     /// Hand over to a new connection once the current one is this old, seconds (the server ends
-    /// connections at about 10 min). Default 540, range 30..=3600.
+    /// connections at about 10 min).
     pub max_connection_age_s: u64,
-    /// Interval between WebSocket pings, seconds. Default 15, range 5..=120.
+    /// Interval between WebSocket pings, seconds.
     pub ping_interval_s: u64,
     /// No frame at all (pongs included) from the server for this long while sending means the
-    /// connection is dead and gemlive reconnects, seconds. Default 45, range 30..=600, and
-    /// greater than `ping_interval_s`.
+    /// connection is dead and gemlive reconnects, seconds; greater than `ping_interval_s`.
     pub dead_after_s: u64,
     /// Bytes written to the connection that the server's TCP stack has not acknowledged, with no
     /// progress for this long, mean the network is gone (Wi-Fi dropped, router rebooted) and
-    /// gemlive reconnects, resending the unacknowledged mic audio, seconds. Default 5, range 1..=60.
+    /// gemlive reconnects, resending the unacknowledged mic audio, seconds.
     pub stall_after_s: u64,
     /// Cap of the jittered exponential reconnect backoff (which starts at
-    /// [`RECONNECT_INITIAL_DELAY_MS`]), seconds. Default 30, range 1..=600.
+    /// [`RECONNECT_INITIAL_DELAY_MS`]), seconds.
     pub reconnect_max_delay_s: u64,
     /// First wait after the server refused the setup as a configuration error (1007/1008 bad
     /// argument, model not found, location; or quota exhausted), doubling up to
-    /// [`CONFIG_ERROR_MAX_DELAY_S`], seconds. Default 60, range 1..=3600.
+    /// [`CONFIG_ERROR_MAX_DELAY_S`], seconds.
     pub config_error_delay_s: u64,
-    /// Server messages larger than this are skipped and logged, KiB. Default 4096,
-    /// range 64..=65536.
+    /// Server messages larger than this are skipped and logged, KiB.
     pub max_message_kb: u32,
-    /// Offer the model the built-in tools `end_session` and `set_volume`. Default `true`.
+    /// Offer the model the built-in tools `end_session` and `set_volume`.
     pub tools: bool,
 }
 
@@ -265,26 +260,25 @@ impl Default for LiveConfig {
 /// `[audio]`: ALSA devices, chunking, mic backlog and volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioConfig {
-    /// ALSA capture PCM name (see `gemlive list-devices`). Default `default`.
+    /// ALSA capture PCM name (see `gemlive list-devices`).
     pub capture_device: String,
-    /// ALSA playback PCM name (see `gemlive list-devices`). Default `default`.
+    /// ALSA playback PCM name (see `gemlive list-devices`).
     pub playback_device: String,
-    /// Microphone chunk length sent per message, milliseconds. Default 40, range 20..=100.
+    /// Microphone chunk length sent per message, milliseconds.
     pub chunk_ms: u32,
-    /// Microphone audio kept while connecting or reconnecting and sent in order once a session
-    /// is ready; beyond it the oldest audio is dropped (and counted), milliseconds.
-    /// Default 10000, range 1000..=120000.
+    /// Microphone audio kept while connecting or reconnecting and sent in order once a session is
+    /// ready; beyond it the oldest audio is dropped (and counted), milliseconds.
     pub backlog_ms: u32,
-    /// Initial speaker volume (software gain), percent. Default 100, range 0..=100; the model
-    /// can change it with the `set_volume` tool.
+    /// Initial speaker volume (software gain), percent; the model can change it with the
+    /// `set_volume` tool.
     pub volume: u8,
-    /// Echo handling. Default `aec` (in-process echo cancellation, with the half-duplex gate
-    /// while it converges); `half_duplex` mutes the microphone (sends silence) while a reply
-    /// plays and for `echo_tail_ms` after; `none` for a headset.
+    /// Echo handling: `aec` (in-process echo cancellation, with the half-duplex gate while it converges);
+    /// `half_duplex` mutes the microphone (sends silence) while a reply plays and for
+    /// `echo_tail_ms` after; `none` for a headset.
     pub echo: EchoMode,
     /// With `echo = half_duplex` (and during the canceller's warm-up): how long the microphone
     /// stays muted after the reply's last sample has played (room echo, the device's output
-    /// latency), milliseconds. Default 300, range 0..=5000; unused with `echo = none`.
+    /// latency), milliseconds; unused with `echo = none`.
     pub echo_tail_ms: u32,
 }
 
@@ -305,18 +299,15 @@ impl Default for AudioConfig {
 /// `[session]`: when a session runs and how it ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
-    /// When a session runs. Default `always`; `button` needs a configured [`ButtonConfig`].
+    /// When a session runs. `button` needs a configured [`ButtonConfig`].
     pub wake: Wake,
     /// With `wake = button`: no speech either way (neither you nor the model) for this long ends
-    /// the session, and the box goes idle until the next press; 0 = never, seconds. Default
-    /// 120; otherwise range 10..=86400. Not used with
+    /// the session, and the box goes idle until the next press; 0 = never, seconds. Not used with
     /// `wake = always`.
     pub idle_timeout_s: u64,
-    /// A session is ended after this long, seconds; 0 = unlimited. Default 0; otherwise range
-    /// 60..=86400.
+    /// A session is ended after this long, seconds; 0 = unlimited.
     pub max_session_s: u64,
     /// Play short generated sounds on wake, at the end of a session and on errors.
-    /// Default `true`.
     pub chimes: bool,
 }
 
@@ -376,25 +367,24 @@ impl fmt::Display for LineSpec {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ButtonConfig {
     /// GPIO line name, e.g. `GPIO17` (Raspberry Pi header names: `GPIO17` is physical pin 11);
-    /// trimmed, non-empty. Default none. Exclusive with `chip` + `offset`.
+    /// trimmed, non-empty. Exclusive with `chip` + `offset`.
     pub line: Option<String>,
-    /// GPIO chip, e.g. `gpiochip0` or `/dev/gpiochip0`; used with `offset`. Default none.
+    /// GPIO chip, e.g. `gpiochip0` or `/dev/gpiochip0`; used with `offset`.
     pub chip: Option<String>,
-    /// Line offset on `chip`, range 0..=1023. Default none.
+    /// Line offset on `chip`.
     pub offset: Option<u32>,
-    /// Pressed = the line reads low. Default `true`: a button that connects the pin to ground.
+    /// Pressed = the line reads low: a button that connects the pin to ground.
     pub active_low: bool,
-    /// Pull resistor. Default `pull_up`.
+    /// Pull resistor.
     pub bias: Bias,
-    /// Kernel debounce period, milliseconds; 0 = none. Default 30, range 0..=1000.
+    /// Kernel debounce period, milliseconds; 0 = none.
     pub debounce_ms: u32,
     /// A press held this long is a long press (mode `toggle`: end the session), milliseconds.
-    /// Default 1500, range 300..=10000.
     pub long_press_ms: u32,
-    /// What the button does. Default `toggle`.
+    /// What the button does.
     pub mode: ButtonMode,
-    /// Optional LED output: a line name (`GPIO27`) or `CHIP:OFFSET` (`gpiochip0:27`), driven
-    /// high for on; trimmed. Default none. Parse it with [`ButtonConfig::led`].
+    /// Optional LED output: a line name (`GPIO27`) or `CHIP:OFFSET` (`gpiochip0:27`), driven high
+    /// for on; trimmed. Parse it with [`ButtonConfig::led`].
     pub led_line: Option<String>,
 }
 
@@ -441,8 +431,7 @@ impl ButtonConfig {
 /// `[service]`: how the daemon runs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ServiceConfig {
-    /// Log level. Default `info`. The `-v` flag and the `GEMLIVE_LOG` environment variable
-    /// override it.
+    /// Log level. The `-v` flag and the `GEMLIVE_LOG` environment variable override it.
     pub log_level: LogLevel,
 }
 

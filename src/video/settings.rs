@@ -1,4 +1,5 @@
-//! The camera's settings, as the `[video]` table of the config file gives them.
+//! The camera's settings, as the `[video]` table of the config file gives them (its defaults
+//! are this type's `Default`; config checks them against its key table).
 
 use super::jpeg::Geometry;
 
@@ -30,25 +31,23 @@ impl VideoSend {
 /// `[video]`: the camera and the frames sent to the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoConfig {
-    /// Send camera frames at all. Default `true`; `false` = audio only, the camera is never
-    /// opened.
+    /// Send camera frames at all. `false` = audio only, the camera is never opened.
     pub enabled: bool,
     /// A V4L2 capture node, or the path of a file of concatenated JPEG frames (an `.mjpeg` file,
-    /// for tests and demos). Default [`DEFAULT_VIDEO_DEVICE`] (`/dev/video0`); non-empty.
+    /// for tests and demos); non-empty.
     pub device: String,
-    /// MJPEG capture size `(width, height)` in pixels (each side 16..=8192);
-    /// `None` = `"auto"` (the default): the driver picks. TOML: `"auto"` or
-    /// `"1280x720"`.
+    /// MJPEG capture size `(width, height)` in pixels (each side 16..=8192); `None` = `"auto"` (the
+    /// default): the driver picks. TOML: `"auto"` or `"1280x720"`.
     pub capture_size: Option<(u32, u32)>,
-    /// Frames sent per second. Default 1.0, range 0.05..=1.0 (the API takes at most 1 frame/s).
+    /// Frames sent per second (the API takes at most 1 frame/s).
     pub fps: f64,
-    /// When frames are sent. Default `always`.
+    /// When frames are sent.
     pub send: VideoSend,
-    /// Side of the output square, pixels. Default 768, range 64..=2048.
+    /// Side of the output square, pixels.
     pub size: u32,
-    /// How a frame is fitted into the square. Default `letterbox`.
+    /// How a frame is fitted into the square.
     pub geometry: Geometry,
-    /// JPEG quality of the frames sent. Default 80, range 1..=100.
+    /// JPEG quality of the frames sent.
     pub quality: u8,
 }
 
