@@ -4,11 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::config::{ApiKey, Config};
+use crate::config::Config;
 use crate::live::policy::Failure;
 use crate::live::session::{self, SessionError};
 use crate::live::setup::build_setup;
 use crate::live::transport::{ConnectError, Endpoint};
+use crate::live::ApiKey;
 
 /// A session that opened.
 #[derive(Debug)]

@@ -16,7 +16,7 @@ use super::{
     captured_at, dbfs, heard_at, open_capture, open_playback, rms_i16, AudioError, Dir,
     INPUT_RATE_HZ, OUTPUT_RATE_HZ,
 };
-use crate::config::EchoMode;
+use crate::audio::EchoMode;
 
 /// Delays above this leave too little room under AEC3's ~400 ms limit (`docs/aec.md`, "Timing
 /// rule").

@@ -161,7 +161,7 @@ fn capture_session(
             );
         }
         if echo.far_end_recent()
-            && echo.mode() == crate::config::EchoMode::Aec
+            && echo.mode() == crate::audio::EchoMode::Aec
             && now >= next_telemetry
         {
             if next_telemetry > 0.0 {

@@ -363,3 +363,31 @@ mod tests {
         assert!(!is_device_gone(libc::EPIPE));
     }
 }
+
+/// What keeps the speaker out of the microphone. TOML: `"aec"`, `"half_duplex"`, `"none"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EchoMode {
+    /// In-process echo cancellation (WebRTC AEC3 via `sonora`) with the exact playback stream
+    /// as the reference; the half-duplex gate covers its warm-up and unhealthy spells.
+    #[default]
+    Aec,
+    /// The microphone is always sent (a headset, or hardware echo cancellation).
+    None,
+    /// The microphone is muted (silence is sent) while a reply plays and for `echo_tail_ms`
+    /// after, so a loudspeaker cannot make the model interrupt itself; the button still
+    /// interrupts.
+    HalfDuplex,
+}
+
+impl EchoMode {
+    pub const ALL: [EchoMode; 3] = [Self::Aec, Self::HalfDuplex, Self::None];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aec => "aec",
+            Self::None => "none",
+            Self::HalfDuplex => "half_duplex",
+        }
+    }
+}

@@ -19,10 +19,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::key::ApiKey;
 use super::session::{self, Frame, SessionError};
 use super::supervisor::ConnId;
 use super::transport::{self, Endpoint};
-use crate::config::ApiKey;
 
 /// How often the monitor asks the kernel about acknowledgements.
 const PROBE_EVERY: Duration = Duration::from_millis(100);

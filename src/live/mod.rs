@@ -8,6 +8,7 @@
 //! | `policy`    | backoff, close classes, resume handles  | sockets, clocks          |
 
 pub mod conn;
+pub mod key;
 pub mod policy;
 pub mod proto;
 pub mod resume_store;
@@ -15,3 +16,5 @@ pub mod session;
 pub mod setup;
 pub mod supervisor;
 pub mod transport;
+
+pub use key::ApiKey;

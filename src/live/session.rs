@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::policy::{classify_close, Failure};
 use super::proto::{ServerEvent, ServerMessage};
 use super::transport::{self, ConnectError, Endpoint, LiveSocket};
-use crate::config::ApiKey;
+use crate::live::ApiKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {

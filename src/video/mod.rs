@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod jpeg;
+pub mod settings;
 pub mod worker;
 
 use std::sync::atomic::AtomicBool;
@@ -12,9 +13,9 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
-use crate::config::{VideoConfig, VideoSend};
 use capture::{CameraParams, FrameSlot, VideoStats};
 use jpeg::PipelineConfig;
+use settings::{VideoConfig, VideoSend};
 use worker::{VideoGate, WorkerParams};
 
 impl From<&VideoConfig> for CameraParams {

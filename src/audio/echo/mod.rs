@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
-use crate::config::EchoMode;
+use crate::audio::EchoMode;
 
 use super::INPUT_RATE_HZ;
 

@@ -506,7 +506,7 @@ fn solve<const N: usize>(mut a: Vec<[f64; N]>, mut b: [f64; N]) -> [f64; N] {
 /// processed mic and the time spent in `process` and `reference`.
 pub fn run(
     room: &Room,
-    mode: crate::config::EchoMode,
+    mode: crate::audio::EchoMode,
 ) -> (Vec<i16>, super::EchoStats, std::time::Duration) {
     use super::{EchoProcessor, EchoSettings, RefMsg, REF_BLOCK};
     let stats = super::EchoStats::default();
