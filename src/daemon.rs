@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::audio::capture::{self, CaptureControl, CaptureEvent};
 use crate::audio::playback::{self, PlaybackHandle};
-use crate::audio::{capture, echo, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
+use crate::audio::{echo, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
 use crate::button::{Button, ButtonError, ButtonEvent, Edge, Led, Press, PressTracker};
 use crate::config::{ApiKey, ButtonMode, Config, EchoMode, Wake};
 use crate::lifecycle::{self, Lifecycle, LifecycleConfig};
@@ -231,6 +232,8 @@ struct Daemon {
     player: PlaybackHandle,
     stats: Arc<AudioStats>,
     mic_rx: mpsc::Receiver<PcmChunk>,
+    capture_events: mpsc::Receiver<CaptureEvent>,
+    capture_control: std::sync::mpsc::Sender<CaptureControl>,
     video: Option<Video>,
     machine: Machine,
     sv: Supervisor,
@@ -244,8 +247,6 @@ struct Daemon {
     transcript: Transcript,
     /// READY=1 is sent once the microphone delivers audio.
     ready_sent: bool,
-    /// Local barge-ins (echo gate openings) already acted on.
-    gate_openings_seen: u64,
     /// Captured bytes at the last watchdog check.
     wd_captured: u64,
     life: Lifecycle,
@@ -304,6 +305,8 @@ pub async fn run(
             (Some(t), Some(r))
         }
     };
+    let (capture_events_tx, capture_events) = mpsc::channel(8);
+    let (capture_control, capture_control_rx) = std::sync::mpsc::channel();
     let capture_thread = capture::spawn(
         capture::CaptureParams {
             device: cfg.audio.capture_device.clone(),
@@ -314,6 +317,8 @@ pub async fn run(
                 render_rate_hz: crate::audio::OUTPUT_RATE_HZ,
             },
             reference: ref_rx,
+            events: capture_events_tx,
+            control: capture_control_rx,
         },
         mic_tx,
         stop.clone(),
@@ -376,6 +381,8 @@ pub async fn run(
         player,
         stats: stats.clone(),
         mic_rx,
+        capture_events,
+        capture_control,
         video,
         machine: Machine::new(),
         summary: RunSummary {
@@ -392,7 +399,6 @@ pub async fn run(
             said: String::new(),
         },
         ready_sent: false,
-        gate_openings_seen: 0,
         wd_captured: 0,
         life: Lifecycle::new(
             LifecycleConfig {
@@ -531,6 +537,7 @@ impl Daemon {
                     return sig;
                 }
                 Some(ev) = self.events_rx.recv() => self.on_conn_event(ev),
+                Some(ev) = self.capture_events.recv() => self.on_capture_event(ev),
                 ev = next_button(&mut self.button) => self.on_button(ev),
                 _ = sleep_opt(long_due) => {
                     if let Some(Press::Long) = self.press.poll_long(now()) {
@@ -914,10 +921,7 @@ impl Daemon {
                 A::Interrupt => {
                     log::info!("button: stopping the reply");
                     // The echo gate opens at once and sends what was said while it was shut.
-                    self.stats
-                        .echo
-                        .open_request
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    let _ = self.capture_control.send(CaptureControl::OpenGate);
                     self.step(Input::Interrupted);
                 }
                 A::ActivityStart | A::ActivityEnd => {
@@ -1075,6 +1079,23 @@ impl Daemon {
         notify::ready(self.machine.state().as_str());
     }
 
+    /// The echo gate (capture thread) replaces mic audio with silence while the speaker plays
+    /// and the canceller cannot be trusted. When its local barge-in detector fires, the user
+    /// clearly talks over the reply: stop it here, without waiting for the server's
+    /// `interrupted`.
+    fn on_capture_event(&mut self, ev: CaptureEvent) {
+        match ev {
+            CaptureEvent::BargeIn if self.life.active() => {
+                log::info!(
+                    "local barge-in: speaker stopped (monotonic {:.4} s)",
+                    crate::service::monotonic_s()
+                );
+                self.step(Input::LocalBargeIn);
+            }
+            CaptureEvent::BargeIn => {}
+        }
+    }
+
     fn on_mic(&mut self, c: PcmChunk) {
         if !self.ready_sent {
             self.ready_sent = true;
@@ -1084,19 +1105,6 @@ impl Daemon {
             // Idle: nothing leaves the box and nothing is kept.
             self.summary.mic_bytes_idle += c.len() as u64;
             return;
-        }
-        // The echo gate (capture thread) already replaced mic audio with silence while the
-        // speaker plays and the canceller cannot be trusted. When its local barge-in detector
-        // fires, the user clearly talks over the reply: stop it here, without waiting for the
-        // server's `interrupted`.
-        let openings = AudioStats::get(&self.stats.echo.gate_openings);
-        if openings > self.gate_openings_seen {
-            self.gate_openings_seen = openings;
-            log::info!(
-                "local barge-in: speaker stopped (monotonic {:.4} s)",
-                crate::service::monotonic_s()
-            );
-            self.step(Input::LocalBargeIn);
         }
         if is_speech(&c) {
             if let Some(v) = &self.video {

@@ -35,12 +35,31 @@ const CAPTURE_BUFFER_MS: u32 = 200;
 /// and `null` PCMs do, without limit, and would flood the session with a recording.
 const PACE_SLACK: Duration = Duration::from_millis(100);
 
+/// From the capture thread to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureEvent {
+    /// The echo gate's detector fired: the user talks over the reply. Stop it now, without
+    /// waiting for the server's `interrupted`.
+    BargeIn,
+}
+
+/// From the daemon to the capture thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureControl {
+    /// The button stopped the reply: open the echo gate and send the pre-roll.
+    OpenGate,
+}
+
 pub struct CaptureParams {
     pub device: String,
     pub chunk_ms: u32,
     pub echo: EchoSettings,
     /// What the playback thread plays (the canceller's reference); `None` with `echo = none`.
     pub reference: Option<ReferenceRx>,
+    /// Events for the daemon (sent with `try_send`: the device is never blocked).
+    pub events: mpsc::Sender<CaptureEvent>,
+    /// Requests from the daemon, taken once per period.
+    pub control: std::sync::mpsc::Receiver<CaptureControl>,
 }
 
 /// Starts the capture thread. It stops when `stop` is set or the receiver is dropped.
@@ -152,6 +171,9 @@ fn capture_session(
         if let Some(r) = &params.reference {
             r.drain_into(echo);
         }
+        while let Ok(CaptureControl::OpenGate) = params.control.try_recv() {
+            echo.open_gate();
+        }
         echo.capture(t_first, &period_buf[..n]);
         processed.clear();
         if echo.process(now, &mut processed, &stats.echo) {
@@ -159,6 +181,8 @@ fn capture_session(
                 "local barge-in: the user talked over the reply (gate opening {})",
                 stats.echo.gate_openings.load(Ordering::Relaxed)
             );
+            // Full only if the daemon is many events behind; one is as good as several.
+            let _ = params.events.try_send(CaptureEvent::BargeIn);
         }
         if echo.far_end_recent()
             && echo.mode() == crate::audio::EchoMode::Aec

@@ -21,7 +21,7 @@
 pub mod synth;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
 use crate::audio::EchoMode;
@@ -131,14 +131,11 @@ impl ReferenceRx {
     }
 }
 
-/// Shared with the daemon: telemetry and the local barge-in signal.
+/// Shared with the daemon: telemetry only (events travel as typed messages).
 #[derive(Debug)]
 pub struct EchoStats {
-    /// Set by the daemon when the button interrupts a reply: the gate opens at once and the
-    /// pre-roll (what the user said while gated) is sent.
-    pub open_request: AtomicBool,
     /// Times the local barge-in detector fired (gate opened, or the user clearly talked over
-    /// the reply): the daemon stops playback on each.
+    /// the reply); each also reaches the daemon as a `CaptureEvent::BargeIn`.
     pub gate_openings: AtomicU64,
     /// 10 ms frames sent as silence by the gate.
     pub gated_frames: AtomicU64,
@@ -158,7 +155,6 @@ pub struct EchoStats {
 impl Default for EchoStats {
     fn default() -> Self {
         EchoStats {
-            open_request: AtomicBool::new(false),
             gate_openings: AtomicU64::new(0),
             gated_frames: AtomicU64::new(0),
             aec_frames: AtomicU64::new(0),
@@ -351,6 +347,8 @@ pub struct EchoProcessor {
     low_erle_s: f64,
     frames: u64,
     gate: Gate,
+    /// The button interrupted a reply: open the gate at the next frame and send the pre-roll.
+    open_requested: bool,
     dither: u32,
     render: Vec<f32>,
     render_out: Vec<f32>,
@@ -384,6 +382,7 @@ impl EchoProcessor {
                 fired: false,
                 preroll: VecDeque::with_capacity(PREROLL),
             },
+            open_requested: false,
             dither: 0x9e37_79b9,
             render: vec![0.0; settings.render_rate_hz as usize / 100],
             render_out: vec![0.0; settings.render_rate_hz as usize / 100],
@@ -394,6 +393,12 @@ impl EchoProcessor {
 
     pub fn mode(&self) -> EchoMode {
         self.settings.mode
+    }
+
+    /// The user asked to talk (the button stopped the reply): the gate opens at once and what
+    /// they said while it was shut follows, without counting as a detection.
+    pub fn open_gate(&mut self) {
+        self.open_requested = true;
     }
 
     /// One message from the playback thread.
@@ -555,7 +560,7 @@ impl EchoProcessor {
         let mut fired = false;
         // The button: the user asked to talk. Open without counting it as a detection (the
         // daemon has already stopped the reply).
-        let pressed = stats.open_request.swap(false, Ordering::Relaxed);
+        let pressed = std::mem::take(&mut self.open_requested);
         if pressed && far_recent && !self.gate.fired {
             self.gate.fired = true;
             if gated {
@@ -793,7 +798,7 @@ mod tests {
         let out = drive(&mut p, &stats, 1.0, 8000, user);
         assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
         assert!(out.iter().all(|&v| v == 0), "gated while the reply plays");
-        stats.open_request.store(true, Ordering::Relaxed);
+        p.open_gate();
         let mut more = Vec::new();
         let t = 100.0 + 1.0;
         p.reference(&block(t + 0.05, 8000));
