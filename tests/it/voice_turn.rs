@@ -1,7 +1,7 @@
 //! End to end: the real `gemlive run` binary against the Live stand-in on 127.0.0.1, with
 //! alsa-lib `file` PCMs as microphone and speaker (private ALSA_CONFIG_PATH, no sound card).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

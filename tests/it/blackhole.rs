@@ -5,7 +5,7 @@
 //! resumes, send again exactly the audio that never arrived, keep feeding systemd's watchdog
 //! throughout, and stop within 2 s on SIGTERM even while the network is frozen.
 
-mod support;
+use crate::support;
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU64, Ordering};

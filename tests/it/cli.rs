@@ -1,6 +1,6 @@
 //! The `gemlive` binary's commands as a user runs them: exit codes and what they print.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The daemon as systemd sees it: a real Unix datagram socket as `NOTIFY_SOCKET`, a 1 s
 //! watchdog, a microphone that stalls (a named pipe the test stops feeding), and SIGHUP reloads.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;

@@ -1,7 +1,7 @@
 //! Camera end to end: the real `gemlive run` with a file of 1280×720 JPEG frames played as a
 //! 30 frames/s camera, the Live stand-in, and file-backed ALSA devices.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! WebSocket server on 127.0.0.1 that accepts, closes with the server's reasons, or refuses the
 //! upgrade with an HTTP error body.
 
-mod support;
+use crate::support;
 
 use std::process::{Output, Stdio};
 use std::time::Duration;

@@ -5,9 +5,9 @@
 //!
 //! The timers (max connection age, the silent-server rule, stall detection, backoff) are
 //! unit-tested in milliseconds on the supervisor (`src/live/supervisor.rs`); a frozen network
-//! end to end is `tests/blackhole.rs`.
+//! end to end is `tests/it/blackhole.rs`.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
