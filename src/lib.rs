@@ -3,8 +3,9 @@
 //! Data flow (one arrow = one channel or socket):
 //!
 //! ```text
-//!  ALSA capture thread ──PcmChunk──▶ daemon (tokio) ──realtimeInput──▶ live::transport ─▶ Live API
-//!  ALSA playback thread ◀─PlaybackCmd── daemon ◀── machine ◀── live::proto ◀───────────────┘
+//!  ALSA capture thread ──PcmChunk──▶ daemon (tokio) ──Send──▶ live::conn task ─▶ Live API
+//!  ALSA playback thread ◀─PlaybackCmd── daemon ◀──Event── live::conn task ◀───────┘
+//!                   (daemon: supervisor.step / machine.step / lifecycle.step → perform)
 //! ```
 //!
 //! | module      | owns                                                              |
@@ -13,10 +14,11 @@
 //! | `cli`       | command-line parsing                                              |
 //! | `audio`     | ALSA capture and playback threads, device listing                 |
 //! | `button`    | GPIO button and LED (gpiocdev), short/long press logic, GPIO listing |
-//! | `live`      | wire types (`proto`), TLS WebSocket (`transport`), setup handshake |
+//! | `live`      | wire types, TLS WebSocket, connection tasks, the pure session supervisor |
+//! | `probe`     | `check-config --online`: one real session, opened and closed       |
 //! | `lifecycle` | pure session lifecycle: wake, button, timeouts, chimes, LED            |
 //! | `machine`   | pure state machine: turns, generations, interruptions             |
-//! | `daemon`    | wiring: spawns the edges, feeds the machine, performs its actions |
+//! | `daemon`    | wiring: spawns the edges, feeds the machines, performs their actions |
 //! | `service`   | logging (journald or stderr), sd-notify, signals                  |
 //! | `tools`     | built-in tools the model can call (end_session, set_volume)        |
 //! | `standin`   | a Live API stand-in on 127.0.0.1 used by `demo` and the tests     |
