@@ -188,10 +188,18 @@ struct Transcript {
     said: String,
 }
 
+/// The server sends a new handle after about every turn: write at most one this often (the
+/// newest wins), so that an SD card is not rewritten all day. A forgotten handle is removed at
+/// once, and a stop writes the newest.
+const KEEP_HANDLE_EVERY: Duration = Duration::from_secs(10);
+
 /// Keeps the newest resumption handle on disk, off the control loop; the newest value wins.
 struct HandleKeeper {
     tx: watch::Sender<Option<Option<String>>>,
     task: JoinHandle<()>,
+    /// A handle not yet handed to the writer, and when the last one was.
+    pending: Option<Option<String>>,
+    last: Option<Instant>,
 }
 
 impl HandleKeeper {
@@ -220,7 +228,41 @@ impl HandleKeeper {
                 }
             }
         });
-        HandleKeeper { tx, task }
+        HandleKeeper {
+            tx,
+            task,
+            pending: None,
+            last: None,
+        }
+    }
+
+    fn save(&mut self, handle: Option<String>, now: Instant) {
+        let due = handle.is_none() || self.last.is_none_or(|t| now >= t + KEEP_HANDLE_EVERY);
+        self.pending = Some(handle);
+        if due {
+            self.flush(now);
+        }
+    }
+
+    /// Called every second: writes a pending handle once its turn has come.
+    fn tick(&mut self, now: Instant) {
+        if self.pending.is_some() && self.last.is_none_or(|t| now >= t + KEEP_HANDLE_EVERY) {
+            self.flush(now);
+        }
+    }
+
+    fn flush(&mut self, now: Instant) {
+        if let Some(h) = self.pending.take() {
+            self.tx.send_replace(Some(h));
+            self.last = Some(now);
+        }
+    }
+
+    /// Writes what is pending and waits (briefly) for the writer to finish.
+    async fn finish(mut self) {
+        self.flush(Instant::now());
+        drop(self.tx);
+        let _ = tokio::time::timeout(CLOSE_GRACE, self.task).await;
     }
 }
 
@@ -434,8 +476,7 @@ pub async fn run(
         ..
     } = d;
     if let Some(k) = keeper {
-        drop(k.tx);
-        let _ = tokio::time::timeout(CLOSE_GRACE, k.task).await;
+        k.finish().await;
     }
     drop(mic_rx);
     drop(player);
@@ -547,6 +588,9 @@ impl Daemon {
                 _ = tick.tick() => {
                     self.life_event(lifecycle::Event::Tick);
                     self.closing.retain(|t| !t.is_finished());
+                    if let Some(k) = &mut self.keeper {
+                        k.tick(Instant::now());
+                    }
                 }
                 _ = sleep_opt(sv_due) => self.sv_step(SvInput::Tick),
                 _ = wd_tick.tick(), if wd_period.is_some() => self.on_watchdog(),
@@ -669,8 +713,8 @@ impl Daemon {
                     }
                 }
                 Effect::SaveHandle(h) => {
-                    if let Some(k) = &self.keeper {
-                        k.tx.send_replace(Some(h));
+                    if let Some(k) = &mut self.keeper {
+                        k.save(h, Instant::now());
                     }
                 }
             }
