@@ -55,15 +55,8 @@ const CLOSE_GRACE: Duration = Duration::from_millis(1000);
 /// connection history. Logged when a connection ends and when the daemon stops.
 #[derive(Debug, Default, Clone)]
 pub struct RunSummary {
-    pub mic_bytes_sent: u64,
-    pub mic_chunks_sent: u64,
-    /// Mic bytes sent again because the connection they went to was lost before the server's
-    /// TCP stack acknowledged them.
-    pub mic_bytes_resent: u64,
-    pub mic_bytes_acked: u64,
-    pub mic_bytes_dropped: u64,
-    /// Mic bytes on lost connections whose fate the kernel could not tell.
-    pub mic_bytes_unconfirmed: u64,
+    /// Mic continuity and connection counters, as the supervisor kept them.
+    pub net: supervisor::Counters,
     /// Mic bytes still waiting in the backlog when the daemon stopped (no session was ready).
     pub mic_bytes_unsent_at_stop: u64,
     /// Mic bytes captured while no session was open (wake = "button", idle): never sent.
@@ -72,18 +65,9 @@ pub struct RunSummary {
     pub late_bytes_dropped: u64,
     pub replies: u64,
     pub interruptions: u64,
-    /// Connections whose setup completed.
-    pub connections: u64,
-    /// Connections that resumed the previous session with a handle.
-    pub resumptions: u64,
-    /// New connections after a lost one (not counting hand-overs).
-    pub reconnects: u64,
-    pub go_aways: u64,
-    pub hand_overs: u64,
     pub tool_calls: u64,
     pub video_frames_captured: u64,
     pub video_frames_corrupt: u64,
-    pub video_frames_sent: u64,
     pub malformed_frames: u64,
     /// WebSocket payload bytes sent and received.
     pub bytes_up: u64,
@@ -97,32 +81,18 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    fn take_counters(&mut self, c: &supervisor::Counters) {
-        self.mic_bytes_sent = c.mic_bytes_sent;
-        self.mic_chunks_sent = c.mic_chunks_sent;
-        self.mic_bytes_resent = c.mic_bytes_resent;
-        self.mic_bytes_acked = c.mic_bytes_acked;
-        self.mic_bytes_dropped = c.mic_bytes_dropped;
-        self.mic_bytes_unconfirmed = c.mic_bytes_unconfirmed;
-        self.video_frames_sent = c.video_frames_sent;
-        self.connections = c.connections;
-        self.resumptions = c.resumptions;
-        self.reconnects = c.reconnects;
-        self.go_aways = c.go_aways;
-        self.hand_overs = c.hand_overs;
-    }
-
     fn continuity(&self, stats: &AudioStats) -> String {
         let s = |b: u64| b / FRAME_BYTES as u64;
+        let n = &self.net;
         format!(
             "samples captured {} / sent {} / resent {} / acknowledged {} / dropped {} / unsent at stop {} (sent but unconfirmed before abrupt losses {})",
             s(AudioStats::get(&stats.captured_bytes)),
-            s(self.mic_bytes_sent),
-            s(self.mic_bytes_resent),
-            s(self.mic_bytes_acked),
-            s(self.mic_bytes_dropped + AudioStats::get(&stats.capture_dropped_bytes)),
+            s(n.mic_bytes_sent),
+            s(n.mic_bytes_resent),
+            s(n.mic_bytes_acked),
+            s(n.mic_bytes_dropped + AudioStats::get(&stats.capture_dropped_bytes)),
             s(self.mic_bytes_unsent_at_stop),
-            s(self.mic_bytes_unconfirmed)
+            s(n.mic_bytes_unconfirmed)
         )
     }
 }
@@ -487,7 +457,7 @@ pub async fn run(
         summary.video_frames_corrupt = VideoStats::get(&v.stats.corrupt);
         v.join();
     }
-    summary.take_counters(&sv.counters);
+    summary.net = sv.counters.clone();
     summary.mic_bytes_unsent_at_stop = sv.backlog_bytes();
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;
@@ -498,13 +468,13 @@ pub async fn run(
         "stopped: {}; camera frames captured {} / sent {} / corrupt {}; {} connections ({} resumed, {} reconnects, {} goAways, {} hand-overs); {} replies, {} interruptions, {} late reply bytes discarded; played {} bytes; xruns capture {} / playback {}; bytes up {} / down {}",
         summary.continuity(&stats),
         summary.video_frames_captured,
-        summary.video_frames_sent,
+        summary.net.video_frames_sent,
         summary.video_frames_corrupt,
-        summary.connections,
-        summary.resumptions,
-        summary.reconnects,
-        summary.go_aways,
-        summary.hand_overs,
+        summary.net.connections,
+        summary.net.resumptions,
+        summary.net.reconnects,
+        summary.net.go_aways,
+        summary.net.hand_overs,
         summary.replies,
         summary.interruptions,
         summary.late_bytes_dropped,
@@ -722,13 +692,13 @@ impl Daemon {
     }
 
     fn log_counters(&mut self, conn: ConnId, how: &str) {
-        self.summary.take_counters(&self.sv.counters);
+        self.summary.net = self.sv.counters.clone();
         log::info!(
             "connection {conn} {how}; so far: {}; {} reconnects, {} resumptions, {} goAways, {} interruptions",
             self.summary.continuity(&self.stats),
-            self.summary.reconnects,
-            self.summary.resumptions,
-            self.summary.go_aways,
+            self.summary.net.reconnects,
+            self.summary.net.resumptions,
+            self.summary.net.go_aways,
             self.machine.interruptions,
         );
     }
