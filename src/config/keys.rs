@@ -158,7 +158,7 @@ pub static KEYS: &[KeySpec] = &[
         kind: int(1_000, 120_000),
         unit: "milliseconds",
         default: Shown::Literal("10000"),
-        live_reload: true,
+        live_reload: false,
         doc: "Wait for `setupComplete`, 1000..=120000 ms.",
     },
     KeySpec {
@@ -212,7 +212,7 @@ pub static KEYS: &[KeySpec] = &[
         kind: int(30, 600),
         unit: "seconds",
         default: Shown::Literal("45"),
-        live_reload: true,
+        live_reload: false,
         doc: "Nothing from the server (pongs included) for this long while sending = dead connection, reconnect. 30..=600 s and greater than `ping_interval_s`.",
     },
     KeySpec {
@@ -221,7 +221,7 @@ pub static KEYS: &[KeySpec] = &[
         kind: int(1, 60),
         unit: "seconds",
         default: Shown::Literal("5"),
-        live_reload: true,
+        live_reload: false,
         doc: "Bytes written to the connection that the server's TCP stack has not acknowledged, with no progress for this long, mean the network is gone: reconnect and resend the unacknowledged mic audio, 1..=60 s.",
     },
     KeySpec {
