@@ -15,6 +15,7 @@ mod keys;
 mod parse;
 mod reload;
 mod summary;
+mod table;
 #[cfg(test)]
 mod tests;
 mod types;

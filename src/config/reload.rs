@@ -1,6 +1,7 @@
 //! What a reload (SIGHUP) may change in the running daemon: every key whose [`KeySpec`] says
 //! `live_reload = false` keeps its running value until a restart.
 
+use super::table::with_keys;
 use super::*;
 
 /// The outcome of comparing the running configuration with the reloaded file.
@@ -48,14 +49,19 @@ macro_rules! key_access {
     };
 }
 
-/// Dispatches by table name to the struct of that table.
-macro_rules! by_section {
-    ($($section:literal => $field:ident: $ty:ty),* $(,)?) => {
+/// Generates the accessor of every table and the dispatch by table name.
+macro_rules! accessors {
+    ($( $(#[$sm:meta])* [$sname:ident] $ty:ident $raw:ident $own:ident {
+        $( $(#[$fm:meta])* $field:ident : $fty:ty = $default:expr ;
+           $kind:expr , $unit:literal , $shown:expr , $live:literal , [$($parse:path)?] , $doc:literal ; )*
+    } )*) => {
+        $( key_access!($ty { $($field),* }); )*
+
         /// Whether `[section] key` differs between `a` and `b`; `None` for a key no accessor
         /// handles.
         pub(super) fn key_differs(a: &Config, b: &Config, section: &str, key: &str) -> Option<bool> {
             match section {
-                $($section => a.$field.key_differs(&b.$field, key),)*
+                $(stringify!($sname) => a.$sname.key_differs(&b.$sname, key),)*
                 _ => None,
             }
         }
@@ -63,7 +69,7 @@ macro_rules! by_section {
         /// Copies `[section] key` from `from` into `into`; false for a key no accessor handles.
         pub(super) fn copy_key(into: &mut Config, from: &Config, section: &str, key: &str) -> bool {
             match section {
-                $($section => into.$field.copy_key(&from.$field, key),)*
+                $(stringify!($sname) => into.$sname.copy_key(&from.$sname, key),)*
                 _ => false,
             }
         }
@@ -72,81 +78,14 @@ macro_rules! by_section {
         #[cfg(test)]
         pub(super) fn accessor_fields(section: &str) -> &'static [&'static str] {
             match section {
-                $($section => <$ty as KeyAccess>::FIELDS,)*
+                $(stringify!($sname) => <$ty as KeyAccess>::FIELDS,)*
                 _ => &[],
             }
         }
     };
 }
 
-by_section!(
-    "live" => live: LiveConfig,
-    "audio" => audio: AudioConfig,
-    "video" => video: VideoConfig,
-    "session" => session: SessionConfig,
-    "button" => button: ButtonConfig,
-    "service" => service: ServiceConfig,
-);
-
-key_access!(LiveConfig {
-    endpoint,
-    model,
-    voice,
-    system_instruction,
-    media_resolution,
-    api_key_file,
-    input_transcription,
-    output_transcription,
-    setup_timeout_ms,
-    resumption,
-    compression_trigger_tokens,
-    compression_target_tokens,
-    max_connection_age_s,
-    ping_interval_s,
-    dead_after_s,
-    stall_after_s,
-    reconnect_max_delay_s,
-    config_error_delay_s,
-    max_message_kb,
-    tools,
-});
-key_access!(AudioConfig {
-    capture_device,
-    playback_device,
-    chunk_ms,
-    backlog_ms,
-    volume,
-    echo,
-    echo_tail_ms,
-});
-key_access!(VideoConfig {
-    enabled,
-    device,
-    capture_size,
-    fps,
-    send,
-    size,
-    geometry,
-    quality,
-});
-key_access!(SessionConfig {
-    wake,
-    idle_timeout_s,
-    max_session_s,
-    chimes,
-});
-key_access!(ButtonConfig {
-    line,
-    chip,
-    offset,
-    active_low,
-    bias,
-    debounce_ms,
-    long_press_ms,
-    mode,
-    led_line,
-});
-key_access!(ServiceConfig { log_level });
+with_keys!(accessors);
 
 /// Compares the running configuration `old` with the reloaded `new`: keys that a reload
 /// applies take their new value, the others keep the running one and are named.
