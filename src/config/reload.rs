@@ -272,4 +272,43 @@ log_level = "debug"
         ];
         assert_eq!(live, want);
     }
+
+    /// Keys `gemlive check-config` does not show on their own, each for a reason.
+    const NOT_IN_SUMMARY: &[&str] = &[
+        // Shown as where the key came from, which `check-config` passes in.
+        "[live] api_key_file",
+        // A button by chip needs both; the summary shows the pair as the button's line.
+        "[button] chip",
+        "[button] offset",
+    ];
+
+    #[test]
+    fn every_key_changes_the_summary_or_is_listed_as_not_shown() {
+        let path = std::path::Path::new("/x.toml");
+        // A button and button wake, so that the keys shown only with them are shown.
+        let base = parse_str(
+            "[session]\nwake = \"button\"\n[button]\nline = \"GPIO17\"\n",
+            path,
+        )
+        .expect("the base file parses");
+        let changed = parse_str(CHANGED, path).expect("the changed file parses");
+        let defaults = Config::with_defaults(path);
+        let key = Ok(None);
+        let before = summary(&base, &key);
+        let mut missing = Vec::new();
+        for k in KEYS.iter().filter(|k| k.name != "line") {
+            let what = format!("[{}] {}", k.section, k.name);
+            // `wake` is already "button" in the base: its other value is the default.
+            let from = match key_differs(&base, &changed, k.section, k.name) {
+                Some(true) => &changed,
+                _ => &defaults,
+            };
+            let mut one = base.clone();
+            assert!(copy_key(&mut one, from, k.section, k.name), "{what}");
+            if summary(&one, &key) == before && !NOT_IN_SUMMARY.contains(&what.as_str()) {
+                missing.push(what);
+            }
+        }
+        assert!(missing.is_empty(), "not in the summary: {missing:?}");
+    }
 }
