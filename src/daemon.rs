@@ -1026,41 +1026,10 @@ impl Daemon {
             }
         };
         let old = &self.cfg;
-        let mut merged = new.clone();
-        let mut needs_restart = Vec::new();
-        if new.audio.capture_device != old.audio.capture_device
-            || new.audio.playback_device != old.audio.playback_device
-            || new.audio.chunk_ms != old.audio.chunk_ms
-            || new.audio.echo != old.audio.echo
-            || new.audio.echo_tail_ms != old.audio.echo_tail_ms
-        {
-            needs_restart.push("[audio] devices, chunk_ms and echo");
-            merged.audio.capture_device = old.audio.capture_device.clone();
-            merged.audio.playback_device = old.audio.playback_device.clone();
-            merged.audio.chunk_ms = old.audio.chunk_ms;
-            merged.audio.echo = old.audio.echo;
-            merged.audio.echo_tail_ms = old.audio.echo_tail_ms;
-        }
-        if new.video != old.video {
-            needs_restart.push("[video]");
-            merged.video = old.video.clone();
-        }
-        if new.session.wake != old.session.wake {
-            needs_restart.push("[session] wake");
-            merged.session.wake = old.session.wake;
-        }
-        if new.live.ping_interval_s != old.live.ping_interval_s
-            || new.live.max_connection_age_s != old.live.max_connection_age_s
-            || new.live.dead_after_s != old.live.dead_after_s
-            || new.live.stall_after_s != old.live.stall_after_s
-        {
-            needs_restart
-                .push("ping_interval_s, dead_after_s, stall_after_s and max_connection_age_s");
-            merged.live.ping_interval_s = old.live.ping_interval_s;
-            merged.live.max_connection_age_s = old.live.max_connection_age_s;
-            merged.live.dead_after_s = old.live.dead_after_s;
-            merged.live.stall_after_s = old.live.stall_after_s;
-        }
+        let crate::config::Reload {
+            merged,
+            needs_restart,
+        } = crate::config::reload_plan(old, &new);
         let endpoint = match Endpoint::parse(&merged.live.endpoint) {
             Ok(e) => e,
             Err(e) => {

@@ -7,6 +7,8 @@
 
 use crate::live::transport::DEFAULT_ENDPOINT;
 
+use super::table::with_keys;
+
 use super::{DEFAULT_MODEL, DEFAULT_VIDEO_DEVICE, DEFAULT_VOICE};
 
 /// First reconnect delay of the jittered exponential backoff, milliseconds.
@@ -78,450 +80,30 @@ const fn zero_or(zero: &'static str, lo: u64, hi: u64) -> Kind {
     }
 }
 
-/// Every key, table by table in [`SECTIONS`] order.
-pub static KEYS: &[KeySpec] = &[
-    KeySpec {
-        section: "live",
-        name: "endpoint",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Text(DEFAULT_ENDPOINT),
-        live_reload: true,
-        doc: "Live API WebSocket URL. Plain `ws://` is refused unless the host is loopback, because the key must not cross a network in clear text.",
-    },
-    KeySpec {
-        section: "live",
-        name: "model",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Text(DEFAULT_MODEL),
-        live_reload: true,
-        doc: "Live model; the `models/` prefix is added if missing.",
-    },
-    KeySpec {
-        section: "live",
-        name: "voice",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Text(DEFAULT_VOICE),
-        live_reload: true,
-        doc: "One of the 30 prebuilt voices (case-insensitive).",
-    },
-    KeySpec {
-        section: "live",
-        name: "system_instruction",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Text(""),
-        live_reload: true,
-        doc: "Text sent in `setup.systemInstruction`.",
-    },
-    KeySpec {
-        section: "live",
-        name: "media_resolution",
-        kind: Kind::Choice(&["low", "medium", "high"]),
-        unit: "",
-        default: Shown::Text("low"),
-        live_reload: true,
-        doc: "`low` \\| `medium` \\| `high`: tokens per camera frame.",
-    },
-    KeySpec {
-        section: "live",
-        name: "api_key_file",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Unset,
-        live_reload: false,
-        doc: "File holding only the key. It must be mode 0600, otherwise it is refused with a `chmod 600` hint.",
-    },
-    KeySpec {
-        section: "live",
-        name: "input_transcription",
-        kind: Kind::Bool,
-        unit: "",
-        default: Shown::Literal("true"),
-        live_reload: true,
-        doc: "Log what you said (server transcript).",
-    },
-    KeySpec {
-        section: "live",
-        name: "output_transcription",
-        kind: Kind::Bool,
-        unit: "",
-        default: Shown::Literal("true"),
-        live_reload: true,
-        doc: "Log what the model said.",
-    },
-    KeySpec {
-        section: "live",
-        name: "setup_timeout_ms",
-        kind: int(1_000, 120_000),
-        unit: "milliseconds",
-        default: Shown::Literal("10000"),
-        live_reload: true,
-        doc: "Wait for `setupComplete`, 1000..=120000 ms.",
-    },
-    KeySpec {
-        section: "live",
-        name: "resumption",
-        kind: Kind::Bool,
-        unit: "",
-        default: Shown::Literal("true"),
-        live_reload: true,
-        doc: "Resume the conversation across reconnects with the server's resumption handle.",
-    },
-    KeySpec {
-        section: "live",
-        name: "compression_trigger_tokens",
-        kind: zero_or("compression off", 1_000, 1_000_000),
-        unit: "tokens",
-        default: Shown::Literal("25600"),
-        live_reload: true,
-        doc: "Context-window compression starts at this many tokens; `0` = off, otherwise 1000..=1000000.",
-    },
-    KeySpec {
-        section: "live",
-        name: "compression_target_tokens",
-        kind: int(0, 1_000_000),
-        unit: "tokens",
-        default: Shown::Literal("12800"),
-        live_reload: true,
-        doc: "Compression shrinks the context to this many tokens, 0..=1000000; must be below the trigger (ignored when compression is off).",
-    },
-    KeySpec {
-        section: "live",
-        name: "max_connection_age_s",
-        kind: int(30, 3_600),
-        unit: "seconds",
-        default: Shown::Literal("540"),
-        live_reload: false,
-        doc: "Hand over to a new connection after this long, 30..=3600 s (the server ends connections at about 10 min).",
-    },
-    KeySpec {
-        section: "live",
-        name: "ping_interval_s",
-        kind: int(5, 120),
-        unit: "seconds",
-        default: Shown::Literal("15"),
-        live_reload: false,
-        doc: "WebSocket ping interval, 5..=120 s.",
-    },
-    KeySpec {
-        section: "live",
-        name: "dead_after_s",
-        kind: int(30, 600),
-        unit: "seconds",
-        default: Shown::Literal("45"),
-        live_reload: true,
-        doc: "Nothing from the server (pongs included) for this long while sending = dead connection, reconnect. 30..=600 s and greater than `ping_interval_s`.",
-    },
-    KeySpec {
-        section: "live",
-        name: "stall_after_s",
-        kind: int(1, 60),
-        unit: "seconds",
-        default: Shown::Literal("5"),
-        live_reload: true,
-        doc: "Bytes written to the connection that the server's TCP stack has not acknowledged, with no progress for this long, mean the network is gone: reconnect and resend the unacknowledged mic audio, 1..=60 s.",
-    },
-    KeySpec {
-        section: "live",
-        name: "reconnect_max_delay_s",
-        kind: int(1, 600),
-        unit: "seconds",
-        default: Shown::Literal("30"),
-        live_reload: false,
-        doc: "Cap of the jittered exponential reconnect backoff (starts at 0.5 s), 1..=600 s.",
-    },
-    KeySpec {
-        section: "live",
-        name: "config_error_delay_s",
-        kind: int(1, 3_600),
-        unit: "seconds",
-        default: Shown::Literal("60"),
-        live_reload: false,
-        doc: "First wait after the server refuses the setup (bad argument, model not found, location, quota), doubling up to 15 min; 1..=3600 s.",
-    },
-    KeySpec {
-        section: "live",
-        name: "max_message_kb",
-        kind: int(64, 65_536),
-        unit: "KiB",
-        default: Shown::Literal("4096"),
-        live_reload: true,
-        doc: "Server messages larger than this are skipped and logged, 64..=65536 KiB.",
-    },
-    KeySpec {
-        section: "live",
-        name: "tools",
-        kind: Kind::Bool,
-        unit: "",
-        default: Shown::Literal("true"),
-        live_reload: true,
-        doc: "Offer the model the built-in tools `end_session` and `set_volume`.",
-    },
-    KeySpec {
-        section: "audio",
-        name: "capture_device",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Text("default"),
-        live_reload: false,
-        doc: "ALSA PCM for the microphone. Use `gemlive list-devices`; prefer stable names like `plughw:CARD=Device,DEV=0`.",
-    },
-    KeySpec {
-        section: "audio",
-        name: "playback_device",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Text("default"),
-        live_reload: false,
-        doc: "ALSA PCM for the speaker.",
-    },
-    KeySpec {
-        section: "audio",
-        name: "chunk_ms",
-        kind: int(20, 100),
-        unit: "milliseconds",
-        default: Shown::Literal("40"),
-        live_reload: false,
-        doc: "Mic audio per message, 20..=100 ms.",
-    },
-    KeySpec {
-        section: "audio",
-        name: "backlog_ms",
-        kind: int(1_000, 120_000),
-        unit: "milliseconds",
-        default: Shown::Literal("10000"),
-        live_reload: true,
-        doc: "Mic audio kept while (re)connecting and sent in order once the session is ready; beyond it the oldest is dropped. 1000..=120000 ms.",
-    },
-    KeySpec {
-        section: "audio",
-        name: "volume",
-        kind: int(0, 100),
-        unit: "percent",
-        default: Shown::Literal("100"),
-        live_reload: true,
-        doc: "Initial speaker volume (software gain), 0..=100 %; the model can change it with `set_volume`.",
-    },
-    KeySpec {
-        section: "audio",
-        name: "echo",
-        kind: Kind::Choice(&["aec", "half_duplex", "none"]),
-        unit: "",
-        default: Shown::Text("aec"),
-        live_reload: false,
-        doc: "`aec` \\| `half_duplex` \\| `none`. `aec`: in-process echo cancellation (WebRTC AEC3) with the playback stream as the reference, so you can talk over the model; the half-duplex gate covers its first second and unhealthy spells. `half_duplex`: the mic is muted (silence is sent) while a reply plays and for `echo_tail_ms` after; talking clearly louder than the speaker, or the button, stops the reply. `none`: for a headset.",
-    },
-    KeySpec {
-        section: "audio",
-        name: "echo_tail_ms",
-        kind: int(0, 5_000),
-        unit: "milliseconds",
-        default: Shown::Literal("300"),
-        live_reload: false,
-        doc: "With `half_duplex` (and during the canceller's warm-up): how long the mic stays muted after a reply has played, 0..=5000 ms.",
-    },
-    KeySpec {
-        section: "video",
-        name: "enabled",
-        kind: Kind::Bool,
-        unit: "",
-        default: Shown::Literal("true"),
-        live_reload: false,
-        doc: "Send camera frames. `false` = audio only; the camera is never opened.",
-    },
-    KeySpec {
-        section: "video",
-        name: "device",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Text(DEFAULT_VIDEO_DEVICE),
-        live_reload: false,
-        doc: "V4L2 capture node, MJPEG required (`v4l2-ctl --list-devices` or `gemlive list-devices`), or a file of concatenated JPEG frames (`.mjpeg`, for tests and demos). A Pi CSI camera on Bookworm needs libcamera's V4L2 compatibility layer or a v4l2loopback bridge.",
-    },
-    KeySpec {
-        section: "video",
-        name: "capture_size",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Text("auto"),
-        live_reload: false,
-        doc: "MJPEG size asked of the camera: `auto` (the driver picks) or `WIDTHxHEIGHT` such as `1280x720`, each side 16..=8192 px.",
-    },
-    KeySpec {
-        section: "video",
-        name: "fps",
-        kind: Kind::Float { lo: 0.05, hi: 1.0 },
-        unit: "frames per second",
-        default: Shown::Literal("1.0"),
-        live_reload: false,
-        doc: "Frames sent per second, 0.05..=1.0. The Live API takes at most 1 frame/s. `[live] media_resolution` sets the tokens per frame.",
-    },
-    KeySpec {
-        section: "video",
-        name: "send",
-        kind: Kind::Choice(&["always", "while_speaking"]),
-        unit: "",
-        default: Shown::Text("always"),
-        live_reload: false,
-        doc: "`always` \\| `while_speaking`: send frames only while you speak, which saves tokens.",
-    },
-    KeySpec {
-        section: "video",
-        name: "size",
-        kind: int(64, 2_048),
-        unit: "pixels",
-        default: Shown::Literal("768"),
-        live_reload: false,
-        doc: "Side of the output square, 64..=2048 px.",
-    },
-    KeySpec {
-        section: "video",
-        name: "geometry",
-        kind: Kind::Choice(&["letterbox", "crop", "fit", "stretch"]),
-        unit: "",
-        default: Shown::Text("letterbox"),
-        live_reload: false,
-        doc: "`letterbox`: the whole scene with black bars, exactly size×size. `crop`: fills the square and cuts the sides. `fit`: long side = size (never enlarged), no bars. `stretch`: size×size, distorted.",
-    },
-    KeySpec {
-        section: "video",
-        name: "quality",
-        kind: int(1, 100),
-        unit: "JPEG quality, 100 = best",
-        default: Shown::Literal("80"),
-        live_reload: false,
-        doc: "JPEG quality of the frames sent, 1..=100.",
-    },
-    KeySpec {
-        section: "session",
-        name: "wake",
-        kind: Kind::Choice(&["always", "button"]),
-        unit: "",
-        default: Shown::Text("always"),
-        live_reload: false,
-        doc: "`always`: a session opens at start and listens continuously. `button`: idle until the button is pressed; the session ends on a long press, after `idle_timeout_s` or at `max_session_s`. `button` needs a configured `[button]`.",
-    },
-    KeySpec {
-        section: "session",
-        name: "idle_timeout_s",
-        kind: zero_or("never", 10, 86_400),
-        unit: "seconds",
-        default: Shown::Literal("120"),
-        live_reload: false,
-        doc: "With `wake = \"button\"`: no speech either way for this long ends the session; `0` = never, otherwise 10..=86400 s. Not used with `wake = \"always\"`.",
-    },
-    KeySpec {
-        section: "session",
-        name: "max_session_s",
-        kind: zero_or("unlimited", 60, 86_400),
-        unit: "seconds",
-        default: Shown::Literal("0"),
-        live_reload: false,
-        doc: "End a session after this long; `0` = unlimited, otherwise 60..=86400 s.",
-    },
-    KeySpec {
-        section: "session",
-        name: "chimes",
-        kind: Kind::Bool,
-        unit: "",
-        default: Shown::Literal("true"),
-        live_reload: false,
-        doc: "Short generated sounds on wake, at the end of a session and on errors.",
-    },
-    KeySpec {
-        section: "button",
-        name: "line",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Unset,
-        live_reload: false,
-        doc: "GPIO line name of the button, e.g. `GPIO17` (Raspberry Pi header names: GPIO17 is physical pin 11). Find lines with `gpioinfo` or `gemlive list-devices`. Unset = no button.",
-    },
-    KeySpec {
-        section: "button",
-        name: "chip",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Unset,
-        live_reload: false,
-        doc: "Instead of `line` (not both): the chip, `gpiochip0` or `/dev/gpiochip0`, used with `offset`. Chip numbers differ between Pi models and kernels; line names do not.",
-    },
-    KeySpec {
-        section: "button",
-        name: "offset",
-        kind: int(0, 1_023),
-        unit: "line offset on chip",
-        default: Shown::Unset,
-        live_reload: false,
-        doc: "The line's offset on `chip`, 0..=1023; `chip` and `offset` go together.",
-    },
-    KeySpec {
-        section: "button",
-        name: "active_low",
-        kind: Kind::Bool,
-        unit: "",
-        default: Shown::Literal("true"),
-        live_reload: false,
-        doc: "Pressed = the line reads low: a button between the pin and ground.",
-    },
-    KeySpec {
-        section: "button",
-        name: "bias",
-        kind: Kind::Choice(&["pull_up", "pull_down", "disabled", "as_is"]),
-        unit: "",
-        default: Shown::Text("pull_up"),
-        live_reload: false,
-        doc: "`pull_up` \\| `pull_down` \\| `disabled` \\| `as_is`: the chip's internal pull resistor. `pull_up` with `active_low = true` needs no external resistor.",
-    },
-    KeySpec {
-        section: "button",
-        name: "debounce_ms",
-        kind: int(0, 1_000),
-        unit: "milliseconds, 0 = off",
-        default: Shown::Literal("30"),
-        live_reload: false,
-        doc: "Kernel debounce, 0..=1000 ms (0 = off).",
-    },
-    KeySpec {
-        section: "button",
-        name: "long_press_ms",
-        kind: int(300, 10_000),
-        unit: "milliseconds",
-        default: Shown::Literal("1500"),
-        live_reload: false,
-        doc: "A press this long is a long press (ends the session in `toggle` mode), 300..=10000 ms.",
-    },
-    KeySpec {
-        section: "button",
-        name: "mode",
-        kind: Kind::Choice(&["toggle", "push_to_talk"]),
-        unit: "",
-        default: Shown::Text("toggle"),
-        live_reload: false,
-        doc: "`toggle`: a press starts a session or interrupts the reply; a long press ends the session. `push_to_talk`: hold to talk (press = start of your turn, release = end); the server's automatic voice detection is off. Needs a configured button.",
-    },
-    KeySpec {
-        section: "button",
-        name: "led_line",
-        kind: Kind::Text,
-        unit: "",
-        default: Shown::Unset,
-        live_reload: false,
-        doc: "Optional status LED (driven high for on): a line name such as `GPIO27` or `CHIP:OFFSET` such as `gpiochip0:27`.",
-    },
-    KeySpec {
-        section: "service",
-        name: "log_level",
-        kind: Kind::Choice(&["error", "warn", "info", "debug", "trace"]),
-        unit: "",
-        default: Shown::Text("info"),
-        live_reload: true,
-        doc: "`error` \\| `warn` \\| `info` \\| `debug` \\| `trace`. The `-v` flag and the `GEMLIVE_LOG` environment variable override it.",
-    },
-];
+/// Builds [`KEYS`] from the declaration.
+macro_rules! key_specs {
+    ($( $(#[$sm:meta])* [$sname:ident] $ty:ident $raw:ident $own:ident {
+        $( $(#[$fm:meta])* $field:ident : $fty:ty = $default:expr ;
+           $kind:expr , $unit:literal , $shown:expr , $live:literal , [$($parse:path)?] , $doc:literal ; )*
+    } )*) => {
+        /// Every key, table by table in [`SECTIONS`] order.
+        pub static KEYS: &[KeySpec] = &[
+            $( $(
+                KeySpec {
+                    section: stringify!($sname),
+                    name: stringify!($field),
+                    kind: $kind,
+                    unit: $unit,
+                    default: $shown,
+                    live_reload: $live,
+                    doc: $doc,
+                },
+            )* )*
+        ];
+    };
+}
+
+with_keys!(key_specs);
 
 /// The key `name` of table `section`.
 pub fn spec(section: &str, name: &str) -> Option<&'static KeySpec> {
@@ -671,6 +253,38 @@ mod tests {
             match super::super::parse_str(&text, path) {
                 Ok(got) => assert_eq!(got, want, "[{}] {}", k.section, k.name),
                 Err(e) => panic!("[{}] {} default: {e}", k.section, k.name),
+            }
+        }
+    }
+
+    #[test]
+    fn video_default_is_the_declared_one() {
+        assert_eq!(
+            crate::video::settings::VideoConfig::default(),
+            crate::video::settings::VideoConfig::declared_default()
+        );
+    }
+
+    #[test]
+    fn every_listed_choice_parses() {
+        let path = std::path::Path::new("/etc/gemlive/gemlive.toml");
+        for k in KEYS {
+            let Kind::Choice(names) = k.kind else {
+                continue;
+            };
+            for n in names {
+                // wake = "button" and push-to-talk need a button.
+                let text = if k.section == "button" {
+                    format!("[button]\nline = \"GPIO17\"\n{} = \"{n}\"\n", k.name)
+                } else {
+                    format!(
+                        "[{}]\n{} = \"{n}\"\n[button]\nline = \"GPIO17\"\n",
+                        k.section, k.name
+                    )
+                };
+                if let Err(e) = super::super::parse_str(&text, path) {
+                    panic!("[{}] {} = {n:?}: {e}", k.section, k.name);
+                }
             }
         }
     }

@@ -13,7 +13,9 @@
 mod key_file;
 mod keys;
 mod parse;
+mod reload;
 mod summary;
+mod table;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -28,6 +30,7 @@ pub use crate::video::settings::{VideoConfig, VideoSend, DEFAULT_VIDEO_DEVICE};
 pub use key_file::{api_key_status, resolve_api_key, KeySource, SERVICE_KEY_FILE};
 pub use keys::*;
 pub use parse::{line_col, parse_str};
+pub use reload::{reload_plan, Reload};
 pub use summary::summary;
 pub use types::*;
 

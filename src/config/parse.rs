@@ -1,11 +1,12 @@
 //! Stages 1 and 2 of reading the file: strict spanned TOML, then validation.
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
+use super::table::with_keys;
 use super::*;
 
 /// Validates config text; `path` is used in messages and to resolve a relative `api_key_file`.
@@ -30,100 +31,105 @@ pub(super) fn sections() -> Vec<(&'static str, Vec<&'static str>)> {
     SECTIONS.iter().map(|t| (*t, keys_in(t))).collect()
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawConfig {
-    #[serde(default)]
-    live: RawLive,
-    #[serde(default)]
-    audio: RawAudio,
-    #[serde(default)]
-    video: RawVideo,
-    #[serde(default)]
-    session: RawSession,
-    #[serde(default)]
-    button: RawButton,
-    #[serde(default)]
-    service: RawService,
+/// Generates the raw structs, and for each table the parsing of every key the file sets, in
+/// declaration order: by the key's own parser if it has one, else by its type's [`FromItem`].
+macro_rules! raw_structs {
+    ($( $(#[$sm:meta])* [$sname:ident] $ty:ident $raw:ident $own:ident {
+        $( $(#[$fm:meta])* $field:ident : $fty:ty = $default:expr ;
+           $kind:expr , $unit:literal , $shown:expr , $live:literal , [$($parse:path)?] , $doc:literal ; )*
+    } )*) => {
+        #[derive(Deserialize, Default)]
+        #[serde(deny_unknown_fields)]
+        pub(super) struct RawConfig {
+            $( #[serde(default)] $sname: $raw, )*
+        }
+
+        $(
+            #[derive(Deserialize, Default)]
+            #[serde(deny_unknown_fields)]
+            pub(super) struct $raw {
+                $( $field: RawValue, )*
+            }
+
+            impl $raw {
+                fn resolve_into(&self, ctx: &Ctx<'_>, into: &mut $ty) -> Result<(), ConfigError> {
+                    $(
+                        if let Some(it) = item(stringify!($sname), stringify!($field), &self.$field) {
+                            into.$field = parse_key!(ctx, it, $fty, $($parse)?);
+                        }
+                    )*
+                    Ok(())
+                }
+            }
+        )*
+    };
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawLive {
-    endpoint: RawValue,
-    model: RawValue,
-    voice: RawValue,
-    system_instruction: RawValue,
-    media_resolution: RawValue,
-    api_key_file: RawValue,
-    input_transcription: RawValue,
-    output_transcription: RawValue,
-    setup_timeout_ms: RawValue,
-    resumption: RawValue,
-    compression_trigger_tokens: RawValue,
-    compression_target_tokens: RawValue,
-    max_connection_age_s: RawValue,
-    ping_interval_s: RawValue,
-    dead_after_s: RawValue,
-    stall_after_s: RawValue,
-    reconnect_max_delay_s: RawValue,
-    config_error_delay_s: RawValue,
-    max_message_kb: RawValue,
-    tools: RawValue,
+macro_rules! parse_key {
+    ($ctx:ident, $it:ident, $fty:ty,) => {
+        <$fty as FromItem>::from_item($ctx, &$it)?
+    };
+    ($ctx:ident, $it:ident, $fty:ty, $parse:path) => {
+        $parse($ctx, &$it)?
+    };
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawAudio {
-    capture_device: RawValue,
-    playback_device: RawValue,
-    chunk_ms: RawValue,
-    backlog_ms: RawValue,
-    volume: RawValue,
-    echo: RawValue,
-    echo_tail_ms: RawValue,
+with_keys!(raw_structs);
+
+/// A key without a rule of its own, parsed by its type as its [`Kind`] says.
+pub(super) trait FromItem: Sized {
+    fn from_item(ctx: &Ctx<'_>, it: &Item<'_>) -> Result<Self, ConfigError>;
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawVideo {
-    enabled: RawValue,
-    device: RawValue,
-    capture_size: RawValue,
-    fps: RawValue,
-    send: RawValue,
-    size: RawValue,
-    geometry: RawValue,
-    quality: RawValue,
+impl FromItem for bool {
+    fn from_item(ctx: &Ctx<'_>, it: &Item<'_>) -> Result<Self, ConfigError> {
+        ctx.boolean(it)
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawSession {
-    wake: RawValue,
-    idle_timeout_s: RawValue,
-    max_session_s: RawValue,
-    chimes: RawValue,
+macro_rules! int_from_item {
+    ($($t:ty),*) => {$(
+        impl FromItem for $t {
+            fn from_item(ctx: &Ctx<'_>, it: &Item<'_>) -> Result<Self, ConfigError> {
+                ctx.int_key(it)
+            }
+        }
+    )*};
+}
+int_from_item!(u8, u32, u64);
+
+/// Free text, trimmed.
+impl FromItem for String {
+    fn from_item(ctx: &Ctx<'_>, it: &Item<'_>) -> Result<Self, ConfigError> {
+        Ok(ctx.string(it, "a string")?.trim().to_string())
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawButton {
-    line: RawValue,
-    chip: RawValue,
-    offset: RawValue,
-    active_low: RawValue,
-    bias: RawValue,
-    debounce_ms: RawValue,
-    long_press_ms: RawValue,
-    mode: RawValue,
-    led_line: RawValue,
+/// An optional key that the file sets.
+impl<T: FromItem> FromItem for Option<T> {
+    fn from_item(ctx: &Ctx<'_>, it: &Item<'_>) -> Result<Self, ConfigError> {
+        T::from_item(ctx, it).map(Some)
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawService {
-    log_level: RawValue,
+macro_rules! choice_from_item {
+    ($($t:ty => $all:expr, $name:expr;)*) => {$(
+        impl FromItem for $t {
+            fn from_item(ctx: &Ctx<'_>, it: &Item<'_>) -> Result<Self, ConfigError> {
+                ctx.choice(it, &$all, $name)
+            }
+        }
+    )*};
+}
+choice_from_item! {
+    MediaResolution => MediaResolution::ALL, MediaResolution::as_str;
+    EchoMode => EchoMode::ALL, EchoMode::as_str;
+    VideoSend => VideoSend::ALL, VideoSend::as_str;
+    Geometry => GEOMETRIES, geometry_name;
+    Wake => Wake::ALL, Wake::as_str;
+    Bias => Bias::ALL, Bias::as_str;
+    ButtonMode => ButtonMode::ALL, ButtonMode::as_str;
+    LogLevel => LogLevel::ALL, LogLevel::as_str;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,213 +321,14 @@ impl<'a> Ctx<'a> {
             service,
         } = raw;
 
-        let l = &mut cfg.live;
-        if let Some(it) = item("live", "endpoint", &live.endpoint) {
-            let s = self.string(&it, "a string (wss://HOST/PATH)")?;
-            let s = s.trim();
-            crate::live::transport::Endpoint::parse(s).map_err(|e| {
-                self.at(
-                    it.span.clone(),
-                    format!("invalid value {} for endpoint in [live]: {e}", quote(s)),
-                )
-            })?;
-            l.endpoint = s.to_string();
-        }
-        if let Some(it) = item("live", "model", &live.model) {
-            let s = self.string(&it, "a string (model name)")?.trim();
-            let bare = s
-                .strip_prefix("models/")
-                .or_else(|| s.strip_prefix("tunedModels/"))
-                .unwrap_or(s);
-            if bare.is_empty() || s.chars().any(char::is_whitespace) {
-                return Err(self.at(
-                    it.span,
-                    format!(
-                        "invalid value {} for model in [live]; expected a model name such as \
-                         \"{DEFAULT_MODEL}\"",
-                        quote(s)
-                    ),
-                ));
-            }
-            l.model = if s.starts_with("models/") || s.starts_with("tunedModels/") {
-                s.to_string()
-            } else {
-                format!("models/{s}")
-            };
-        }
-        if let Some(it) = item("live", "voice", &live.voice) {
-            let s = self.string(&it, "a string (voice name)")?.trim();
-            match VOICES.iter().find(|v| v.eq_ignore_ascii_case(s)) {
-                Some(v) => l.voice = v.to_string(),
-                None => {
-                    let hint = suggest_voice(s)
-                        .map(|v| format!("did you mean {v}? "))
-                        .unwrap_or_default();
-                    return Err(self.at(
-                        it.span,
-                        format!(
-                            "invalid value {} for voice in [live]; {hint}allowed \
-                             (case-insensitive): {}",
-                            quote(s),
-                            VOICES.join(", ")
-                        ),
-                    ));
-                }
-            }
-        }
-        if let Some(it) = item("live", "system_instruction", &live.system_instruction) {
-            l.system_instruction = self.string(&it, "a string")?.trim().to_string();
-        }
-        if let Some(it) = item("live", "media_resolution", &live.media_resolution) {
-            l.media_resolution = self.choice(&it, &MediaResolution::ALL, |m| m.as_str())?;
-        }
-        if let Some(it) = item("live", "api_key_file", &live.api_key_file) {
-            let s = self.string(&it, "a string (path to the key file)")?;
-            if s.trim().is_empty() {
-                return Err(self.at(
-                    it.span,
-                    "invalid value \"\" for api_key_file in [live]; give the path of a file \
-                     holding only the key, or remove the line",
-                ));
-            }
-            if s.starts_with('~') {
-                return Err(self.at(
-                    it.span,
-                    format!(
-                        "invalid value {} for api_key_file in [live]: `~` is not expanded; \
-                         write the full path",
-                        quote(s)
-                    ),
-                ));
-            }
-            let p = Path::new(s);
-            l.api_key_file = Some(if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                self.path.parent().unwrap_or(Path::new("")).join(p)
-            });
-        }
-        if let Some(it) = item("live", "input_transcription", &live.input_transcription) {
-            l.input_transcription = self.boolean(&it)?;
-        }
-        if let Some(it) = item("live", "output_transcription", &live.output_transcription) {
-            l.output_transcription = self.boolean(&it)?;
-        }
-        if let Some(it) = item("live", "setup_timeout_ms", &live.setup_timeout_ms) {
-            l.setup_timeout_ms = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "resumption", &live.resumption) {
-            l.resumption = self.boolean(&it)?;
-        }
-        if let Some(it) = item(
-            "live",
-            "compression_trigger_tokens",
-            &live.compression_trigger_tokens,
-        ) {
-            l.compression_trigger_tokens = self.int_key(&it)?;
-        }
-        if let Some(it) = item(
-            "live",
-            "compression_target_tokens",
-            &live.compression_target_tokens,
-        ) {
-            l.compression_target_tokens = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "max_connection_age_s", &live.max_connection_age_s) {
-            l.max_connection_age_s = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "ping_interval_s", &live.ping_interval_s) {
-            l.ping_interval_s = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "dead_after_s", &live.dead_after_s) {
-            l.dead_after_s = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "stall_after_s", &live.stall_after_s) {
-            l.stall_after_s = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "reconnect_max_delay_s", &live.reconnect_max_delay_s) {
-            l.reconnect_max_delay_s = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "config_error_delay_s", &live.config_error_delay_s) {
-            l.config_error_delay_s = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "max_message_kb", &live.max_message_kb) {
-            l.max_message_kb = self.int_key(&it)?;
-        }
-        if let Some(it) = item("live", "tools", &live.tools) {
-            l.tools = self.boolean(&it)?;
-        }
-        self.check_compression(l, &live)?;
-        self.check_liveness(l, &live)?;
-
-        let a = &mut cfg.audio;
-        if let Some(it) = item("audio", "capture_device", &audio.capture_device) {
-            a.capture_device = self.device(&it)?;
-        }
-        if let Some(it) = item("audio", "playback_device", &audio.playback_device) {
-            a.playback_device = self.device(&it)?;
-        }
-        if let Some(it) = item("audio", "chunk_ms", &audio.chunk_ms) {
-            a.chunk_ms = self.int_key(&it)?;
-        }
-        if let Some(it) = item("audio", "backlog_ms", &audio.backlog_ms) {
-            a.backlog_ms = self.int_key(&it)?;
-        }
-        if let Some(it) = item("audio", "volume", &audio.volume) {
-            a.volume = self.int_key(&it)?;
-        }
-        if let Some(it) = item("audio", "echo", &audio.echo) {
-            a.echo = self.choice(&it, &EchoMode::ALL, |e| e.as_str())?;
-        }
-        if let Some(it) = item("audio", "echo_tail_ms", &audio.echo_tail_ms) {
-            a.echo_tail_ms = self.int_key(&it)?;
-        }
-
-        let v = &mut cfg.video;
-        if let Some(it) = item("video", "enabled", &video.enabled) {
-            v.enabled = self.boolean(&it)?;
-        }
-        if let Some(it) = item("video", "device", &video.device) {
-            v.device = self.video_device(&it)?;
-        }
-        if let Some(it) = item("video", "capture_size", &video.capture_size) {
-            v.capture_size = self.capture_size(&it)?;
-        }
-        if let Some(it) = item("video", "fps", &video.fps) {
-            v.fps = self.fps(&it)?;
-        }
-        if let Some(it) = item("video", "send", &video.send) {
-            v.send = self.choice(&it, &VideoSend::ALL, |s| s.as_str())?;
-        }
-        if let Some(it) = item("video", "size", &video.size) {
-            v.size = self.int_key(&it)?;
-        }
-        if let Some(it) = item("video", "geometry", &video.geometry) {
-            v.geometry = self.choice(&it, &GEOMETRIES, geometry_name)?;
-        }
-        if let Some(it) = item("video", "quality", &video.quality) {
-            v.quality = self.int_key(&it)?;
-        }
-
-        let s = &mut cfg.session;
-        if let Some(it) = item("session", "wake", &session.wake) {
-            s.wake = self.choice(&it, &Wake::ALL, |w| w.as_str())?;
-        }
-        if let Some(it) = item("session", "idle_timeout_s", &session.idle_timeout_s) {
-            s.idle_timeout_s = self.int_key(&it)?;
-        }
-        if let Some(it) = item("session", "max_session_s", &session.max_session_s) {
-            s.max_session_s = self.int_key(&it)?;
-        }
-        if let Some(it) = item("session", "chimes", &session.chimes) {
-            s.chimes = self.boolean(&it)?;
-        }
-
+        live.resolve_into(self, &mut cfg.live)?;
+        self.check_compression(&cfg.live, &live)?;
+        self.check_liveness(&cfg.live, &live)?;
+        audio.resolve_into(self, &mut cfg.audio)?;
+        video.resolve_into(self, &mut cfg.video)?;
+        session.resolve_into(self, &mut cfg.session)?;
         cfg.button = self.button(&button)?;
-
-        if let Some(it) = item("service", "log_level", &service.log_level) {
-            cfg.service.log_level = self.choice(&it, &LogLevel::ALL, |l| l.as_str())?;
-        }
+        service.resolve_into(self, &mut cfg.service)?;
 
         // A button is needed by wake = "button" and by push-to-talk.
         if !cfg.button.configured() {
@@ -552,35 +359,97 @@ impl<'a> Ctx<'a> {
         Ok(cfg)
     }
 
+    fn endpoint(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let s = self.string(it, "a string (wss://HOST/PATH)")?;
+        let s = s.trim();
+        crate::live::transport::Endpoint::parse(s).map_err(|e| {
+            self.at(
+                it.span.clone(),
+                format!("invalid value {} for endpoint in [live]: {e}", quote(s)),
+            )
+        })?;
+        Ok(s.to_string())
+    }
+
+    /// A model name, stored with its `models/` prefix.
+    fn model(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let s = self.string(it, "a string (model name)")?.trim();
+        let bare = s
+            .strip_prefix("models/")
+            .or_else(|| s.strip_prefix("tunedModels/"))
+            .unwrap_or(s);
+        if bare.is_empty() || s.chars().any(char::is_whitespace) {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {} for model in [live]; expected a model name such as \
+                     \"{DEFAULT_MODEL}\"",
+                    quote(s)
+                ),
+            ));
+        }
+        Ok(
+            if s.starts_with("models/") || s.starts_with("tunedModels/") {
+                s.to_string()
+            } else {
+                format!("models/{s}")
+            },
+        )
+    }
+
+    /// One of [`VOICES`], case-insensitive, stored in canonical case.
+    fn voice(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let s = self.string(it, "a string (voice name)")?.trim();
+        match VOICES.iter().find(|v| v.eq_ignore_ascii_case(s)) {
+            Some(v) => Ok(v.to_string()),
+            None => {
+                let hint = suggest_voice(s)
+                    .map(|v| format!("did you mean {v}? "))
+                    .unwrap_or_default();
+                Err(self.at(
+                    it.span.clone(),
+                    format!(
+                        "invalid value {} for voice in [live]; {hint}allowed \
+                         (case-insensitive): {}",
+                        quote(s),
+                        VOICES.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A path; `~` is refused, a relative path is relative to the config file's directory.
+    fn api_key_file(&self, it: &Item<'_>) -> Result<Option<PathBuf>, ConfigError> {
+        let s = self.string(it, "a string (path to the key file)")?;
+        if s.trim().is_empty() {
+            return Err(self.at(
+                it.span.clone(),
+                "invalid value \"\" for api_key_file in [live]; give the path of a file \
+                 holding only the key, or remove the line",
+            ));
+        }
+        if s.starts_with('~') {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {} for api_key_file in [live]: `~` is not expanded; \
+                     write the full path",
+                    quote(s)
+                ),
+            ));
+        }
+        let p = Path::new(s);
+        Ok(Some(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new("")).join(p)
+        }))
+    }
+
     fn button(&self, raw: &RawButton) -> Result<ButtonConfig, ConfigError> {
         let mut b = ButtonConfig::default();
-        if let Some(it) = item("button", "line", &raw.line) {
-            b.line = Some(self.line_name(&it)?);
-        }
-        if let Some(it) = item("button", "chip", &raw.chip) {
-            b.chip = Some(self.chip(&it)?);
-        }
-        if let Some(it) = item("button", "offset", &raw.offset) {
-            b.offset = Some(self.int_key(&it)?);
-        }
-        if let Some(it) = item("button", "active_low", &raw.active_low) {
-            b.active_low = self.boolean(&it)?;
-        }
-        if let Some(it) = item("button", "bias", &raw.bias) {
-            b.bias = self.choice(&it, &Bias::ALL, |x| x.as_str())?;
-        }
-        if let Some(it) = item("button", "debounce_ms", &raw.debounce_ms) {
-            b.debounce_ms = self.int_key(&it)?;
-        }
-        if let Some(it) = item("button", "long_press_ms", &raw.long_press_ms) {
-            b.long_press_ms = self.int_key(&it)?;
-        }
-        if let Some(it) = item("button", "mode", &raw.mode) {
-            b.mode = self.choice(&it, &ButtonMode::ALL, |m| m.as_str())?;
-        }
-        if let Some(it) = item("button", "led_line", &raw.led_line) {
-            b.led_line = Some(self.led_line(&it)?);
-        }
+        raw.resolve_into(self, &mut b)?;
         self.check_button_line(raw)?;
         if let (Some(led), Some(input), Some(sp)) = (b.led(), b.input(), &raw.led_line) {
             if same_line(&led, &input) {
@@ -654,7 +523,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// A GPIO line name for the button: trimmed, non-empty, not a bare number or `CHIP:OFFSET`.
-    fn line_name(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+    fn line_name(&self, it: &Item<'_>) -> Result<Option<String>, ConfigError> {
         let expected = "a string, a GPIO line name such as \"GPIO17\"";
         let s = match it.value {
             Value::String(s) => s.trim(),
@@ -696,11 +565,11 @@ impl<'a> Ctx<'a> {
                 quote(&chip)
             )));
         }
-        Ok(s.to_string())
+        Ok(Some(s.to_string()))
     }
 
     /// A GPIO chip: `gpiochip0` or `/dev/gpiochip0`; trimmed, non-empty, no spaces.
-    fn chip(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+    fn chip(&self, it: &Item<'_>) -> Result<Option<String>, ConfigError> {
         let s = self
             .string(it, "a string, a GPIO chip such as \"gpiochip0\"")?
             .trim();
@@ -713,7 +582,7 @@ impl<'a> Ctx<'a> {
         } else if s.chars().any(char::is_whitespace) {
             format!("; {hint}")
         } else {
-            return Ok(s.to_string());
+            return Ok(Some(s.to_string()));
         };
         Err(self.at(
             it.span.clone(),
@@ -722,7 +591,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// The LED's line: a line name or `CHIP:OFFSET`, offset in the range of `[button] offset`.
-    fn led_line(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+    fn led_line(&self, it: &Item<'_>) -> Result<Option<String>, ConfigError> {
         let form = "a line name such as \"GPIO27\" or \"CHIP:OFFSET\" such as \"gpiochip0:27\"";
         let s = self.string(it, &format!("a string, {form}"))?.trim();
         let bad = |why: &str| {
@@ -753,7 +622,7 @@ impl<'a> Ctx<'a> {
                 return Err(bad(&format!("; expected {form} (the offset {lo}..={hi})")));
             }
         }
-        Ok(s.to_string())
+        Ok(Some(s.to_string()))
     }
 
     fn video_device(&self, it: &Item<'_>) -> Result<String, ConfigError> {

@@ -4,7 +4,9 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::table::with_keys;
 use super::*;
+use crate::live::transport::DEFAULT_ENDPOINT;
 
 /// Every [`Geometry`], in the order the config file documents them.
 pub const GEOMETRIES: [Geometry; 4] = [
@@ -175,153 +177,6 @@ impl LogLevel {
     }
 }
 
-/// `[live]`: the Live API session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveConfig {
-    /// WebSocket URL. `wss://` anywhere, plain `ws://` only to a loopback host.
-    pub endpoint: String,
-    /// Model resource name, always with its `models/` (or `tunedModels/`) prefix.
-    pub model: String,
-    /// Prebuilt voice, canonical case (one of [`VOICES`]).
-    pub voice: String,
-    /// System instruction sent at setup, trimmed.
-    pub system_instruction: String,
-    /// Camera frame resolution.
-    pub media_resolution: MediaResolution,
-    /// File holding the API key (mode 0600); relative paths are relative to the config file's
-    /// directory.
-    pub api_key_file: Option<PathBuf>,
-    /// Ask the server to transcribe what the user says.
-    pub input_transcription: bool,
-    /// Ask the server to transcribe what the model says.
-    pub output_transcription: bool,
-    /// How long to wait for `setupComplete`, milliseconds.
-    pub setup_timeout_ms: u64,
-    /// Resume the session across reconnects with the server's resumption handle, so the
-    /// conversation continues.
-    pub resumption: bool,
-    /// Context-window compression starts when the context reaches this many tokens; 0 = off.
-    pub compression_trigger_tokens: u64,
-    /// Compression shrinks the context to this many tokens (sliding window); less than
-    /// `compression_trigger_tokens` when compression is on; unused when it is off.
-    pub compression_target_tokens: u64,
-    /// Hand over to a new connection once the current one is this old, seconds (the server ends
-    /// connections at about 10 min).
-    pub max_connection_age_s: u64,
-    /// Interval between WebSocket pings, seconds.
-    pub ping_interval_s: u64,
-    /// No frame at all (pongs included) from the server for this long while sending means the
-    /// connection is dead and gemlive reconnects, seconds; greater than `ping_interval_s`.
-    pub dead_after_s: u64,
-    /// Bytes written to the connection that the server's TCP stack has not acknowledged, with no
-    /// progress for this long, mean the network is gone (Wi-Fi dropped, router rebooted) and
-    /// gemlive reconnects, resending the unacknowledged mic audio, seconds.
-    pub stall_after_s: u64,
-    /// Cap of the jittered exponential reconnect backoff (which starts at
-    /// [`RECONNECT_INITIAL_DELAY_MS`]), seconds.
-    pub reconnect_max_delay_s: u64,
-    /// First wait after the server refused the setup as a configuration error (1007/1008 bad
-    /// argument, model not found, location; or quota exhausted), doubling up to
-    /// [`CONFIG_ERROR_MAX_DELAY_S`], seconds.
-    pub config_error_delay_s: u64,
-    /// Server messages larger than this are skipped and logged, KiB.
-    pub max_message_kb: u32,
-    /// Offer the model the built-in tools `end_session` and `set_volume`.
-    pub tools: bool,
-}
-
-impl Default for LiveConfig {
-    fn default() -> Self {
-        LiveConfig {
-            endpoint: crate::live::transport::DEFAULT_ENDPOINT.to_string(),
-            model: format!("models/{DEFAULT_MODEL}"),
-            voice: DEFAULT_VOICE.to_string(),
-            system_instruction: String::new(),
-            media_resolution: MediaResolution::Low,
-            api_key_file: None,
-            input_transcription: true,
-            output_transcription: true,
-            setup_timeout_ms: 10_000,
-            resumption: true,
-            compression_trigger_tokens: 25_600,
-            compression_target_tokens: 12_800,
-            max_connection_age_s: 540,
-            ping_interval_s: 15,
-            dead_after_s: 45,
-            stall_after_s: 5,
-            reconnect_max_delay_s: 30,
-            config_error_delay_s: 60,
-            max_message_kb: 4_096,
-            tools: true,
-        }
-    }
-}
-
-/// `[audio]`: ALSA devices, chunking, mic backlog and volume.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AudioConfig {
-    /// ALSA capture PCM name (see `gemlive list-devices`).
-    pub capture_device: String,
-    /// ALSA playback PCM name (see `gemlive list-devices`).
-    pub playback_device: String,
-    /// Microphone chunk length sent per message, milliseconds.
-    pub chunk_ms: u32,
-    /// Microphone audio kept while connecting or reconnecting and sent in order once a session is
-    /// ready; beyond it the oldest audio is dropped (and counted), milliseconds.
-    pub backlog_ms: u32,
-    /// Initial speaker volume (software gain), percent; the model can change it with the
-    /// `set_volume` tool.
-    pub volume: u8,
-    /// Echo handling: `aec` (in-process echo cancellation, with the half-duplex gate while it converges);
-    /// `half_duplex` mutes the microphone (sends silence) while a reply plays and for
-    /// `echo_tail_ms` after; `none` for a headset.
-    pub echo: EchoMode,
-    /// With `echo = half_duplex` (and during the canceller's warm-up): how long the microphone
-    /// stays muted after the reply's last sample has played (room echo, the device's output
-    /// latency), milliseconds; unused with `echo = none`.
-    pub echo_tail_ms: u32,
-}
-
-impl Default for AudioConfig {
-    fn default() -> Self {
-        AudioConfig {
-            capture_device: "default".to_string(),
-            playback_device: "default".to_string(),
-            chunk_ms: 40,
-            backlog_ms: 10_000,
-            volume: 100,
-            echo: EchoMode::Aec,
-            echo_tail_ms: 300,
-        }
-    }
-}
-
-/// `[session]`: when a session runs and how it ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionConfig {
-    /// When a session runs. `button` needs a configured [`ButtonConfig`].
-    pub wake: Wake,
-    /// With `wake = button`: no speech either way (neither you nor the model) for this long ends
-    /// the session, and the box goes idle until the next press; 0 = never, seconds. Not used with
-    /// `wake = always`.
-    pub idle_timeout_s: u64,
-    /// A session is ended after this long, seconds; 0 = unlimited.
-    pub max_session_s: u64,
-    /// Play short generated sounds on wake, at the end of a session and on errors.
-    pub chimes: bool,
-}
-
-impl Default for SessionConfig {
-    fn default() -> Self {
-        SessionConfig {
-            wake: Wake::Always,
-            idle_timeout_s: 120,
-            max_session_s: 0,
-            chimes: true,
-        }
-    }
-}
-
 /// A GPIO line as written in `[button]`: by name, or by chip and offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineSpec {
@@ -362,48 +217,6 @@ impl fmt::Display for LineSpec {
     }
 }
 
-/// `[button]`: an optional push button (and LED) on GPIO lines, through the kernel's GPIO
-/// character device.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ButtonConfig {
-    /// GPIO line name, e.g. `GPIO17` (Raspberry Pi header names: `GPIO17` is physical pin 11);
-    /// trimmed, non-empty. Exclusive with `chip` + `offset`.
-    pub line: Option<String>,
-    /// GPIO chip, e.g. `gpiochip0` or `/dev/gpiochip0`; used with `offset`.
-    pub chip: Option<String>,
-    /// Line offset on `chip`.
-    pub offset: Option<u32>,
-    /// Pressed = the line reads low: a button that connects the pin to ground.
-    pub active_low: bool,
-    /// Pull resistor.
-    pub bias: Bias,
-    /// Kernel debounce period, milliseconds; 0 = none.
-    pub debounce_ms: u32,
-    /// A press held this long is a long press (mode `toggle`: end the session), milliseconds.
-    pub long_press_ms: u32,
-    /// What the button does.
-    pub mode: ButtonMode,
-    /// Optional LED output: a line name (`GPIO27`) or `CHIP:OFFSET` (`gpiochip0:27`), driven high
-    /// for on; trimmed. Parse it with [`ButtonConfig::led`].
-    pub led_line: Option<String>,
-}
-
-impl Default for ButtonConfig {
-    fn default() -> Self {
-        ButtonConfig {
-            line: None,
-            chip: None,
-            offset: None,
-            active_low: true,
-            bias: Bias::PullUp,
-            debounce_ms: 30,
-            long_press_ms: 1_500,
-            mode: ButtonMode::Toggle,
-            led_line: None,
-        }
-    }
-}
-
 impl ButtonConfig {
     /// True when a button is configured: `line`, or `chip` + `offset`, is set.
     pub fn configured(&self) -> bool {
@@ -426,13 +239,6 @@ impl ButtonConfig {
     pub fn led(&self) -> Option<LineSpec> {
         self.led_line.as_deref().and_then(LineSpec::parse)
     }
-}
-
-/// `[service]`: how the daemon runs.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ServiceConfig {
-    /// Log level. The `-v` flag and the `GEMLIVE_LOG` environment variable override it.
-    pub log_level: LogLevel,
 }
 
 /// The validated configuration.
@@ -462,3 +268,47 @@ impl Config {
         }
     }
 }
+
+/// Generates each owned table's struct and `Default`, and for a foreign one the declared
+/// defaults its own `Default` is tested against.
+macro_rules! typed_structs {
+    ($( $(#[$sm:meta])* [$sname:ident] $ty:ident $raw:ident $own:ident {
+        $( $(#[$fm:meta])* $field:ident : $fty:ty = $default:expr ;
+           $kind:expr , $unit:literal , $shown:expr , $live:literal , [$($parse:path)?] , $doc:literal ; )*
+    } )*) => {
+        $( typed_structs!(@$own $(#[$sm])* $ty { $( $(#[$fm])* $field: $fty = $default, $doc; )* }); )*
+    };
+    (@owned $(#[$sm:meta])* $ty:ident {
+        $( $(#[$fm:meta])* $field:ident : $fty:ty = $default:expr, $doc:literal; )*
+    }) => {
+        $(#[$sm])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $ty {
+            $(
+                #[doc = $doc]
+                ///
+                $(#[$fm])*
+                pub $field: $fty,
+            )*
+        }
+
+        impl Default for $ty {
+            fn default() -> Self {
+                $ty { $( $field: $default, )* }
+            }
+        }
+    };
+    (@foreign $(#[$sm:meta])* $ty:ident {
+        $( $(#[$fm:meta])* $field:ident : $fty:ty = $default:expr, $doc:literal; )*
+    }) => {
+        impl $ty {
+            /// The defaults the key table declares, which the type's own `Default` must equal.
+            #[cfg(test)]
+            pub(crate) fn declared_default() -> Self {
+                $ty { $( $field: $default, )* }
+            }
+        }
+    };
+}
+
+with_keys!(typed_structs);

@@ -1,0 +1,190 @@
+//! Every key of the file, written once. [`with_keys!`] hands the whole declaration to a
+//! macro of the caller's, so that one list produces the typed structs and their defaults
+//! (`types`), the spanned raw structs and the per-key parsing (`parse`), the key table
+//! [`KEYS`](super::KEYS) (`keys`) and the per-key reload accessors (`reload`).
+//!
+//! Per table: `[name] TypedStruct RawStruct owned|foreign`; a `foreign` struct belongs to
+//! another module (video owns its settings), so only its keys are declared here and a test
+//! ties its `Default` to the declared defaults. Per key: the field and its type, the typed
+//! default, the [`Kind`](super::Kind), the unit, the default as the reference shows it,
+//! whether a reload applies it, an optional parser for a key with a rule of its own (else the
+//! field type's `FromItem`), and the reference's doc line, which is also the field's doc.
+
+macro_rules! with_keys {
+    ($callback:ident) => {
+        $callback! {
+            /// `[live]`: the Live API session.
+            [live] LiveConfig RawLive owned {
+                endpoint: String = DEFAULT_ENDPOINT.to_string();
+                    Kind::Text, "", Shown::Text(DEFAULT_ENDPOINT), true, [Ctx::endpoint],
+                    "Live API WebSocket URL. Plain `ws://` is refused unless the host is loopback, because the key must not cross a network in clear text.";
+                /// Stored with its `models/` (or `tunedModels/`) prefix.
+                model: String = format!("models/{DEFAULT_MODEL}");
+                    Kind::Text, "", Shown::Text(DEFAULT_MODEL), true, [Ctx::model],
+                    "Live model; the `models/` prefix is added if missing.";
+                /// Stored in canonical case (one of [`VOICES`](super::VOICES)).
+                voice: String = DEFAULT_VOICE.to_string();
+                    Kind::Text, "", Shown::Text(DEFAULT_VOICE), true, [Ctx::voice],
+                    "One of the 30 prebuilt voices (case-insensitive).";
+                system_instruction: String = String::new();
+                    Kind::Text, "", Shown::Text(""), true, [],
+                    "Text sent in `setup.systemInstruction`.";
+                media_resolution: MediaResolution = MediaResolution::Low;
+                    Kind::Choice(&["low", "medium", "high"]), "", Shown::Text("low"), true, [],
+                    "`low` \\| `medium` \\| `high`: tokens per camera frame.";
+                /// A relative path is stored joined to the config file's directory.
+                api_key_file: Option<PathBuf> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::api_key_file],
+                    "File holding only the key. It must be mode 0600, otherwise it is refused with a `chmod 600` hint.";
+                input_transcription: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), true, [],
+                    "Log what you said (server transcript).";
+                output_transcription: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), true, [],
+                    "Log what the model said.";
+                setup_timeout_ms: u64 = 10_000;
+                    int(1_000, 120_000), "milliseconds", Shown::Literal("10000"), false, [],
+                    "Wait for `setupComplete`, 1000..=120000 ms.";
+                resumption: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), true, [],
+                    "Resume the conversation across reconnects with the server's resumption handle.";
+                compression_trigger_tokens: u64 = 25_600;
+                    zero_or("compression off", 1_000, 1_000_000), "tokens", Shown::Literal("25600"), true, [],
+                    "Context-window compression starts at this many tokens; `0` = off, otherwise 1000..=1000000.";
+                compression_target_tokens: u64 = 12_800;
+                    int(0, 1_000_000), "tokens", Shown::Literal("12800"), true, [],
+                    "Compression shrinks the context to this many tokens, 0..=1000000; must be below the trigger (ignored when compression is off).";
+                max_connection_age_s: u64 = 540;
+                    int(30, 3_600), "seconds", Shown::Literal("540"), false, [],
+                    "Hand over to a new connection after this long, 30..=3600 s (the server ends connections at about 10 min).";
+                ping_interval_s: u64 = 15;
+                    int(5, 120), "seconds", Shown::Literal("15"), false, [],
+                    "WebSocket ping interval, 5..=120 s.";
+                dead_after_s: u64 = 45;
+                    int(30, 600), "seconds", Shown::Literal("45"), false, [],
+                    "Nothing from the server (pongs included) for this long while sending = dead connection, reconnect. 30..=600 s and greater than `ping_interval_s`.";
+                stall_after_s: u64 = 5;
+                    int(1, 60), "seconds", Shown::Literal("5"), false, [],
+                    "Bytes written to the connection that the server's TCP stack has not acknowledged, with no progress for this long, mean the network is gone: reconnect and resend the unacknowledged mic audio, 1..=60 s.";
+                reconnect_max_delay_s: u64 = 30;
+                    int(1, 600), "seconds", Shown::Literal("30"), false, [],
+                    "Cap of the jittered exponential reconnect backoff (starts at 0.5 s), 1..=600 s.";
+                config_error_delay_s: u64 = 60;
+                    int(1, 3_600), "seconds", Shown::Literal("60"), false, [],
+                    "First wait after the server refuses the setup (bad argument, model not found, location, quota), doubling up to 15 min; 1..=3600 s.";
+                max_message_kb: u32 = 4_096;
+                    int(64, 65_536), "KiB", Shown::Literal("4096"), true, [],
+                    "Server messages larger than this are skipped and logged, 64..=65536 KiB.";
+                tools: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), true, [],
+                    "Offer the model the built-in tools `end_session` and `set_volume`.";
+            }
+            /// `[audio]`: ALSA devices, chunking, mic backlog and volume.
+            [audio] AudioConfig RawAudio owned {
+                capture_device: String = "default".to_string();
+                    Kind::Text, "", Shown::Text("default"), false, [Ctx::device],
+                    "ALSA PCM for the microphone. Use `gemlive list-devices`; prefer stable names like `plughw:CARD=Device,DEV=0`.";
+                playback_device: String = "default".to_string();
+                    Kind::Text, "", Shown::Text("default"), false, [Ctx::device],
+                    "ALSA PCM for the speaker.";
+                chunk_ms: u32 = 40;
+                    int(20, 100), "milliseconds", Shown::Literal("40"), false, [],
+                    "Mic audio per message, 20..=100 ms.";
+                backlog_ms: u32 = 10_000;
+                    int(1_000, 120_000), "milliseconds", Shown::Literal("10000"), true, [],
+                    "Mic audio kept while (re)connecting and sent in order once the session is ready; beyond it the oldest is dropped. 1000..=120000 ms.";
+                volume: u8 = 100;
+                    int(0, 100), "percent", Shown::Literal("100"), true, [],
+                    "Initial speaker volume (software gain), 0..=100 %; the model can change it with `set_volume`.";
+                echo: EchoMode = EchoMode::Aec;
+                    Kind::Choice(&["aec", "half_duplex", "none"]), "", Shown::Text("aec"), false, [],
+                    "`aec` \\| `half_duplex` \\| `none`. `aec`: in-process echo cancellation (WebRTC AEC3) with the playback stream as the reference, so you can talk over the model; the half-duplex gate covers its first second and unhealthy spells. `half_duplex`: the mic is muted (silence is sent) while a reply plays and for `echo_tail_ms` after; talking clearly louder than the speaker, or the button, stops the reply. `none`: for a headset.";
+                echo_tail_ms: u32 = 300;
+                    int(0, 5_000), "milliseconds", Shown::Literal("300"), false, [],
+                    "With `half_duplex` (and during the canceller's warm-up): how long the mic stays muted after a reply has played, 0..=5000 ms.";
+            }
+            /// `[video]`: the struct is the camera's own ([`crate::video::settings`]); only its keys are declared here.
+            [video] VideoConfig RawVideo foreign {
+                enabled: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), false, [],
+                    "Send camera frames. `false` = audio only; the camera is never opened.";
+                device: String = DEFAULT_VIDEO_DEVICE.to_string();
+                    Kind::Text, "", Shown::Text(DEFAULT_VIDEO_DEVICE), false, [Ctx::video_device],
+                    "V4L2 capture node, MJPEG required (`v4l2-ctl --list-devices` or `gemlive list-devices`), or a file of concatenated JPEG frames (`.mjpeg`, for tests and demos). A Pi CSI camera on Bookworm needs libcamera's V4L2 compatibility layer or a v4l2loopback bridge.";
+                capture_size: Option<(u32, u32)> = None;
+                    Kind::Text, "", Shown::Text("auto"), false, [Ctx::capture_size],
+                    "MJPEG size asked of the camera: `auto` (the driver picks) or `WIDTHxHEIGHT` such as `1280x720`, each side 16..=8192 px.";
+                fps: f64 = 1.0;
+                    Kind::Float { lo: 0.05, hi: 1.0 }, "frames per second", Shown::Literal("1.0"), false, [Ctx::fps],
+                    "Frames sent per second, 0.05..=1.0. The Live API takes at most 1 frame/s. `[live] media_resolution` sets the tokens per frame.";
+                send: VideoSend = VideoSend::Always;
+                    Kind::Choice(&["always", "while_speaking"]), "", Shown::Text("always"), false, [],
+                    "`always` \\| `while_speaking`: send frames only while you speak, which saves tokens.";
+                size: u32 = 768;
+                    int(64, 2_048), "pixels", Shown::Literal("768"), false, [],
+                    "Side of the output square, 64..=2048 px.";
+                geometry: Geometry = Geometry::Letterbox;
+                    Kind::Choice(&["letterbox", "crop", "fit", "stretch"]), "", Shown::Text("letterbox"), false, [],
+                    "`letterbox`: the whole scene with black bars, exactly size×size. `crop`: fills the square and cuts the sides. `fit`: long side = size (never enlarged), no bars. `stretch`: size×size, distorted.";
+                quality: u8 = 80;
+                    int(1, 100), "JPEG quality, 100 = best", Shown::Literal("80"), false, [],
+                    "JPEG quality of the frames sent, 1..=100.";
+            }
+            /// `[session]`: when a session runs and how it ends.
+            [session] SessionConfig RawSession owned {
+                wake: Wake = Wake::Always;
+                    Kind::Choice(&["always", "button"]), "", Shown::Text("always"), false, [],
+                    "`always`: a session opens at start and listens continuously. `button`: idle until the button is pressed; the session ends on a long press, after `idle_timeout_s` or at `max_session_s`. `button` needs a configured `[button]`.";
+                idle_timeout_s: u64 = 120;
+                    zero_or("never", 10, 86_400), "seconds", Shown::Literal("120"), false, [],
+                    "With `wake = \"button\"`: no speech either way for this long ends the session; `0` = never, otherwise 10..=86400 s. Not used with `wake = \"always\"`.";
+                max_session_s: u64 = 0;
+                    zero_or("unlimited", 60, 86_400), "seconds", Shown::Literal("0"), false, [],
+                    "End a session after this long; `0` = unlimited, otherwise 60..=86400 s.";
+                chimes: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), false, [],
+                    "Short generated sounds on wake, at the end of a session and on errors.";
+            }
+            /// `[button]`: an optional push button (and LED) on GPIO lines, through the kernel's GPIO
+        /// character device.
+            [button] ButtonConfig RawButton owned {
+                /// Trimmed, non-empty; exclusive with `chip` + `offset`.
+                line: Option<String> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::line_name],
+                    "GPIO line name of the button, e.g. `GPIO17` (Raspberry Pi header names: GPIO17 is physical pin 11). Find lines with `gpioinfo` or `gemlive list-devices`. Unset = no button.";
+                chip: Option<String> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::chip],
+                    "Instead of `line` (not both): the chip, `gpiochip0` or `/dev/gpiochip0`, used with `offset`. Chip numbers differ between Pi models and kernels; line names do not.";
+                offset: Option<u32> = None;
+                    int(0, 1_023), "line offset on chip", Shown::Unset, false, [],
+                    "The line's offset on `chip`, 0..=1023; `chip` and `offset` go together.";
+                active_low: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), false, [],
+                    "Pressed = the line reads low: a button between the pin and ground.";
+                bias: Bias = Bias::PullUp;
+                    Kind::Choice(&["pull_up", "pull_down", "disabled", "as_is"]), "", Shown::Text("pull_up"), false, [],
+                    "`pull_up` \\| `pull_down` \\| `disabled` \\| `as_is`: the chip's internal pull resistor. `pull_up` with `active_low = true` needs no external resistor.";
+                debounce_ms: u32 = 30;
+                    int(0, 1_000), "milliseconds, 0 = off", Shown::Literal("30"), false, [],
+                    "Kernel debounce, 0..=1000 ms (0 = off).";
+                long_press_ms: u32 = 1_500;
+                    int(300, 10_000), "milliseconds", Shown::Literal("1500"), false, [],
+                    "A press this long is a long press (ends the session in `toggle` mode), 300..=10000 ms.";
+                mode: ButtonMode = ButtonMode::Toggle;
+                    Kind::Choice(&["toggle", "push_to_talk"]), "", Shown::Text("toggle"), false, [],
+                    "`toggle`: a press starts a session or interrupts the reply; a long press ends the session. `push_to_talk`: hold to talk (press = start of your turn, release = end); the server's automatic voice detection is off. Needs a configured button.";
+                /// Trimmed; parse it with [`ButtonConfig::led`](super::ButtonConfig::led).
+                led_line: Option<String> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::led_line],
+                    "Optional status LED (driven high for on): a line name such as `GPIO27` or `CHIP:OFFSET` such as `gpiochip0:27`.";
+            }
+            /// `[service]`: how the daemon runs.
+            [service] ServiceConfig RawService owned {
+                log_level: LogLevel = LogLevel::Info;
+                    Kind::Choice(&["error", "warn", "info", "debug", "trace"]), "", Shown::Text("info"), true, [],
+                    "`error` \\| `warn` \\| `info` \\| `debug` \\| `trace`. The `-v` flag and the `GEMLIVE_LOG` environment variable override it.";
+            }
+        }
+    };
+}
+pub(super) use with_keys;
