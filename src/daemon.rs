@@ -40,7 +40,7 @@ use crate::live::supervisor::{
 };
 use crate::live::transport::Endpoint;
 use crate::machine::{Action, Input, Machine, State};
-use crate::service::{error_chain, join_or_leave, notify, Hangups};
+use crate::service::{error_chain, join_or_leave, notify, outside, Hangups};
 use crate::tools::{self, Effect as ToolEffect};
 use crate::video::capture::VideoStats;
 use crate::video::Video;
@@ -69,6 +69,8 @@ pub struct RunSummary {
     pub video_frames_captured: u64,
     pub video_frames_corrupt: u64,
     pub malformed_frames: u64,
+    /// Reply audio parts skipped (bad base64, an unplayable rate).
+    pub malformed_parts: u64,
     /// WebSocket payload bytes sent and received.
     pub bytes_up: u64,
     pub bytes_down: u64,
@@ -153,9 +155,32 @@ fn queue_depth(cfg: &Config) -> usize {
     chunks.clamp(64, 4096) + QUEUE_SLACK
 }
 
+/// What is logged of one model text part, a tool call's arguments, a reason: enough to read.
+const TEXT_LOG_BYTES: usize = 400;
+/// A transcript is logged (and its buffer emptied) at `turnComplete` or once it holds this much:
+/// a server that never completes a turn cannot grow it.
+const TRANSCRIPT_FLUSH_BYTES: usize = 2_000;
+
 struct Transcript {
     heard: String,
     said: String,
+}
+
+/// Appends a transcript fragment; a single fragment larger than the flush size keeps its tail
+/// (what was said last is what matters when a turn runs long).
+fn push_bounded(buf: &mut String, fragment: &str) {
+    let room = TRANSCRIPT_FLUSH_BYTES.saturating_sub(buf.len());
+    if fragment.len() <= room {
+        buf.push_str(fragment);
+        return;
+    }
+    let mut start = fragment.len() - TRANSCRIPT_FLUSH_BYTES.min(fragment.len());
+    while !fragment.is_char_boundary(start) {
+        start += 1;
+    }
+    buf.clear();
+    buf.push_str("…");
+    buf.push_str(&fragment[start..]);
 }
 
 /// The server sends a new handle after about every turn: write at most one this often (the
@@ -765,7 +790,10 @@ impl Daemon {
             }
             Frame::Malformed(e) => {
                 self.summary.malformed_frames += 1;
-                log::warn!("skipping a malformed server frame: {e}");
+                log::warn!(
+                    "skipping a malformed server frame: {}",
+                    outside(&e, TEXT_LOG_BYTES)
+                );
             }
             // Closes arrive as `Lost`; pings are answered by the connection itself.
             Frame::Closed { .. } | Frame::Control => {}
@@ -784,9 +812,8 @@ impl Daemon {
                     match a {
                         Action::Play { gen } => {
                             if let Some(p) = pcm.take() {
-                                if !self.player.play(gen, rate_hz, p) {
-                                    log::warn!("playback queue full: reply audio dropped");
-                                }
+                                // A full queue is logged (once per episode) by the player.
+                                let _ = self.player.play(gen, rate_hz, p);
                             }
                         }
                         Action::DropLate => {
@@ -811,16 +838,30 @@ impl Daemon {
             }
             ServerEvent::TurnComplete => {
                 self.flush_heard();
-                if !self.transcript.said.is_empty() {
-                    log::info!(role = "model"; "replied: {}", self.transcript.said.trim());
-                    self.transcript.said.clear();
-                }
+                self.flush_said();
                 self.step(Input::TurnComplete);
                 self.sv_step(SvInput::ReplyOver { conn });
             }
-            ServerEvent::InputTranscription(t) => self.transcript.heard.push_str(&t),
-            ServerEvent::OutputTranscription(t) => self.transcript.said.push_str(&t),
-            ServerEvent::Text(t) => log::info!("model text: {t}"),
+            ServerEvent::InputTranscription(t) => {
+                push_bounded(&mut self.transcript.heard, &t);
+                if self.transcript.heard.len() >= TRANSCRIPT_FLUSH_BYTES {
+                    self.flush_heard();
+                }
+            }
+            ServerEvent::OutputTranscription(t) => {
+                push_bounded(&mut self.transcript.said, &t);
+                if self.transcript.said.len() >= TRANSCRIPT_FLUSH_BYTES {
+                    self.flush_said();
+                }
+            }
+            ServerEvent::Text(t) => log::info!("model text: {}", outside(&t, TEXT_LOG_BYTES)),
+            ServerEvent::BadPart(why) => {
+                self.summary.malformed_parts += 1;
+                log::warn!(
+                    "skipping a reply audio part: {}",
+                    outside(&why, TEXT_LOG_BYTES)
+                );
+            }
             ServerEvent::SetupComplete { .. } => log::debug!("unexpected second setupComplete"),
             ServerEvent::ToolCall(calls) => self.on_tool_calls(conn, calls),
             ServerEvent::ToolCallCancellation(ids) => {
@@ -850,9 +891,9 @@ impl Daemon {
             let (resp, effect) = tools::answer(call);
             log::info!(
                 "tool call {}({}) -> {}",
-                call.name,
-                call.args,
-                resp.response
+                outside(&call.name, 64),
+                outside(&call.args.to_string(), TEXT_LOG_BYTES),
+                outside(&resp.response.to_string(), TEXT_LOG_BYTES)
             );
             responses.push(resp);
             effects.extend(effect);
@@ -964,8 +1005,15 @@ impl Daemon {
 
     fn flush_heard(&mut self) {
         if !self.transcript.heard.is_empty() {
-            log::info!(role = "user"; "heard: {}", self.transcript.heard.trim());
+            log::info!(role = "user"; "heard: {}", outside(self.transcript.heard.trim(), TRANSCRIPT_FLUSH_BYTES));
             self.transcript.heard.clear();
+        }
+    }
+
+    fn flush_said(&mut self) {
+        if !self.transcript.said.is_empty() {
+            log::info!(role = "model"; "replied: {}", outside(self.transcript.said.trim(), TRANSCRIPT_FLUSH_BYTES));
+            self.transcript.said.clear();
         }
     }
 

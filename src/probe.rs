@@ -25,7 +25,14 @@ pub async fn open_and_close(cfg: &Config, key: &ApiKey) -> Result<Opened, Sessio
     let setup = build_setup(&crate::daemon::session_settings(cfg), None).to_json();
     let timeout = Duration::from_millis(cfg.live.setup_timeout_ms);
     let t0 = Instant::now();
-    let (mut ws, session_id) = session::open(&endpoint, key, &setup, timeout).await?;
+    let (mut ws, session_id) = session::open(
+        &endpoint,
+        key,
+        &setup,
+        timeout,
+        cfg.live.max_message_kb as usize * 1024,
+    )
+    .await?;
     let setup_ms = t0.elapsed().as_millis();
     session::close(&mut ws).await;
     Ok(Opened {

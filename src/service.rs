@@ -1,9 +1,11 @@
 //! Living as a service: logging (journald when started by systemd, stderr otherwise),
 //! sd-notify messages, and the stop signals.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::RwLock;
-use std::time::Instant;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use log::{LevelFilter, Log, Metadata, Record};
 
@@ -58,6 +60,79 @@ fn scrub(mut msg: String) -> String {
     msg
 }
 
+/// The longest log record, bytes: a whole model reply or a 4 MiB frame never becomes one line.
+pub const MAX_RECORD_BYTES: usize = 2048;
+/// Records one call site may log per window before the rest is counted instead.
+const SITE_BUDGET: u32 = 10;
+const SITE_WINDOW: Duration = Duration::from_secs(10);
+
+/// A string from outside (server text, transcripts, close reasons, file contents) made safe for
+/// one log line: control characters (newline, CR, BEL, ESC…) escaped, so that no server string
+/// can start a line of its own or drive a terminal, and cut to `max` bytes with the length left
+/// out said.
+pub fn outside(s: &str, max: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max) + 16);
+    for (i, c) in s.char_indices() {
+        if out.len() >= max {
+            out.push_str(&format!("… [{} more bytes]", s.len() - i));
+            break;
+        }
+        push_escaped(&mut out, c);
+    }
+    out
+}
+
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+/// The last line of defence for every record, whoever wrote it: control characters escaped
+/// and the length capped.
+fn sanitize(msg: &str) -> Cow<'_, str> {
+    if msg.len() <= MAX_RECORD_BYTES && !msg.chars().any(char::is_control) {
+        Cow::Borrowed(msg)
+    } else {
+        Cow::Owned(outside(msg, MAX_RECORD_BYTES))
+    }
+}
+
+/// Per call site: how many records it logged in the current window, and how many it held back.
+#[derive(Debug)]
+struct Site {
+    window_start: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+/// Decides whether a record from `site` goes out now. Returns `(log_it, suppressed_before)`:
+/// when a window ends with records held back, the next record carries their count.
+fn admit(sites: &mut HashMap<String, Site>, site: &str, now: Instant) -> (bool, u64) {
+    let s = sites.entry(site.to_string()).or_insert(Site {
+        window_start: now,
+        logged: 0,
+        suppressed: 0,
+    });
+    if now.duration_since(s.window_start) >= SITE_WINDOW {
+        let held = std::mem::take(&mut s.suppressed);
+        s.window_start = now;
+        s.logged = 1;
+        return (true, held);
+    }
+    if s.logged < SITE_BUDGET {
+        s.logged += 1;
+        (true, 0)
+    } else {
+        s.suppressed += 1;
+        (false, 0)
+    }
+}
+
 /// Installs the logger once. Under systemd (stderr is the journal stream) entries go to the
 /// journal natively, with priorities; anywhere else to stderr with a relative timestamp.
 /// Either way every record passes through `scrub` first.
@@ -73,12 +148,16 @@ pub fn init_logging(level: LevelFilter) {
             start: Instant::now(),
         }),
     };
-    let _ = log::set_boxed_logger(Box::new(Redacting { inner }));
+    let _ = log::set_boxed_logger(Box::new(Redacting {
+        inner,
+        sites: Mutex::new(HashMap::new()),
+    }));
     log::set_max_level(level);
 }
 
 struct Redacting {
     inner: Box<dyn Log>,
+    sites: Mutex<HashMap<String, Site>>,
 }
 
 impl Log for Redacting {
@@ -94,7 +173,34 @@ impl Log for Redacting {
         if !self.enabled(r.metadata()) {
             return;
         }
-        let msg = scrub(r.args().to_string());
+        // A flood from one place (a server sending 10,000 bad frames a second) is summarised,
+        // not written out: at most SITE_BUDGET records per call site per window.
+        let site = match (r.file(), r.line()) {
+            (Some(f), Some(l)) => format!("{f}:{l}"),
+            _ => r.target().to_string(),
+        };
+        let (go, held) = match self.sites.lock() {
+            Ok(mut sites) => {
+                // Bounded too: a site table that somehow grows is simply started over.
+                if sites.len() > 4096 {
+                    sites.clear();
+                }
+                admit(&mut sites, &site, Instant::now())
+            }
+            Err(_) => (true, 0),
+        };
+        if !go {
+            return;
+        }
+        // The key is removed from the raw text, before escaping or cutting could split it.
+        let raw = scrub(r.args().to_string());
+        let mut msg = sanitize(&raw).into_owned();
+        if held > 0 {
+            msg.push_str(&format!(
+                " ({held} more like this in the last {} s were not logged)",
+                SITE_WINDOW.as_secs()
+            ));
+        }
         self.inner.log(
             &Record::builder()
                 .args(format_args!("{msg}"))
@@ -275,6 +381,41 @@ mod tests {
         redact("sekrit-value-1");
         assert_eq!(scrub("key: sekrit-value-1!".into()), "key: <redacted>!");
         assert_eq!(scrub("nothing here".into()), "nothing here");
+    }
+
+    #[test]
+    fn outside_strings_become_one_short_line() {
+        assert_eq!(outside("plain text", 100), "plain text");
+        assert_eq!(
+            outside("hi\n9.999 ERROR forged\r\x07\x1b[31mred", 100),
+            "hi\\n9.999 ERROR forged\\r\\u{7}\\u{1b}[31mred"
+        );
+        let long = "é".repeat(1000);
+        let cut = outside(&long, 10);
+        assert!(cut.starts_with("ééééé… ["), "{cut}");
+        assert!(cut.ends_with("more bytes]"), "{cut}");
+        assert!(!sanitize("a\u{9b}b").contains('\u{9b}'), "C1 controls too");
+        assert!(sanitize(&"x".repeat(10_000)).len() < MAX_RECORD_BYTES + 40);
+        assert!(matches!(sanitize("fine"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_flooding_call_site_is_summarised() {
+        let mut sites = HashMap::new();
+        let t0 = Instant::now();
+        let mut logged = 0;
+        for i in 0..10_000u32 {
+            let now = t0 + Duration::from_micros(u64::from(i) * 100); // 10,000 in 1 s
+            if admit(&mut sites, "a.rs:1", now).0 {
+                logged += 1;
+            }
+        }
+        assert_eq!(logged, SITE_BUDGET);
+        // Another site is not held back by the first.
+        assert!(admit(&mut sites, "b.rs:2", t0).0);
+        let (go, held) = admit(&mut sites, "a.rs:1", t0 + SITE_WINDOW);
+        assert!(go);
+        assert_eq!(held, 10_000 - u64::from(SITE_BUDGET));
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! away what the hardware buffer still holds. Writes go one 20 ms period at a time and the
 //! generation is checked between periods, so a write in progress delays the drop by at most one
 //! period. `drain` (play out what is queued) happens only at the natural end of a turn.
+//!
+//! The device always runs at [`OUTPUT_RATE_HZ`]: audio at another rate is resampled, never a
+//! reason to reopen the device (a server alternating rates would otherwise cost seconds per
+//! chunk), and a period is always about 20 ms, so a barge-in is never held up by a slow rate.
+//! The queue is bounded in seconds of audio, whatever the size of the chunks.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
@@ -19,13 +24,16 @@ use crate::service::error_chain;
 use super::echo::{now_s, ReferenceTx};
 use super::{
     heard_at, is_device_gone, open_playback, reopen_delay, AudioError, AudioStats, FRAME_BYTES,
+    OUTPUT_RATE_HZ,
 };
 
 /// Hardware buffer: enough slack for a busy Pi; discard empties it at once anyway.
 const PLAYBACK_BUFFER_MS: u32 = 200;
-/// Queue of reply chunks (200–320 ms each): about a minute of speech, far above the multi-second
-/// bursts the server sends faster than real time.
-const QUEUE_CHUNKS: usize = 256;
+/// Reply audio waiting to be played, at most: far above the multi-second bursts the server sends
+/// faster than real time, and a few MB at any rate (a 512 MB board can afford it).
+pub const MAX_QUEUED_MS: u64 = 60_000;
+/// Commands in the queue, at most (each chunk is also counted against `MAX_QUEUED_MS`).
+const QUEUE_CHUNKS: usize = 1024;
 
 pub enum PlaybackCmd {
     Audio {
@@ -45,20 +53,50 @@ pub struct PlaybackHandle {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
+    /// Milliseconds of audio queued and not yet taken by the thread.
+    queued_ms: Arc<AtomicU64>,
+    /// An overflow episode is logged once, at its start.
+    overflowing: AtomicBool,
+}
+
+/// Milliseconds of S16_LE mono audio at `rate_hz` (rounded up: nothing is free).
+fn audio_ms(bytes: usize, rate_hz: u32) -> u64 {
+    let frames = (bytes / FRAME_BYTES) as u64;
+    (frames * 1000).div_ceil(u64::from(rate_hz.max(1)))
 }
 
 impl PlaybackHandle {
     /// Queues reply audio of generation `gen`. Returns false (and counts the bytes as
-    /// discarded) only if the queue is full, which a minute of backlog would take.
+    /// discarded) only if the queue is full: `MAX_QUEUED_MS` of audio waiting.
     pub fn play(&self, gen: u64, rate_hz: u32, pcm: Vec<u8>) -> bool {
         let len = pcm.len() as u64;
-        match self.tx.try_send(PlaybackCmd::Audio { gen, rate_hz, pcm }) {
-            Ok(()) => true,
-            Err(_) => {
-                AudioStats::add(&self.stats.discarded_bytes, len);
-                false
+        let ms = audio_ms(pcm.len(), rate_hz);
+        let queued = self.queued_ms.fetch_add(ms, Ordering::SeqCst);
+        let refused = if queued + ms > MAX_QUEUED_MS {
+            true
+        } else {
+            self.tx
+                .try_send(PlaybackCmd::Audio { gen, rate_hz, pcm })
+                .is_err()
+        };
+        if refused {
+            self.queued_ms.fetch_sub(ms, Ordering::SeqCst);
+            AudioStats::add(&self.stats.discarded_bytes, len);
+            if !self.overflowing.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "playback queue full ({} s of reply audio waiting): dropping reply audio until it drains",
+                    MAX_QUEUED_MS / 1000
+                );
             }
+            return false;
         }
+        self.overflowing.store(false, Ordering::Relaxed);
+        true
+    }
+
+    /// Milliseconds of reply audio waiting in the queue.
+    pub fn queued_ms(&self) -> u64 {
+        self.queued_ms.load(Ordering::SeqCst)
     }
 
     /// The reply of generation `gen` is complete: play out what is queued.
@@ -99,6 +137,7 @@ pub fn spawn(
 ) -> std::io::Result<(PlaybackHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
     let current_gen = Arc::new(AtomicU64::new(0));
+    let queued_ms = Arc::new(AtomicU64::new(0));
     let volume = Arc::new(AtomicU8::new(volume_percent.min(100)));
     let mut player = Player {
         device,
@@ -109,7 +148,9 @@ pub fn spawn(
         volume: volume.clone(),
         stats: stats.clone(),
         samples: Vec::new(),
+        resampled: Vec::new(),
         reference,
+        queued_ms: queued_ms.clone(),
     };
     let join = std::thread::Builder::new()
         .name("alsa-playback".into())
@@ -129,6 +170,8 @@ pub fn spawn(
             current_gen,
             volume,
             stats,
+            queued_ms,
+            overflowing: AtomicBool::new(false),
         },
         join,
     ))
@@ -148,15 +191,26 @@ struct Player {
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
-    /// Reused conversion buffer: bytes → i16 without a fresh allocation per chunk.
+    /// Reused conversion buffers: bytes → i16 (and → the device rate) without a fresh
+    /// allocation per chunk.
     samples: Vec<i16>,
+    resampled: Vec<i16>,
     reference: Option<ReferenceTx>,
+    queued_ms: Arc<AtomicU64>,
 }
 
 impl Player {
     fn handle(&mut self, cmd: PlaybackCmd) {
         match cmd {
-            PlaybackCmd::Audio { gen, rate_hz, pcm } => self.write(gen, rate_hz, &pcm),
+            PlaybackCmd::Audio { gen, rate_hz, pcm } => {
+                let ms = audio_ms(pcm.len(), rate_hz);
+                let _ = self
+                    .queued_ms
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| {
+                        Some(q.saturating_sub(ms))
+                    });
+                self.write(gen, rate_hz, &pcm)
+            }
             PlaybackCmd::EndOfTurn { gen } => {
                 if gen >= self.current_gen.load(Ordering::SeqCst) {
                     if let Some(o) = &self.pcm {
@@ -189,7 +243,7 @@ impl Player {
     }
 
     fn write(&mut self, gen: u64, rate_hz: u32, bytes: &[u8]) {
-        if self.stale(gen) || !self.ensure_open(rate_hz) {
+        if self.stale(gen) || !self.ensure_open() {
             AudioStats::add(&self.stats.discarded_bytes, bytes.len() as u64);
             return;
         }
@@ -205,6 +259,10 @@ impl Player {
                     (i32::from(s) * gain / 100) as i16
                 }
             }));
+        if rate_hz != OUTPUT_RATE_HZ {
+            resample_linear(&self.samples, rate_hz, OUTPUT_RATE_HZ, &mut self.resampled);
+            std::mem::swap(&mut self.samples, &mut self.resampled);
+        }
         let mut done = 0;
         let total = self.samples.len();
         while done < total {
@@ -261,25 +319,17 @@ impl Player {
         }
     }
 
-    /// Opens (or reopens at a new rate) the PCM; false while a reopen backoff is running.
-    fn ensure_open(&mut self, rate_hz: u32) -> bool {
-        if let Some(o) = &self.pcm {
-            if o.rate_hz == rate_hz {
-                return true;
-            }
-            log::info!(
-                "reply audio switched to {rate_hz} Hz; reopening `{}`",
-                self.device
-            );
-            let _ = o.pcm.drain();
-            self.pcm = None;
+    /// Opens the PCM at `OUTPUT_RATE_HZ`; false while a reopen backoff is running.
+    fn ensure_open(&mut self) -> bool {
+        if self.pcm.is_some() {
+            return true;
         }
         if let Some(at) = self.retry_at {
             if Instant::now() < at {
                 return false;
             }
         }
-        match self.open(rate_hz) {
+        match self.open(OUTPUT_RATE_HZ) {
             Ok(o) => {
                 if self.failures > 0 {
                     log::info!("playback device `{}` is back", self.device);
@@ -330,5 +380,59 @@ impl Player {
         if let Some(o) = self.pcm.take() {
             let _ = o.pcm.drain();
         }
+    }
+}
+
+/// Linear interpolation from `from` Hz to `to` Hz. Plain, but speech from a server that picked
+/// an odd rate stays intelligible, and it costs microseconds per chunk.
+pub fn resample_linear(input: &[i16], from: u32, to: u32, out: &mut Vec<i16>) {
+    out.clear();
+    if input.is_empty() || from == 0 || to == 0 {
+        return;
+    }
+    let n = input.len() as u64;
+    let len = (n * u64::from(to)).div_ceil(u64::from(from));
+    out.reserve(len as usize);
+    for j in 0..len {
+        // Position in the input, in 1/to steps: exact integers, no drift over long chunks.
+        let num = j * u64::from(from);
+        let i = (num / u64::from(to)) as usize;
+        let frac = (num % u64::from(to)) as i64;
+        let a = i64::from(input[i.min(input.len() - 1)]);
+        let b = i64::from(input[(i + 1).min(input.len() - 1)]);
+        out.push((a + (b - a) * frac / i64::from(to)) as i16);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resampling_keeps_duration_and_shape() {
+        let ramp: Vec<i16> = (0..160).map(|i| i * 100).collect(); // 10 ms at 16 kHz
+        let mut out = Vec::new();
+        resample_linear(&ramp, 16_000, 24_000, &mut out);
+        assert_eq!(out.len(), 240);
+        assert_eq!(out[0], 0);
+        assert_eq!(
+            out[3], 200,
+            "every third output sample lands on an input sample"
+        );
+        assert_eq!(out[1], 66);
+        resample_linear(&ramp, 48_000, 24_000, &mut out);
+        assert_eq!(out.len(), 80);
+        assert_eq!(out[1], 200);
+        resample_linear(&ramp, 24_000, 24_000, &mut out);
+        assert_eq!(out, ramp);
+        resample_linear(&[], 8_000, 24_000, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn queued_audio_is_counted_in_milliseconds() {
+        assert_eq!(audio_ms(48_000, 24_000), 1_000);
+        assert_eq!(audio_ms(32_000, 16_000), 1_000);
+        assert_eq!(audio_ms(2, 48_000), 1, "rounded up");
     }
 }

@@ -114,19 +114,26 @@ async fn run(
     events: mpsc::Sender<Event>,
     mut rx: mpsc::Receiver<Command>,
 ) {
-    let (ws, session_id) =
-        match session::open(&dial.endpoint, &dial.key, &dial.setup, dial.setup_timeout).await {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = events
-                    .send(Event::Dialed {
-                        conn,
-                        result: Err(e),
-                    })
-                    .await;
-                return;
-            }
-        };
+    let (ws, session_id) = match session::open(
+        &dial.endpoint,
+        &dial.key,
+        &dial.setup,
+        dial.setup_timeout,
+        dial.max_message_bytes,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = events
+                .send(Event::Dialed {
+                    conn,
+                    result: Err(e),
+                })
+                .await;
+            return;
+        }
+    };
     let probe = transport::counted(&ws).map(|c| c.probe());
     if events
         .send(Event::Dialed {

@@ -534,9 +534,8 @@ pub struct Part {
 pub struct InlineData {
     #[serde(default, deserialize_with = "de_null_default")]
     pub mime_type: String,
-    /// The decoded bytes, or why `data` was not valid base64. [`ServerMessage::parse`] turns
-    /// an `Err` in an audio part into [`ProtoError::BadBase64`], so after a successful `parse`
-    /// every audio part is `Ok`.
+    /// The decoded bytes, or why `data` was not valid base64: such an audio part becomes a
+    /// [`ServerEvent::BadPart`] (skipped on its own) in [`ServerMessage::into_events`].
     #[serde(default = "empty_data", deserialize_with = "de_base64")]
     pub data: Result<Vec<u8>, base64::DecodeError>,
 }
@@ -698,6 +697,31 @@ pub enum ServerEvent {
         resumable: bool,
     },
     Usage(UsageMetadata),
+    /// An audio part that cannot be played (bad base64, a rate outside
+    /// [`OUTPUT_RATES_HZ`]): skipped, the reason given.
+    BadPart(String),
+}
+
+impl ServerEvent {
+    /// What kind of event this is, for a log line that must not carry its content.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerEvent::SetupComplete { .. } => "setupComplete",
+            ServerEvent::InputTranscription(_) => "inputTranscription",
+            ServerEvent::OutputTranscription(_) => "outputTranscription",
+            ServerEvent::Audio { .. } => "audio",
+            ServerEvent::Text(_) => "text",
+            ServerEvent::Interrupted => "interrupted",
+            ServerEvent::GenerationComplete => "generationComplete",
+            ServerEvent::TurnComplete => "turnComplete",
+            ServerEvent::ToolCall(_) => "toolCall",
+            ServerEvent::ToolCallCancellation(_) => "toolCallCancellation",
+            ServerEvent::GoAway { .. } => "goAway",
+            ServerEvent::ResumptionUpdate { .. } => "sessionResumptionUpdate",
+            ServerEvent::Usage(_) => "usageMetadata",
+            ServerEvent::BadPart(_) => "unplayable audio part",
+        }
+    }
 }
 
 impl ServerMessage {
@@ -709,29 +733,7 @@ impl ServerMessage {
     pub fn parse(bytes: &[u8]) -> Result<ServerMessage, ProtoError> {
         let text = std::str::from_utf8(bytes)?;
         let msg: ServerMessage = serde_json::from_str(text).map_err(|e| classify(text, e))?;
-        msg.validate()?;
         Ok(msg)
-    }
-
-    /// Audio parts must carry valid base64 and a usable rate, so `into_events` cannot fail.
-    fn validate(&self) -> Result<(), ProtoError> {
-        for part in self.parts() {
-            if let Some(inline) = &part.inline_data {
-                if inline.pcm_rate_hz()?.is_some() {
-                    if let Err(e) = &inline.data {
-                        return Err(ProtoError::BadBase64(e.clone()));
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn parts(&self) -> impl Iterator<Item = &Part> {
-        self.server_content
-            .iter()
-            .filter_map(|c| c.model_turn.as_ref())
-            .flat_map(|t| t.parts.iter())
     }
 
     /// Flattens the frame into events, in this fixed order:
@@ -816,9 +818,9 @@ fn part_event(part: Part, ev: &mut Vec<ServerEvent>) {
         match (inline.pcm_rate_hz(), inline.data) {
             (Ok(Some(rate_hz)), Ok(pcm)) => ev.push(ServerEvent::Audio { rate_hz, pcm }),
             (Ok(None), _) => log::debug!("ignoring inlineData of type {:?}", inline.mime_type),
-            // Only reachable for a message that did not come through `parse`.
-            (Err(e), _) => log::warn!("dropping audio part: {e}"),
-            (_, Err(e)) => log::warn!("dropping audio part: bad base64: {e}"),
+            // One bad part is skipped; the rest of the reply (and of this frame) still plays.
+            (Err(e), _) => ev.push(ServerEvent::BadPart(e.to_string())),
+            (_, Err(e)) => ev.push(ServerEvent::BadPart(ProtoError::BadBase64(e).to_string())),
         }
     }
     if let Some(text) = part.text {
@@ -861,6 +863,10 @@ fn classify(text: &str, e: serde_json::Error) -> ProtoError {
 /// Sample rate of a raw-PCM mime type: `Ok(Some(rate))` for `audio/pcm` (case-insensitive,
 /// spaces tolerated, `rate=` parameter optional, default [`DEFAULT_OUTPUT_RATE_HZ`]),
 /// `Ok(None)` for any other media type, `Err` for `audio/pcm` with a bad `rate=` value.
+/// Reply audio rates a speaker can sensibly play. Anything else (`rate=1` would hold an ALSA
+/// period for a minute) is refused as a malformed part.
+pub const OUTPUT_RATES_HZ: std::ops::RangeInclusive<u32> = 8_000..=48_000;
+
 pub fn pcm_rate_hz(mime: &str) -> Result<Option<u32>, ProtoError> {
     let mut params = mime.split(';');
     let essence = params.next().unwrap_or_default().trim();
@@ -878,7 +884,7 @@ pub fn pcm_rate_hz(mime: &str) -> Result<Option<u32>, ProtoError> {
                 .trim_matches('"')
                 .parse::<u32>()
                 .ok()
-                .filter(|&r| r > 0)
+                .filter(|r| OUTPUT_RATES_HZ.contains(r))
                 .ok_or_else(|| ProtoError::BadAudioMime(mime.to_owned()))?;
         }
     }
@@ -1429,7 +1435,7 @@ mod tests {
     #[test]
     fn malformed_frames_are_errors() {
         type Check = fn(&ProtoError) -> bool;
-        let cases: [(&[u8], Check); 10] = [
+        let cases: [(&[u8], Check); 9] = [
             (b"invalid json", |e| matches!(e, ProtoError::NotJson(_))),
             (b"[]", |e| matches!(e, ProtoError::NotObject(_))),
             (b"\"str\"", |e| matches!(e, ProtoError::NotObject(_))),
@@ -1443,10 +1449,6 @@ mod tests {
             (br#"{"serverContent": {"turnComplete": "yes"}}"#, |e| {
                 matches!(e, ProtoError::Shape(_))
             }),
-            (
-                br#"{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"mimeType":"audio/pcm;rate=24000","data":"!!!notbase64"}}]}}}"#,
-                |e| matches!(e, ProtoError::BadBase64(_)),
-            ),
         ];
         for (bytes, check) in cases {
             match ServerMessage::parse(bytes) {
@@ -1458,11 +1460,30 @@ mod tests {
             ServerMessage::parse(br#"{"goAway": {"timeLeft": "soon"}}"#),
             Err(ProtoError::Shape(_))
         ));
+        // An unplayable audio part is skipped on its own; the parts beside it still play.
+        for rate in ["x", "0", "1", "100", "7999", "48001", "4000000000"] {
+            let frame = format!(
+                r#"{{"serverContent": {{"modelTurn": {{"parts": [{{"inlineData": {{"mimeType":"audio/pcm;rate={rate}","data":"AAAA"}}}}, {{"inlineData": {{"mimeType":"audio/pcm;rate=24000","data":"AAAA"}}}}]}}}}}}"#
+            );
+            let ev = events(&frame);
+            assert!(
+                matches!(&ev[0], ServerEvent::BadPart(m) if m.contains("mimeType")),
+                "{rate}: {ev:?}"
+            );
+            assert_eq!(
+                ev[1],
+                ServerEvent::Audio {
+                    rate_hz: 24_000,
+                    pcm: vec![0, 0, 0]
+                },
+                "{rate}"
+            );
+        }
         assert!(matches!(
-            ServerMessage::parse(
-                br#"{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"mimeType":"audio/pcm;rate=x","data":""}}]}}}"#
-            ),
-            Err(ProtoError::BadAudioMime(_))
+            &events(
+                r#"{"serverContent": {"modelTurn": {"parts": [{"inlineData": {"mimeType":"audio/pcm;rate=16000","data":"!!"}}]}}}"#
+            )[0],
+            ServerEvent::BadPart(m) if m.contains("base64")
         ));
         // Bad base64 in a non-audio part is ignored, not an error.
         assert_eq!(

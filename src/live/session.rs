@@ -64,10 +64,11 @@ pub fn describe_close(code: u16, reason: &str) -> String {
         1006 => "connection dropped without a close frame",
         _ => "",
     };
+    // A close reason is the server's text: escaped and short, like everything from outside.
     let reason = if reason.is_empty() {
-        "(no reason)"
+        "(no reason)".to_string()
     } else {
-        reason
+        crate::service::outside(reason, 200)
     };
     if hint.is_empty() {
         format!("code {code}, {reason}")
@@ -132,6 +133,7 @@ pub async fn open(
     key: &ApiKey,
     setup: &str,
     timeout: Duration,
+    max_bytes: usize,
 ) -> Result<(LiveSocket, Option<String>), SessionError> {
     let mut ws = tokio::time::timeout(timeout, transport::connect(endpoint, key))
         .await
@@ -147,16 +149,23 @@ pub async fn open(
                     reason: String::new(),
                 });
             };
-            match decode(msg.map_err(SessionError::Socket)?, usize::MAX) {
+            match decode(msg.map_err(SessionError::Socket)?, max_bytes) {
                 Frame::Server(m) => {
                     for ev in m.into_events() {
                         if let ServerEvent::SetupComplete { session_id } = ev {
                             return Ok(session_id);
                         }
-                        log::warn!("ignoring a server message before setupComplete: {ev:?}");
+                        // The kind only: an audio part would print as thousands of numbers.
+                        log::warn!(
+                            "ignoring a server message before setupComplete: {}",
+                            ev.kind()
+                        );
                     }
                 }
-                Frame::Malformed(e) => log::warn!("skipping a malformed server frame: {e}"),
+                Frame::Malformed(e) => log::warn!(
+                    "skipping a malformed server frame: {}",
+                    crate::service::outside(&e, 400)
+                ),
                 Frame::Closed { code, reason } => {
                     return Err(SessionError::Closed { code, reason })
                 }
