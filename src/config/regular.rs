@@ -87,9 +87,9 @@ pub(crate) fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Refusal> 
 
 /// `1048576` → `"1 MiB"`, `4096` → `"4 KiB"`.
 pub(crate) fn size_text(bytes: u64) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+    if bytes >= 1 << 20 && bytes.is_multiple_of(1 << 20) {
         format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+    } else if bytes >= 1 << 10 && bytes.is_multiple_of(1 << 10) {
         format!("{} KiB", bytes >> 10)
     } else {
         format!("{bytes} bytes")
