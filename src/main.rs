@@ -306,12 +306,19 @@ fn snapshot(path: &std::path::Path, out: PathBuf) -> ExitCode {
         Err(code) => return code,
     };
     match gemlive::video::snapshot(&cfg.video, std::time::Duration::from_secs(10)) {
-        Ok((jpeg, w, h)) => match std::fs::write(&out, &jpeg) {
+        Ok(snap) => match std::fs::write(&out, &snap.jpeg) {
             Ok(()) => {
+                let skipped = match snap.skipped {
+                    0 => String::new(),
+                    1 => ", after skipping 1 broken frame".to_string(),
+                    n => format!(", after skipping {n} broken frames"),
+                };
                 println!(
-                    "wrote {} ({w}x{h}, {} bytes) from `{}`",
+                    "wrote {} ({}x{}, {} bytes) from `{}`{skipped}",
                     out.display(),
-                    jpeg.len(),
+                    snap.width,
+                    snap.height,
+                    snap.jpeg.len(),
                     cfg.video.device
                 );
                 ExitCode::SUCCESS

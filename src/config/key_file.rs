@@ -1,7 +1,6 @@
 //! Finding the API key: a key file, the environment, or a systemd credential.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::*;
@@ -60,6 +59,7 @@ pub(super) fn resolve_api_key_with(
     if let Some(v) = env(API_KEY_ENV) {
         let v = v.trim();
         if !v.is_empty() {
+            check_key_shape(v, API_KEY_ENV.to_string(), "the variable")?;
             check_key_chars(v, API_KEY_ENV.to_string(), "the variable")?;
             return Ok(Some((ApiKey::new(v), KeySource::Env)));
         }
@@ -80,7 +80,9 @@ pub(super) fn resolve_api_key_with(
             }
         }
     }
-    match std::fs::File::open(service_file).map_err(|e| e.kind()) {
+    // Non-blocking: a FIFO left at this path must not hang start-up before read_key_file
+    // gets to refuse it.
+    match super::regular::open_nonblocking(service_file).map_err(|e| e.kind()) {
         Err(std::io::ErrorKind::NotFound) => Ok(None),
         Err(std::io::ErrorKind::PermissionDenied) => Err(ConfigError::ApiKey {
             origin: service_file.display().to_string(),
@@ -104,7 +106,12 @@ pub fn api_key_status(
     resolve_api_key(live, env).map(|o| o.map(|(_, source)| source))
 }
 
+/// The largest key file read. A Gemini API key is 39 characters; the limit leaves room for
+/// anything a key could become while still refusing the wrong file at once.
+pub const MAX_KEY_FILE_BYTES: u64 = 4 * 1024;
+
 pub(super) fn read_key_file(path: &Path, check_mode: bool) -> Result<ApiKey, ConfigError> {
+    use super::regular::{self, Refusal};
     use std::os::unix::fs::PermissionsExt;
 
     let what = if check_mode {
@@ -116,13 +123,19 @@ pub(super) fn read_key_file(path: &Path, check_mode: bool) -> Result<ApiKey, Con
         origin: path.display().to_string(),
         message,
     };
-    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read {what}: {e}")))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| err(format!("cannot read {what}: {e}")))?;
-    if !meta.is_file() {
-        return Err(err(format!("{what} is not a regular file")));
-    }
+    let refusal = |r: Refusal| match r {
+        Refusal::Io(e) => err(format!("cannot read {what}: {e}")),
+        Refusal::NotRegular(kind) => err(format!(
+            "{what} is {kind}, not a regular file; it must be a file holding only the key, \
+             on one line"
+        )),
+        Refusal::TooLarge(limit) => err(format!(
+            "{what} is larger than {}, the limit for a key file; it must hold only the key, \
+             on one line",
+            regular::size_text(limit)
+        )),
+    };
+    let (file, meta) = regular::open_regular(path).map_err(refusal)?;
     let mode = meta.permissions().mode();
     if check_mode && mode & 0o077 != 0 {
         return Err(err(format!(
@@ -131,10 +144,7 @@ pub(super) fn read_key_file(path: &Path, check_mode: bool) -> Result<ApiKey, Con
             path.display()
         )));
     }
-    let mut bytes = Vec::new();
-    file.take(64 * 1024)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(format!("cannot read {what}: {e}")))?;
+    let bytes = regular::read_capped(file, &meta, MAX_KEY_FILE_BYTES).map_err(refusal)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         err(format!(
             "{what} is not text; it must hold only the key, on one line"
@@ -146,8 +156,63 @@ pub(super) fn read_key_file(path: &Path, check_mode: bool) -> Result<ApiKey, Con
             "{what} is empty; it must hold only the key, on one line"
         )));
     }
+    let lines = key.lines().filter(|l| !l.trim().is_empty()).count();
+    if lines > 1 {
+        return Err(err(format!(
+            "{what} holds {lines} non-empty lines; it must hold only the key itself, like \
+             `AIza…`, on one line"
+        )));
+    }
+    check_key_shape(key, path.display().to_string(), &what)?;
     check_key_chars(key, path.display().to_string(), &what)?;
     Ok(ApiKey::new(key))
+}
+
+/// Refuses the shapes a key takes when copied from a shell or `.env` file: `NAME=key`,
+/// `export NAME=key`, or the key in quotes. Such a value would pass as a key and fail only at
+/// the server (HTTP 400), far from the file that is wrong. Never echoes the key: the name
+/// before `=` is shown only when it is one of the usual variable names, never a part of a key.
+pub(super) fn check_key_shape(key: &str, origin: String, what: &str) -> Result<(), ConfigError> {
+    let fix = |how: String| {
+        Err(ConfigError::ApiKey {
+            origin: origin.clone(),
+            message: format!(
+                "{what} must hold only the key itself, like `AIza…`, on one line; {how}"
+            ),
+        })
+    };
+    let line = key.trim();
+    let unexported = line
+        .strip_prefix("export")
+        .filter(|rest| rest.starts_with([' ', '\t']))
+        .map_or(line, str::trim_start);
+    if let Some((name, value)) = unexported.split_once('=') {
+        let name = name.trim_end();
+        let identifier = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        // A key ending in `=` padding has nothing after the `=`: not an assignment.
+        if identifier && !value.trim().is_empty() {
+            let shown = [API_KEY_ENV, "GOOGLE_API_KEY", "API_KEY"].contains(&name);
+            let prefix = if unexported.len() == line.len() {
+                ""
+            } else {
+                "export "
+            };
+            return if shown {
+                fix(format!("remove `{prefix}{name}=`"))
+            } else {
+                fix("remove the `NAME=` before the key".to_string())
+            };
+        }
+    }
+    let quoted = |q: char| line.len() >= 2 && line.starts_with(q) && line.ends_with(q);
+    if quoted('"') || quoted('\'') {
+        return fix("remove the quotes around it".to_string());
+    }
+    Ok(())
 }
 
 /// The key travels in an HTTP header: printable ASCII, no spaces. Never echoes the key.

@@ -13,6 +13,7 @@
 mod key_file;
 mod keys;
 mod parse;
+mod regular;
 mod reload;
 mod summary;
 mod table;
@@ -27,7 +28,9 @@ pub use crate::live::ApiKey;
 /// How a camera frame is fitted into the output square; parsed from `[video] geometry`.
 pub use crate::video::jpeg::Geometry;
 pub use crate::video::settings::{VideoConfig, VideoSend, DEFAULT_VIDEO_DEVICE};
-pub use key_file::{api_key_status, resolve_api_key, KeySource, SERVICE_KEY_FILE};
+pub use key_file::{
+    api_key_status, resolve_api_key, KeySource, MAX_KEY_FILE_BYTES, SERVICE_KEY_FILE,
+};
 pub use keys::*;
 pub use parse::{line_col, parse_str};
 pub use reload::{reload_plan, Reload};
@@ -103,6 +106,10 @@ pub enum ConfigError {
     /// never contains the key.
     #[error("{origin}: {message}")]
     ApiKey { origin: String, message: String },
+    /// The config path names something that is not a config file to read: a FIFO, a device,
+    /// a directory, or a file over [`MAX_CONFIG_BYTES`].
+    #[error("config file {}: {message}", path.display())]
+    Refused { path: PathBuf, message: String },
 }
 
 impl ConfigError {
@@ -123,11 +130,38 @@ pub fn default_config_path(env: impl Fn(&str) -> Option<String>) -> PathBuf {
     }
 }
 
-/// Reads and validates the config file.
+/// The largest config file read; a real one is a few KiB, so anything near this is the wrong
+/// file and reading on would only fill memory.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads and validates the config file, which must be a regular file of at most
+/// [`MAX_CONFIG_BYTES`].
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+    use regular::Refusal;
+    let refused = |message: String| ConfigError::Refused {
         path: path.to_path_buf(),
-        error,
+        message,
+    };
+    let bytes = regular::read_regular(path, MAX_CONFIG_BYTES).map_err(|r| match r {
+        Refusal::Io(error) => ConfigError::Read {
+            path: path.to_path_buf(),
+            error,
+        },
+        Refusal::NotRegular(what) => refused(format!(
+            "is {what}, not a regular file; point --config (or ${CONFIG_ENV}) at the TOML file \
+             itself"
+        )),
+        Refusal::TooLarge(limit) => refused(format!(
+            "is larger than {}, the limit for a config file; is it the right file?",
+            regular::size_text(limit)
+        )),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| ConfigError::Read {
+        path: path.to_path_buf(),
+        error: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ),
     })?;
     parse_str(&text, path)
 }

@@ -1805,3 +1805,183 @@ fn summary_shows_settings_but_never_the_key() {
     assert!(s.contains("api key: set (from api_key_file "), "{s}");
     assert!(!s.contains(SECRET));
 }
+
+/// Makes a FIFO at `path`: the file type that used to hang start-up.
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("no NUL in a temp path");
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    let r = unsafe { libc::mkfifo(c.as_ptr(), 0o600) };
+    assert_eq!(r, 0, "mkfifo {}", path.display());
+}
+
+/// Runs `f` on another thread and fails the test if it does not return within 5 s, so a
+/// regression that blocks on a FIFO fails instead of hanging the test run.
+fn promptly<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(5))
+        .unwrap_or_else(|_| panic!("{what} blocked"))
+}
+
+#[test]
+fn config_file_must_be_a_regular_file_of_at_most_1_mib() {
+    let dir = TempDir::new("config-files");
+    let fifo = dir.0.join("fifo.toml");
+    mkfifo(&fifo);
+    let big = dir.0.join("big.toml");
+    std::fs::write(&big, "#".repeat(MAX_CONFIG_BYTES as usize + 1)).expect("write");
+    let cases: &[(PathBuf, &str)] = &[
+        (fifo.clone(), "is a FIFO (named pipe), not a regular file"),
+        (PathBuf::from("/dev/null"), "is a character device"),
+        (PathBuf::from("/dev/zero"), "is a character device"),
+        (dir.0.clone(), "is a directory"),
+        (big, "is larger than 1 MiB, the limit for a config file"),
+    ];
+    for (path, want) in cases {
+        let p = path.clone();
+        let m = promptly("loading a config", move || load(&p).map(|_| ()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            m.starts_with(&format!("config file {}: ", path.display())),
+            "{m}"
+        );
+        assert!(m.contains(want), "{m}");
+    }
+
+    // Up to the limit is fine, and a symlink to a regular file is followed.
+    let ok = dir.file("ok.toml", &format!("[live]\n{}", "#\n".repeat(1000)), 0o644);
+    let link = dir.0.join("link.toml");
+    std::os::unix::fs::symlink(&ok, &link).expect("symlink");
+    assert!(load(&ok).is_ok());
+    assert!(load(&link).is_ok());
+    let m = load(&dir.file("bin.toml", "", 0o644))
+        .map(|_| ())
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(m, None, "an empty file is a config of defaults");
+    std::fs::write(dir.0.join("bin.toml"), [0xFF, 0xFE]).expect("write");
+    let m = load(&dir.0.join("bin.toml")).unwrap_err().to_string();
+    assert!(m.contains("cannot read config file"), "{m}");
+}
+
+#[test]
+fn key_file_must_be_a_small_regular_file() {
+    let dir = TempDir::new("key-types");
+    let fifo = dir.0.join("fifo");
+    mkfifo(&fifo);
+    std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let big = dir.file("big", &"A".repeat(MAX_KEY_FILE_BYTES as usize + 1), 0o600);
+    let subdir = dir.0.join("subdir");
+    std::fs::create_dir(&subdir).expect("mkdir");
+    std::fs::set_permissions(&subdir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let cases: &[(PathBuf, &str)] = &[
+        (
+            fifo.clone(),
+            "api_key_file is a FIFO (named pipe), not a regular file",
+        ),
+        (PathBuf::from("/dev/null"), "is a character device"),
+        (subdir, "is a directory"),
+        (big, "is larger than 4 KiB, the limit for a key file"),
+    ];
+    for (path, want) in cases {
+        let live = live_with_file(Some(path.clone()));
+        let m = promptly("reading a key file", move || {
+            resolve_api_key(&live, no_env).map(|_| ())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(m.starts_with(&path.display().to_string()), "{m}");
+        assert!(m.contains(want), "{m}");
+    }
+
+    // The service's key file and the systemd credential get the same treatment.
+    let f = fifo.clone();
+    let m = promptly("probing the service key file", move || {
+        resolve_api_key_with(&live_with_file(None), no_env, &f).map(|_| ())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(m.contains("is a FIFO"), "{m}");
+    let cred_dir = TempDir::new("key-types-cred");
+    mkfifo(&cred_dir.0.join(CREDENTIAL_NAME));
+    let cred = cred_dir.0.to_string_lossy().into_owned();
+    let m = promptly("reading the credential", move || {
+        let env = |k: &str| (k == "CREDENTIALS_DIRECTORY").then(|| cred.clone());
+        resolve_api_key(&live_with_file(None), env).map(|_| ())
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        m.contains("systemd credential gemini-api-key is a FIFO"),
+        "{m}"
+    );
+}
+
+#[test]
+fn key_file_must_hold_the_bare_key_on_one_line() {
+    let dir = TempDir::new("key-shapes");
+    let cases: &[(&str, String, &str)] = &[
+        (
+            "assignment",
+            format!("GEMINI_API_KEY={SECRET}\n"),
+            "remove `GEMINI_API_KEY=`",
+        ),
+        (
+            "export",
+            format!("export GEMINI_API_KEY={SECRET}\n"),
+            "remove `export GEMINI_API_KEY=`",
+        ),
+        (
+            "lowercase",
+            format!("gemini_key = \"{SECRET}\"\n"),
+            "remove the `NAME=` before the key",
+        ),
+        ("quoted", format!("\"{SECRET}\"\n"), "remove the quotes"),
+        ("single-quoted", format!("'{SECRET}'"), "remove the quotes"),
+        (
+            "two-lines",
+            format!("{SECRET}\n\n{SECRET}\n"),
+            "holds 2 non-empty lines",
+        ),
+        ("spaces", format!("{SECRET} x"), "only the key"),
+    ];
+    for (name, content, want) in cases {
+        let path = dir.file(name, content, 0o600);
+        let e = resolve_api_key(&live_with_file(Some(path.clone())), no_env).unwrap_err();
+        let m = e.to_string();
+        assert!(m.starts_with(&path.display().to_string()), "{name}: {m}");
+        assert!(m.contains(want), "{name}: {m}");
+        assert!(m.contains("only the key"), "{name}: {m}");
+        assert!(
+            !m.contains(&SECRET[4..]) && !format!("{e:?}").contains(&SECRET[4..]),
+            "{name}: {m}"
+        );
+    }
+
+    // Still a key: surrounding blank lines and whitespace, `=` padding, exactly 4 KiB.
+    for (name, content) in [
+        ("padded", format!("\n\n  {SECRET}  \r\n\n")),
+        ("base64", "c2VjcmV0a2V5=".to_string()),
+        ("limit", "A".repeat(MAX_KEY_FILE_BYTES as usize)),
+    ] {
+        let path = dir.file(name, &content, 0o600);
+        let (k, _) = resolve_api_key(&live_with_file(Some(path)), no_env)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .expect("some");
+        assert_eq!(k.expose(), content.trim(), "{name}");
+    }
+
+    // The same mistakes in the variable.
+    let env = |k: &str| (k == API_KEY_ENV).then(|| format!("'{SECRET}'"));
+    let m = resolve_api_key(&live_with_file(None), env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.starts_with("GEMINI_API_KEY: the variable must hold only the key itself"),
+        "{m}"
+    );
+}

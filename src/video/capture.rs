@@ -345,18 +345,38 @@ fn v4l2_source(
     Ok(())
 }
 
-/// Splits a file of concatenated JPEGs into frames.
-pub fn split_frames(data: &[u8]) -> Vec<&[u8]> {
-    let mut out = Vec::new();
+/// The frames of a file of concatenated JPEGs.
+#[derive(Debug, Default)]
+pub struct SplitFrames<'a> {
+    /// Each structurally sound frame, cut at its EOI.
+    pub frames: Vec<&'a [u8]>,
+    /// Start-of-image markers whose frame was broken (cut short, bad markers) and skipped.
+    pub broken: usize,
+}
+
+/// Splits a file of concatenated JPEGs into frames. A broken frame is skipped and the search
+/// goes on at the next start-of-image marker (FF D8): one bad frame in a recording must not
+/// lose every frame after it. Inside scan data FF D8 cannot occur by accident (FF is
+/// byte-stuffed), so a frame cut short is left at the next frame's SOI.
+pub fn split_frames(data: &[u8]) -> SplitFrames<'_> {
+    let mut out = SplitFrames::default();
     let mut i = 0;
-    while let Some(start) = data[i..].windows(2).position(|w| w == [0xFF, 0xD8]) {
-        let rest = &data[i + start..];
-        match trim_to_eoi(rest) {
-            Ok(f) => {
-                i += start + f.len();
-                out.push(f);
+    while let Some(start) = data
+        .get(i..)
+        .and_then(|rest| rest.windows(2).position(|w| w == [0xFF, 0xD8]))
+    {
+        let at = i + start;
+        match data.get(at..).map(trim_to_eoi) {
+            Some(Ok(f)) => {
+                i = at + f.len();
+                out.frames.push(f);
             }
-            Err(_) => break,
+            Some(Err(e)) => {
+                log::debug!("skipping a broken frame at byte {at}: {e}");
+                out.broken += 1;
+                i = at + 2;
+            }
+            None => break,
         }
     }
     out
@@ -374,16 +394,24 @@ fn file_source(
         device: path.to_string(),
         source,
     })?;
-    let frames = split_frames(&data);
+    let SplitFrames { frames, broken } = split_frames(&data);
     if frames.is_empty() {
         return Err(CameraError::EmptyFile {
             device: path.to_string(),
         });
     }
+    let skipped = match broken {
+        0 => String::new(),
+        1 => " (1 broken frame skipped)".to_string(),
+        n => format!(" ({n} broken frames skipped)"),
+    };
     log::info!(
-        "camera `{path}`: a file of {} JPEG frames, played at {FILE_SOURCE_FPS} frames/s",
+        "camera `{path}`: a file of {} JPEG frames{skipped}, played at {FILE_SOURCE_FPS} \
+         frames/s",
         frames.len()
     );
+    // Counted once, not on every loop through the file: they are the same frames.
+    stats.corrupt.fetch_add(broken as u64, Ordering::Relaxed);
     let period = Duration::from_secs(1) / FILE_SOURCE_FPS;
     let mut next = Instant::now();
     for f in frames.iter().cycle() {
@@ -429,6 +457,32 @@ mod tests {
         let s = slowest(&[f(1, 30), f(1, 5), f(1, 15), f(2, 15)]).unwrap();
         assert_eq!((s.numerator, s.denominator), (1, 5));
         assert!(slowest(&[]).is_none());
+    }
+
+    #[test]
+    fn split_frames_goes_on_after_a_broken_frame() {
+        let good: Vec<Vec<u8>> = (0..3).map(crate::demo::camera_frame).collect();
+        let mut data = b"junk before the first frame".to_vec();
+        data.extend_from_slice(&good[0]);
+        // Cut short in its scan data: the next frame's SOI follows at once.
+        data.extend_from_slice(&good[1][..good[1].len() / 2]);
+        data.extend_from_slice(&good[2]);
+        // Cut short in its headers, then padding, as a camera's buffer might leave it.
+        data.extend_from_slice(&good[1][..20]);
+        data.extend_from_slice(&[0; 100]);
+        data.extend_from_slice(&good[0]);
+        // Cut short at the very end.
+        data.extend_from_slice(&good[1][..good[1].len() - 10]);
+        let s = split_frames(&data);
+        assert_eq!(s.frames, [&good[0][..], &good[2][..], &good[0][..]]);
+        assert_eq!(s.broken, 3);
+
+        let s = split_frames(&good[1][..100]);
+        assert!(s.frames.is_empty());
+        assert_eq!(s.broken, 1);
+        assert!(split_frames(b"").frames.is_empty());
+        assert!(split_frames(&[0xFF]).frames.is_empty());
+        assert_eq!(split_frames(&[0xFF, 0xD8]).broken, 1);
     }
 
     #[test]

@@ -158,13 +158,31 @@ pub fn list_cameras() -> String {
     out
 }
 
+/// What `gemlive snapshot` got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The processed JPEG, as it would be sent.
+    pub jpeg: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// Broken frames passed over before this one (dropped by the capture thread or refused by
+    /// the pipeline).
+    pub skipped: u64,
+}
+
+/// How many frames `snapshot` tries after the first one arrives before it gives up...
+pub const SNAPSHOT_MAX_FRAMES: u32 = 30;
+/// ...and for how long: a camera that sends only broken frames is broken.
+pub const SNAPSHOT_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `gemlive snapshot`: one frame through the full pipeline, for checking a camera over SSH.
-pub fn snapshot(
-    cfg: &VideoConfig,
-    timeout: std::time::Duration,
-) -> anyhow::Result<(Vec<u8>, u32, u32)> {
+/// `timeout` bounds the wait for the first frame; a broken frame is skipped and the next one
+/// tried (cameras send a bad frame now and then, right after start-up most of all), up to
+/// [`SNAPSHOT_MAX_FRAMES`] frames or [`SNAPSHOT_RETRY`].
+pub fn snapshot(cfg: &VideoConfig, timeout: std::time::Duration) -> anyhow::Result<Snapshot> {
     use anyhow::Context;
     use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
     // The capture thread retries a missing device forever (a daemon waits for a camera to be
     // plugged in); a one-shot check should say so at once instead of after the timeout.
     if !std::path::Path::new(&cfg.device).exists() {
@@ -184,27 +202,57 @@ pub fn snapshot(
         stats.clone(),
     )
     .context("starting the camera thread")?;
-    let until = std::time::Instant::now() + timeout;
+    let mut until = Instant::now() + timeout;
+    let mut retrying = false;
+    let mut pipeline = jpeg::Pipeline::new(PipelineConfig::from(cfg));
     let mut frame = Vec::new();
-    let got = loop {
-        if slot.take_newer(0, &mut frame).is_some() {
-            break true;
+    let mut seq = 0;
+    let mut tried = 0u32;
+    let mut refused = 0u64;
+    let mut last_error: Option<jpeg::FrameError> = None;
+    let mut result: Option<(Vec<u8>, u32, u32)> = None;
+    while tried < SNAPSHOT_MAX_FRAMES && Instant::now() <= until {
+        let Some(s) = slot.take_newer(seq, &mut frame) else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        seq = s;
+        tried += 1;
+        if !retrying {
+            retrying = true;
+            until = Instant::now() + SNAPSHOT_RETRY;
         }
-        if std::time::Instant::now() > until {
-            break false;
+        match pipeline.process(&frame) {
+            Ok(out) => {
+                result = Some((out.jpeg.to_vec(), out.width, out.height));
+                break;
+            }
+            Err(e) => {
+                log::debug!("snapshot: skipping a broken frame: {e}");
+                refused += 1;
+                last_error = Some(e);
+            }
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    }
     stop.store(true, Ordering::Relaxed);
     let _ = t.join();
-    if !got {
-        anyhow::bail!(
+    let skipped = refused + VideoStats::get(&stats.corrupt);
+    match (result, last_error) {
+        (Some((jpeg, width, height)), _) => Ok(Snapshot {
+            jpeg,
+            width,
+            height,
+            skipped,
+        }),
+        (None, Some(e)) => Err(anyhow::Error::new(e).context(format!(
+            "no usable frame from `{}`: {tried} frames tried, {skipped} broken frames skipped; \
+             the last one was refused",
+            cfg.device
+        ))),
+        (None, None) => anyhow::bail!(
             "no frame from `{}` within {} s (see the warning above; `gemlive list-devices` lists cameras)",
             cfg.device,
             timeout.as_secs()
-        );
+        ),
     }
-    let mut p = jpeg::Pipeline::new(PipelineConfig::from(cfg));
-    let out = p.process(&frame).context("processing the frame")?;
-    Ok((out.jpeg.to_vec(), out.width, out.height))
 }

@@ -155,6 +155,93 @@ fn world_readable_key_file_is_refused_with_chmod_hint() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Runs gemlive with `args`, killing it and failing the test if it has not exited after 5 s.
+fn gemlive_promptly(args: &[&std::ffi::OsStr]) -> Output {
+    let mut child = Command::new(exe())
+        .args(args)
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("GEMLIVE_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gemlive");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > end {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("wait");
+            panic!(
+                "gemlive {args:?} still running after 5 s: {}{}",
+                text(&out.stdout),
+                text(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("wait")
+}
+
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+}
+
+#[test]
+fn a_fifo_or_device_as_config_or_key_file_is_refused_at_once() {
+    let dir = std::env::temp_dir().join(format!("gemlive-cli-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("gemlive.toml");
+    mkfifo(&fifo);
+    for (path, what) in [
+        (fifo.as_path(), "is a FIFO (named pipe), not a regular file"),
+        (Path::new("/dev/zero"), "is a character device"),
+    ] {
+        let out = gemlive_promptly(&[
+            "--config".as_ref(),
+            path.as_os_str(),
+            "check-config".as_ref(),
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(78), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains(what), "{err}");
+    }
+
+    let key = dir.join("api-key");
+    mkfifo(&key);
+    let cfg = dir.join("key.toml");
+    std::fs::write(
+        &cfg,
+        format!("[live]\napi_key_file = \"{}\"\n", key.display()),
+    )
+    .unwrap();
+    let out = gemlive_promptly(&[
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "check-config".as_ref(),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains(&format!("{}: api_key_file is a FIFO", key.display())),
+        "{err}"
+    );
+
+    std::fs::remove_file(&key).unwrap();
+    std::fs::write(&key, format!("GEMINI_API_KEY={KEY}\n")).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = gemlive(&["--config", cfg.to_str().unwrap(), "check-config"], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("remove `GEMINI_API_KEY=`"), "{err}");
+    assert!(!err.contains(&KEY[4..]) && !text(&out.stdout).contains(&KEY[4..]));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let out = gemlive(&["frobnicate"], &[]);

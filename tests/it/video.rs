@@ -137,3 +137,71 @@ fn snapshot_writes_one_frame_through_the_pipeline() {
         "{err}"
     );
 }
+
+/// A frame that is sound on the outside (SOI, headers, scan, EOI) but declares a height of 0,
+/// so the capture side passes it on and the pipeline refuses it, as it would a frame whose
+/// data the decoder cannot make sense of.
+fn zero_height_frame(n: u32) -> Vec<u8> {
+    let mut f = gemlive::demo::camera_frame(n);
+    let sof = f
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline frame header");
+    f[sof + 5] = 0;
+    f[sof + 6] = 0;
+    assert!(gemlive::video::jpeg::trim_to_eoi(&f).is_ok());
+    assert_eq!(gemlive::video::jpeg::jpeg_size(&f), None);
+    f
+}
+
+#[test]
+fn snapshot_skips_broken_frames_and_says_how_many() {
+    let mut rig = Rig::new("snapshot-broken", &[0; 3200], "ws://127.0.0.1:9/", "", "").unwrap();
+    // A frame cut short (dropped when the file is read), then two the pipeline refuses, then
+    // good ones.
+    let good = gemlive::demo::camera_frame(1);
+    let mut frames = good[..good.len() / 2].to_vec();
+    frames.extend(zero_height_frame(0));
+    frames.extend(zero_height_frame(2));
+    frames.extend(&good);
+    frames.extend(gemlive::demo::camera_frame(3));
+    rig.add_camera(&frames, "geometry = \"fit\"").unwrap();
+    let out = rig.dir.join("snap.jpg");
+    let o = std::process::Command::new(exe())
+        .args(["--config", rig.config_path.to_str().unwrap(), "snapshot"])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains("768x432"), "{stdout}");
+    assert!(stdout.contains(", after skipping "), "{stdout}");
+    assert_eq!(
+        gemlive::video::jpeg::jpeg_size(&std::fs::read(&out).unwrap()),
+        Some((768, 432))
+    );
+
+    // Nothing but broken frames: it gives up, saying so, within the retry limits.
+    let bad: Vec<u8> = (0..2).flat_map(zero_height_frame).collect();
+    rig.add_camera(&bad, "").unwrap();
+    let t0 = Instant::now();
+    let o = std::process::Command::new(exe())
+        .args(["--config", rig.config_path.to_str().unwrap(), "snapshot"])
+        .arg("--out")
+        .arg(rig.dir.join("x.jpg"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(
+        err.contains("no usable frame from `") && err.contains("frames tried"),
+        "{err}"
+    );
+    assert!(err.contains("zero width or height"), "{err}");
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+}
