@@ -179,7 +179,7 @@ fn push_bounded(buf: &mut String, fragment: &str) {
         start += 1;
     }
     buf.clear();
-    buf.push_str("…");
+    buf.push('…');
     buf.push_str(&fragment[start..]);
 }
 
