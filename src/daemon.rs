@@ -512,6 +512,8 @@ pub async fn run(
     if summary.echo_mode != EchoMode::None {
         log::info!("session {}", stats.echo.summary());
     }
+    // Anything the log's rate limit held back is counted before the process ends.
+    log::logger().flush();
     Ok(summary)
 }
 

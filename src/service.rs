@@ -215,7 +215,27 @@ impl Log for Redacting {
         );
     }
 
+    /// Says what the rate limit held back (called at stop, so that nothing goes unmentioned).
     fn flush(&self) {
+        let held: Vec<(String, u64)> = match self.sites.lock() {
+            Ok(mut sites) => sites
+                .iter_mut()
+                .filter(|(_, s)| s.suppressed > 0)
+                .map(|(k, s)| (k.clone(), std::mem::take(&mut s.suppressed)))
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (site, n) in held {
+            self.inner.log(
+                &Record::builder()
+                    .args(format_args!(
+                        "{n} more log records from {site} were not logged (repeated too often)"
+                    ))
+                    .level(log::Level::Warn)
+                    .target("gemlive")
+                    .build(),
+            );
+        }
         self.inner.flush();
     }
 }
