@@ -26,8 +26,14 @@ fuzz_target!(|data: &[u8]| {
             let shown = e.to_string();
             if let Some((line, column)) = e.line_col() {
                 let lines = text.split('\n').count();
-                assert!(line >= 1 && line <= lines, "line {line} of {lines}: {shown}");
-                let len = text.split('\n').nth(line - 1).map_or(0, |l| l.chars().count());
+                assert!(
+                    line >= 1 && line <= lines,
+                    "line {line} of {lines}: {shown}"
+                );
+                let len = text
+                    .split('\n')
+                    .nth(line - 1)
+                    .map_or(0, |l| l.chars().count());
                 assert!(
                     column >= 1 && column <= len + 1,
                     "column {column} of a {len}-character line: {shown}"

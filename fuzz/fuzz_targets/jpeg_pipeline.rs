@@ -7,7 +7,9 @@
 
 #![no_main]
 
-use gemlive::video::jpeg::{jpeg_size, splice_dht, trim_to_eoi, Geometry, Pipeline, PipelineConfig};
+use gemlive::video::jpeg::{
+    jpeg_size, splice_dht, trim_to_eoi, Geometry, Pipeline, PipelineConfig,
+};
 use libfuzzer_sys::fuzz_target;
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::JpegDecoder;
@@ -43,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
     let header_size = jpeg_size(frame);
 
     let Ok(out) = p.process(frame) else { return };
-    assert!(trimmed.is_ok(), "process accepted a frame trim_to_eoi refused");
+    assert!(
+        trimmed.is_ok(),
+        "process accepted a frame trim_to_eoi refused"
+    );
     let (w, h) = (out.width, out.height);
     assert!(w >= 1 && h >= 1);
     match geometry {
@@ -58,7 +63,9 @@ fuzz_target!(|data: &[u8]| {
     // What is sent must itself be a JPEG of the size reported (the letterbox path splices
     // pre-encoded bars into it by hand).
     let mut d = JpegDecoder::new(ZCursor::new(out.jpeg));
-    let pixels = d.decode().unwrap_or_else(|e| panic!("output does not decode: {e:?}"));
+    let pixels = d
+        .decode()
+        .unwrap_or_else(|e| panic!("output does not decode: {e:?}"));
     let info = d.info().expect("decoded info");
     assert_eq!((u32::from(info.width), u32::from(info.height)), (w, h));
     assert_eq!(pixels.len(), w as usize * h as usize * 3);

@@ -73,5 +73,9 @@ fuzz_target!(|data: &[u8]| {
         Ok(other) => panic!("credential present but got {other:?}"),
         Err(_) => {}
     }
-    assert_eq!(as_file.is_ok(), as_cred.is_ok(), "file and credential disagree");
+    assert_eq!(
+        as_file.is_ok(),
+        as_cred.is_ok(),
+        "file and credential disagree"
+    );
 });

@@ -33,7 +33,10 @@ fuzz_target!(|data: &[u8]| {
     if !data.is_empty() {
         let limit = data.len() - 1;
         assert!(
-            matches!(decode(Message::Binary(data.to_vec().into()), limit), Frame::Malformed(_)),
+            matches!(
+                decode(Message::Binary(data.to_vec().into()), limit),
+                Frame::Malformed(_)
+            ),
             "a {}-byte frame passed a {limit}-byte limit",
             data.len()
         );
