@@ -11,13 +11,14 @@ TARGETS="${TARGETS:-server_message jpeg_pipeline config key_file}"
 
 missing=""
 cargo +nightly --version >/dev/null 2>&1 || missing="the nightly toolchain"
-[ -n "$missing" ] || cargo +nightly fuzz --version >/dev/null 2>&1 || missing="cargo-fuzz"
+[ -n "$missing" ] || cargo +nightly fuzz --version >/dev/null 2>&1 ||
+  missing="cargo-fuzz (cargo install cargo-fuzz --locked)"
 if [ -n "$missing" ]; then
   if [ "${REQUIRE_FUZZ:-0}" = 1 ]; then
     echo "fuzz: $missing is not installed and REQUIRE_FUZZ=1" >&2
     exit 1
   fi
-  echo "SKIP fuzz: $missing is not installed (cargo install cargo-fuzz --locked)"
+  echo "SKIP fuzz: $missing is not installed"
   exit 0
 fi
 
