@@ -101,7 +101,7 @@ pub fn advice(e: &SessionError, cfg: &Config) -> String {
                 }
             }
         }
-        SessionError::Socket(_) | SessionError::Stalled(_) => {
+        SessionError::Socket(_) => {
             "the connection broke during setup; try again in a minute".to_string()
         }
     }

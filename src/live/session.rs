@@ -24,8 +24,6 @@ pub enum SessionError {
     Closed { code: u16, reason: String },
     #[error("no setupComplete within {0:?}")]
     SetupTimeout(Duration),
-    #[error("sending stalled for {0:?}: the network or the server stopped taking data")]
-    Stalled(Duration),
 }
 
 impl SessionError {

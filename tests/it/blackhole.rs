@@ -9,13 +9,13 @@ use crate::support;
 
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gemlive::demo::Rig;
 use gemlive::standin::setup_complete;
 use serde_json::json;
-use support::{continuity, exe, pcm, Seen, Server, KEY};
+use support::{arrivals, continuity, exe, listen_notify, pcm, Seen, Server, KEY};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -92,24 +92,6 @@ async fn pump(
     }
 }
 
-/// WATCHDOG=1 arrival times.
-fn listen(sock: UnixDatagram) -> Arc<Mutex<Vec<Instant>>> {
-    let feeds: Arc<Mutex<Vec<Instant>>> = Arc::default();
-    let f = feeds.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 4096];
-        while let Ok(len) = sock.recv(&mut buf) {
-            if String::from_utf8_lossy(&buf[..len])
-                .lines()
-                .any(|l| l == "WATCHDOG=1")
-            {
-                f.lock().unwrap().push(Instant::now());
-            }
-        }
-    });
-    feeds
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frozen_network_is_left_within_stall_after_and_no_speech_is_lost() {
     let mic = pcm(77, 40 * SEC);
@@ -124,7 +106,7 @@ async fn a_frozen_network_is_left_within_stall_after_and_no_speech_is_lost() {
     )
     .unwrap();
     let sock_path = rig.dir.join("notify.sock");
-    let feeds = listen(UnixDatagram::bind(&sock_path).unwrap());
+    let notes = listen_notify(UnixDatagram::bind(&sock_path).unwrap());
     rig.spawn_with_env(
         &exe(),
         KEY,
@@ -202,9 +184,7 @@ async fn a_frozen_network_is_left_within_stall_after_and_no_speech_is_lost() {
         first.len() - start
     );
     let missing = (start - first.len()) as f64 / SEC as f64;
-    let gaps: Vec<f64> = feeds
-        .lock()
-        .unwrap()
+    let gaps: Vec<f64> = arrivals(&notes, "WATCHDOG=1")
         .windows(2)
         .map(|w| (w[1] - w[0]).as_secs_f64())
         .collect();

@@ -6,29 +6,13 @@ use crate::support;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gemlive::demo::Rig;
 use gemlive::standin::setup_complete;
 use serde_json::json;
-use support::{exe, pcm, until, Seen, Server, KEY};
-
-/// Every datagram the daemon sent, with when it arrived.
-type Notes = Arc<Mutex<Vec<(Instant, String)>>>;
-
-fn listen(sock: UnixDatagram) -> Notes {
-    let notes: Notes = Arc::default();
-    let n = notes.clone();
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 4096];
-        while let Ok(len) = sock.recv(&mut buf) {
-            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
-            n.lock().unwrap().push((Instant::now(), text));
-        }
-    });
-    notes
-}
+use support::{exe, listen_notify as listen, pcm, until, Notes, Seen, Server, KEY};
 
 fn count(notes: &Notes, what: &str, since: Instant) -> usize {
     notes

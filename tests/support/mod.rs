@@ -247,3 +247,34 @@ pub fn continuity(logs: &str) -> String {
 pub fn first_mismatch(mic: &[u8], got: &[u8]) -> Option<usize> {
     got.iter().zip(mic.iter()).position(|(a, b)| a != b)
 }
+
+// ---------------------------------------------------------------------------------------------
+// systemd's side of sd-notify: a real Unix datagram socket as NOTIFY_SOCKET.
+
+/// Every datagram the daemon sent, with when it arrived.
+pub type Notes = Arc<Mutex<Vec<(Instant, String)>>>;
+
+/// Collects what arrives on `sock` until the daemon goes away.
+pub fn listen_notify(sock: std::os::unix::net::UnixDatagram) -> Notes {
+    let notes: Notes = Arc::default();
+    let n = notes.clone();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 4096];
+        while let Ok(len) = sock.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..len]).into_owned();
+            n.lock().unwrap().push((Instant::now(), text));
+        }
+    });
+    notes
+}
+
+/// When each datagram holding `line` (e.g. `WATCHDOG=1`) arrived.
+pub fn arrivals(notes: &Notes, line: &str) -> Vec<Instant> {
+    notes
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, m)| m.lines().any(|l| l == line))
+        .map(|(t, _)| *t)
+        .collect()
+}
