@@ -57,7 +57,8 @@ const CLOSE_GRACE: Duration = Duration::from_millis(1000);
 pub struct RunSummary {
     /// Mic continuity and connection counters, as the supervisor kept them.
     pub net: supervisor::Counters,
-    /// Mic bytes still waiting in the backlog when the daemon stopped (no session was ready).
+    /// Mic bytes not sent when the daemon stopped: the backlog (no session was ready) and what
+    /// was captured while it stopped.
     pub mic_bytes_unsent_at_stop: u64,
     /// Mic bytes captured while no session was open (wake = "button", idle): never sent.
     pub mic_bytes_idle: u64,
@@ -68,6 +69,7 @@ pub struct RunSummary {
     pub tool_calls: u64,
     pub video_frames_captured: u64,
     pub video_frames_corrupt: u64,
+    pub video_stalls: u64,
     pub malformed_frames: u64,
     /// Reply audio parts skipped (bad base64, an unplayable rate).
     pub malformed_parts: u64,
@@ -473,28 +475,36 @@ pub async fn run(
     if let Some(k) = keeper {
         k.finish().await;
     }
-    drop(mic_rx);
     drop(player);
     join_or_leave(capture_thread, "capture");
+    // What the capture thread handed over after the loop ended was never sent.
+    let mut mic_rx = mic_rx;
+    let mut mic_unread = 0u64;
+    while let Ok(c) = mic_rx.try_recv() {
+        mic_unread += c.len() as u64;
+    }
+    drop(mic_rx);
     join_or_leave(playback_thread, "playback");
     if let Some(v) = video {
         summary.video_frames_captured = VideoStats::get(&v.stats.captured);
         summary.video_frames_corrupt = VideoStats::get(&v.stats.corrupt);
+        summary.video_stalls = VideoStats::get(&v.stats.stalls);
         v.join();
     }
     summary.net = sv.counters.clone();
-    summary.mic_bytes_unsent_at_stop = sv.backlog_bytes();
+    summary.mic_bytes_unsent_at_stop = sv.backlog_bytes() + mic_unread;
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;
     summary.gate_openings = AudioStats::get(&stats.echo.gate_openings);
     summary.echo_delay_ms = stats.echo.delay_ms();
     summary.echo_erle_db = stats.echo.measured_erle_db();
     log::info!(
-        "stopped: {}; camera frames captured {} / sent {} / corrupt {}; {} connections ({} resumed, {} reconnects, {} goAways, {} hand-overs); {} replies, {} interruptions, {} late reply bytes discarded; played {} bytes; xruns capture {} / playback {}; bytes up {} / down {}",
+        "stopped: {}; camera frames captured {} / sent {} / corrupt {} / stalls {}; {} connections ({} resumed, {} reconnects, {} goAways, {} hand-overs); {} replies, {} interruptions, {} late reply bytes discarded; played {} bytes; xruns capture {} / playback {}; bytes up {} / down {}",
         summary.continuity(&stats),
         summary.video_frames_captured,
         summary.net.video_frames_sent,
         summary.video_frames_corrupt,
+        summary.video_stalls,
         summary.net.connections,
         summary.net.resumptions,
         summary.net.reconnects,

@@ -182,6 +182,20 @@ impl Rig {
     pub fn add_camera(&mut self, frames: &[u8], video_extra: &str) -> std::io::Result<PathBuf> {
         let cam = self.dir.join("camera.mjpeg");
         std::fs::write(&cam, frames)?;
+        self.use_camera(&cam, video_extra)?;
+        Ok(cam)
+    }
+
+    /// Gives the daemon a camera that is a named pipe: the test writes an MJPEG stream into it,
+    /// and when it stops writing, the camera has stalled.
+    pub fn add_camera_pipe(&mut self, video_extra: &str) -> std::io::Result<PathBuf> {
+        let cam = self.dir.join("camera.pipe");
+        mkfifo(&cam)?;
+        self.use_camera(&cam, video_extra)?;
+        Ok(cam)
+    }
+
+    fn use_camera(&self, cam: &Path, video_extra: &str) -> std::io::Result<()> {
         std::fs::write(
             &self.config_path,
             format!(
@@ -189,8 +203,7 @@ impl Rig {
                 self.config_text,
                 cam.display()
             ),
-        )?;
-        Ok(cam)
+        )
     }
 
     /// Starts `exe [extra args] --config <rig config> run` with the rig's ALSA config and `key`
@@ -268,12 +281,7 @@ impl Rig {
     /// writing, reads block — a capture device that stalls.
     pub fn mic_fifo(&self) -> std::io::Result<PathBuf> {
         let _ = std::fs::remove_file(&self.mic_path);
-        let c = std::ffi::CString::new(self.mic_path.as_os_str().as_encoded_bytes())
-            .map_err(std::io::Error::other)?;
-        // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-        if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        mkfifo(&self.mic_path)?;
         Ok(self.mic_path.clone())
     }
 
@@ -338,6 +346,16 @@ impl Drop for Rig {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn mkfifo(path: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(std::io::Error::other)?;
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Finds `needle` in `hay` (byte-exact), for checking reply audio in the speaker file.

@@ -209,6 +209,11 @@ fn capture_session(
         }
         pace(started, frames_total);
     }
+    // The part-filled last chunk goes to the daemon too, which counts it as unsent at stop:
+    // every captured sample is accounted for.
+    if !chunk.is_empty() {
+        let _ = tx.try_send(chunk);
+    }
     Ok(())
 }
 

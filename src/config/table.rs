@@ -110,7 +110,7 @@ macro_rules! with_keys {
                     "Send camera frames. `false` = audio only; the camera is never opened.";
                 device: String = DEFAULT_VIDEO_DEVICE.to_string();
                     Kind::Text, "", Shown::Text(DEFAULT_VIDEO_DEVICE), false, [Ctx::video_device],
-                    "V4L2 capture node, MJPEG required (`v4l2-ctl --list-devices` or `gemlive list-devices`), or a file of concatenated JPEG frames (`.mjpeg`, for tests and demos). A Pi CSI camera on Bookworm needs libcamera's V4L2 compatibility layer or a v4l2loopback bridge.";
+                    "V4L2 capture node, MJPEG required (`v4l2-ctl --list-devices` or `gemlive list-devices`), a file of concatenated JPEG frames (`.mjpeg`, for tests and demos), or a named pipe carrying an MJPEG stream. A Pi CSI camera: `mkfifo /run/gemlive-cam` and `rpicam-vid -t 0 -n --codec mjpeg --width 1024 --height 768 --framerate 5 -o /run/gemlive-cam`, or libcamera's V4L2 compatibility layer.";
                 capture_size: Option<(u32, u32)> = None;
                     Kind::Text, "", Shown::Text("auto"), false, [Ctx::capture_size],
                     "MJPEG size asked of the camera: `auto` (the driver picks) or `WIDTHxHEIGHT` such as `1280x720`, each side 16..=8192 px.";

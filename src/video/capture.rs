@@ -1,4 +1,5 @@
-//! Camera capture thread: V4L2 MJPEG (or a file of JPEG frames) → the newest frame in a slot.
+//! Camera capture thread: V4L2 MJPEG (or a file or pipe of JPEG frames) → the newest frame in a
+//! slot.
 //!
 //! The camera runs at its slowest frame interval and every frame is dequeued, so the slot
 //! always holds the newest picture: if we stopped dequeuing, the kernel queue would fill and the
@@ -7,7 +8,7 @@
 //! (2 s without a frame) or disappears is reopened with backoff, forever; the audio session
 //! never waits for it.
 
-use std::path::Path;
+use std::os::unix::fs::FileTypeExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -30,6 +31,9 @@ const DISCARD_AFTER_STREAMON: u32 = 3;
 const DEQUEUE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Frame rate of a file source (`device` names a regular file): a typical webcam.
 pub const FILE_SOURCE_FPS: u32 = 30;
+/// A pipe source's frame may be at most this long; a longer run without an end-of-image marker
+/// is dropped and the stream resynchronised at the next start-of-image.
+pub const MAX_PIPE_FRAME_BYTES: usize = 8 << 20;
 
 fn mjpg() -> FourCC {
     FourCC::new(b"MJPG")
@@ -168,8 +172,11 @@ pub fn spawn(
         .spawn(move || {
             let mut failures = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let r = if Path::new(&params.device).is_file() {
+                let kind = std::fs::metadata(&params.device).map(|m| m.file_type());
+                let r = if kind.as_ref().is_ok_and(std::fs::FileType::is_file) {
                     file_source(&params.device, &slot, &stop, &stats)
+                } else if kind.as_ref().is_ok_and(|k| k.is_fifo()) {
+                    pipe_source(&params.device, &slot, &stop, &stats)
                 } else {
                     v4l2_source(&params, &slot, &stop, &stats, &mut failures)
                 };
@@ -428,6 +435,149 @@ fn file_source(
     Ok(())
 }
 
+/// Cuts a stream of concatenated JPEGs (a pipe) into frames as the bytes arrive. Bytes before a
+/// start-of-image are skipped, a broken frame is skipped and the search goes on at the next
+/// start-of-image, and a frame longer than `max` bytes is dropped: the buffer never grows past
+/// `max` plus one read.
+#[derive(Debug)]
+pub struct StreamSplitter {
+    buf: Vec<u8>,
+    max: usize,
+    /// Frames skipped as broken or too long.
+    pub broken: u64,
+}
+
+impl StreamSplitter {
+    pub fn new(max: usize) -> Self {
+        StreamSplitter {
+            buf: Vec::new(),
+            max,
+            broken: 0,
+        }
+    }
+
+    /// Appends `bytes` and hands every frame now complete to `frame`, in order.
+    pub fn push(&mut self, bytes: &[u8], mut frame: impl FnMut(&[u8])) {
+        self.buf.extend_from_slice(bytes);
+        let mut i = 0;
+        loop {
+            let Some(at) = self
+                .buf
+                .get(i..)
+                .and_then(|rest| rest.windows(2).position(|w| w == [0xFF, 0xD8]))
+                .map(|p| i + p)
+            else {
+                // Keep a trailing FF: it may be the first half of the next SOI.
+                i = if self.buf.last() == Some(&0xFF) {
+                    self.buf.len() - 1
+                } else {
+                    self.buf.len()
+                };
+                break;
+            };
+            match trim_to_eoi(&self.buf[at..]) {
+                Ok(f) => {
+                    frame(f);
+                    i = at + f.len();
+                }
+                Err(super::jpeg::FrameError::NoEoi | super::jpeg::FrameError::Truncated)
+                    if self.buf.len() - at <= self.max =>
+                {
+                    // Not complete yet: wait for more bytes.
+                    i = at;
+                    break;
+                }
+                Err(e) => {
+                    log::debug!("skipping a broken frame in a camera stream: {e}");
+                    self.broken += 1;
+                    i = at + 2;
+                }
+            }
+        }
+        self.buf.drain(..i.min(self.buf.len()));
+    }
+}
+
+/// A named pipe carrying an MJPEG stream (e.g. `rpicam-vid --codec mjpeg -o <fifo>` for a CSI
+/// camera, or a test): frames are taken as they come. No frame for `DEQUEUE_TIMEOUT` is a stall,
+/// counted and logged once per episode; the pipe stays open, so a writer that comes back (or a
+/// new one) goes on where it stopped.
+fn pipe_source(
+    path: &str,
+    slot: &FrameSlot,
+    stop: &AtomicBool,
+    stats: &VideoStats,
+) -> Result<(), CameraError> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer.
+    let mut pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|source| CameraError::Open {
+            device: path.to_string(),
+            source,
+        })?;
+    log::info!("camera `{path}`: an MJPEG stream from a pipe");
+    let mut split = StreamSplitter::new(MAX_PIPE_FRAME_BYTES);
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut last_frame = Instant::now();
+    let mut stalled = false;
+    while !stop.load(Ordering::Relaxed) {
+        let mut pfd = libc::pollfd {
+            fd: pipe.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: poll(2) on one valid pollfd that lives across the call.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 100) };
+        let mut got = 0;
+        if ready > 0 {
+            match pipe.read(&mut chunk) {
+                Ok(n) => got = n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(CameraError::Gone {
+                        device: path.to_string(),
+                        source,
+                    })
+                }
+            }
+            if got == 0 {
+                // No writer (it went away, or there never was one): wait for one without
+                // spinning on the hang-up.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let before = split.broken;
+        split.push(&chunk[..got], |f| {
+            VideoStats::inc(&stats.captured);
+            slot.put(f);
+            last_frame = Instant::now();
+        });
+        stats
+            .corrupt
+            .fetch_add(split.broken - before, Ordering::Relaxed);
+        if last_frame.elapsed() >= DEQUEUE_TIMEOUT {
+            if !stalled {
+                stalled = true;
+                VideoStats::inc(&stats.stalls);
+                log::warn!(
+                    "camera `{path}` sent no frame for {} s; video paused until it does",
+                    DEQUEUE_TIMEOUT.as_secs()
+                );
+            }
+        } else if stalled {
+            stalled = false;
+            log::info!("camera `{path}` is sending frames again");
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -457,6 +607,52 @@ mod tests {
         let s = slowest(&[f(1, 30), f(1, 5), f(1, 15), f(2, 15)]).unwrap();
         assert_eq!((s.numerator, s.denominator), (1, 5));
         assert!(slowest(&[]).is_none());
+    }
+
+    #[test]
+    fn a_stream_is_split_whatever_the_read_sizes() {
+        let good: Vec<Vec<u8>> = (0..3).map(crate::demo::camera_frame).collect();
+        let mut data = b"junk before the first frame".to_vec();
+        data.extend_from_slice(&good[0]);
+        data.extend_from_slice(&good[1][..good[1].len() / 2]);
+        data.extend_from_slice(&good[2]);
+        data.extend_from_slice(&good[1][..20]);
+        data.extend_from_slice(&[0; 100]);
+        data.extend_from_slice(&good[0]);
+        // Still arriving: neither a frame nor broken yet.
+        data.extend_from_slice(&good[1][..good[1].len() - 10]);
+        for read in [1, 7, 4096, data.len()] {
+            let mut split = StreamSplitter::new(1 << 20);
+            let mut frames = Vec::new();
+            for c in data.chunks(read) {
+                split.push(c, |f| frames.push(f.to_vec()));
+            }
+            assert_eq!(
+                frames,
+                [good[0].clone(), good[2].clone(), good[0].clone()],
+                "reads of {read}"
+            );
+            assert_eq!(split.broken, 2, "reads of {read}");
+            assert!(
+                split.buf.len() < good[1].len(),
+                "only the pending frame is kept"
+            );
+            // The rest arrives: the pending frame completes.
+            split.push(&good[1][good[1].len() - 10..], |f| frames.push(f.to_vec()));
+            assert_eq!(frames.last(), Some(&good[1]));
+        }
+        // A frame longer than the bound is dropped, and the next one still comes through.
+        let max = good.iter().map(Vec::len).max().unwrap_or(0) + 16;
+        let mut split = StreamSplitter::new(max);
+        let mut frames = Vec::new();
+        split.push(&good[1][..good[1].len() - 2], |f| frames.push(f.to_vec()));
+        for _ in 0..3 {
+            split.push(&vec![0x55; max], |f| frames.push(f.to_vec()));
+            assert!(split.buf.len() <= 2 * max, "bounded: {}", split.buf.len());
+        }
+        split.push(&good[0], |f| frames.push(f.to_vec()));
+        assert_eq!(frames, [good[0].clone()]);
+        assert_eq!(split.broken, 1);
     }
 
     #[test]

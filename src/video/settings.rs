@@ -33,8 +33,8 @@ impl VideoSend {
 pub struct VideoConfig {
     /// Send camera frames at all. `false` = audio only, the camera is never opened.
     pub enabled: bool,
-    /// A V4L2 capture node, or the path of a file of concatenated JPEG frames (an `.mjpeg` file,
-    /// for tests and demos); non-empty.
+    /// A V4L2 capture node, the path of a file of concatenated JPEG frames (an `.mjpeg` file,
+    /// for tests and demos), or a named pipe carrying an MJPEG stream; non-empty.
     pub device: String,
     /// MJPEG capture size `(width, height)` in pixels (each side 16..=8192); `None` = `"auto"` (the
     /// default): the driver picks. TOML: `"auto"` or `"1280x720"`.
