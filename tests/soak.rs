@@ -211,7 +211,7 @@ async fn soak() {
             }
         }
         let t = t0.elapsed().as_secs();
-        if t % 5 == 0 && t >= next_sample {
+        if t.is_multiple_of(5) && t >= next_sample {
             next_sample = t + 1;
             samples.extend(sample(pid, t0));
         }
