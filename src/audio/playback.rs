@@ -68,6 +68,11 @@ fn audio_ms(bytes: usize, rate_hz: u32) -> u64 {
 impl PlaybackHandle {
     /// Queues reply audio of generation `gen`. Returns false (and counts the bytes as
     /// discarded) only if the queue is full: `MAX_QUEUED_MS` of audio waiting.
+    ///
+    /// Unlike the other bounded buffers, this one refuses the newest audio instead of dropping
+    /// the oldest: the oldest is the sentence being spoken right now, and cutting it would jump
+    /// the speech forward audibly with every chunk that arrives; refusing the tail ends the
+    /// reply early, once.
     pub fn play(&self, gen: u64, rate_hz: u32, pcm: Vec<u8>) -> bool {
         let len = pcm.len() as u64;
         let ms = audio_ms(pcm.len(), rate_hz);

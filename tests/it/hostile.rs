@@ -40,8 +40,11 @@ fn peak_rss(rig: &Rig) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Stops the daemon; it must exit 0 within 2 s whatever it was doing.
-fn stop(mut rig: Rig, what: &str) -> String {
+/// Stops the daemon; it must exit 0 within 2 s whatever it was doing. Its log must stay under
+/// 1 MB a minute (`since`: when the attack began), one line per record.
+fn stop(mut rig: Rig, what: &str, since: Instant) -> String {
+    // A burst shorter than the rate limiter's 10 s window is judged as if spread over it.
+    let minutes = since.elapsed().as_secs_f64().max(10.0) / 60.0;
     let t = Instant::now();
     rig.terminate();
     let status = rig.wait(Duration::from_secs(10)).unwrap();
@@ -56,11 +59,18 @@ fn stop(mut rig: Rig, what: &str) -> String {
         );
     }
     assert!(!logs.contains(KEY), "{what}: key in the log");
+    let rate = logs.len() as f64 / minutes;
+    println!(
+        "{what}: {} bytes of log, {rate:.0} bytes a minute",
+        logs.len()
+    );
+    assert!(rate < 1e6, "{what}: {rate:.0} bytes of log a minute");
     logs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unplayable_rate_is_skipped_and_the_next_reply_plays_in_full() {
+    let t0 = Instant::now();
     let (sv, rig, mut seen) = start("hostile-rate").await;
     let mut sv = sv;
     // rate=100 would have held the device for seconds; rate=1 for minutes.
@@ -88,7 +98,7 @@ async fn an_unplayable_rate_is_skipped_and_the_next_reply_plays_in_full() {
         good.len() + 9_600,
         "the 16 kHz reply played as 24 kHz (200 ms), the bad parts not at all"
     );
-    let logs = stop(rig, "rates");
+    let logs = stop(rig, "rates", t0);
     assert!(logs.contains("skipping a reply audio part"), "{logs}");
     assert_eq!(
         logs.matches("playing to").count(),
@@ -115,11 +125,28 @@ async fn server_text_cannot_forge_or_flood_the_log() {
         0,
         json!({"serverContent": {"modelTurn": {"parts": [{"text": "x".repeat(1 << 20)}]}}}),
     );
-    for _ in 0..5_000 {
-        sv.cmd(0, Cmd::Raw(b"not json at all".to_vec(), false));
+    // Then ten seconds of everything at once, 10,000 malformed frames a second among them:
+    // the log must stay under 1 MB a minute.
+    let t0 = Instant::now();
+    for round in 0..10 {
+        for _ in 0..10_000 {
+            sv.cmd(0, Cmd::Raw(b"not json at all".to_vec(), false));
+        }
+        for _ in 0..100 {
+            sv.send(
+                0,
+                json!({"serverContent": {"modelTurn": {"parts": [{"text": forged}]}}}),
+            );
+            sv.send(0, audio_at("3", &pcm(round, 960)));
+        }
+        sv.send(
+            0,
+            json!({"toolCall": {"functionCalls": [{"id": format!("flood-{round}"),
+                "name": "no_such_tool\n9.999 ERROR forged", "args": {"x": "y".repeat(100_000)}}]}}),
+        );
+        sv.pump(&mut seen, Duration::from_secs(1), |_| false).await;
     }
-    sv.pump(&mut seen, Duration::from_secs(3), |_| false).await;
-    let logs = stop(rig, "log");
+    let logs = stop(rig, "log", t0);
     assert!(
         !logs
             .lines()
@@ -147,6 +174,7 @@ async fn server_text_cannot_forge_or_flood_the_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_transcripts_and_huge_replies_stay_small() {
+    let t0 = Instant::now();
     let (mut sv, rig, mut seen) = start("hostile-memory").await;
     // Transcripts that never see a turnComplete: 20 MB of them.
     let words = "word ".repeat(2_000);
@@ -163,7 +191,7 @@ async fn endless_transcripts_and_huge_replies_stay_small() {
     }
     sv.pump(&mut seen, Duration::from_secs(8), |_| false).await;
     let peak = peak_rss(&rig);
-    let logs = stop(rig, "memory");
+    let logs = stop(rig, "memory", t0);
     println!("hostile memory: peak RSS {:.1} MB", peak as f64 / 1e6);
     assert!(peak > 0 && peak < 64 << 20, "peak RSS {peak} bytes\n{logs}");
     assert!(logs.contains("playback queue full"), "{logs}");
