@@ -122,7 +122,7 @@ pub fn session_settings(cfg: &Config) -> SessionSettings {
             cfg.live.compression_trigger_tokens,
             cfg.live.compression_target_tokens,
         )),
-        tools: cfg.live.tools.then(tools::declarations),
+        tools: tools::Toolbox::new(&cfg.tools).declarations(),
         manual_activity: cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk,
     }
 }
@@ -159,6 +159,8 @@ fn queue_depth(cfg: &Config) -> usize {
 
 /// What is logged of one model text part, a tool call's arguments, a reason: enough to read.
 const TEXT_LOG_BYTES: usize = 400;
+/// Tool-call arguments in the log, at most (the model may pass whole texts).
+const TOOL_ARGS_LOG_BYTES: usize = 200;
 /// A transcript is logged (and its buffer emptied) at `turnComplete` or once it holds this much:
 /// a server that never completes a turn cannot grow it.
 const TRANSCRIPT_FLUSH_BYTES: usize = 2_000;
@@ -294,6 +296,32 @@ struct Daemon {
     led: Option<Led>,
     /// The state last shown (log, STATUS=).
     shown: &'static str,
+    toolbox: tools::Toolbox,
+    /// Tool calls running in their own tasks, by call id.
+    running_tools: HashMap<String, RunningTool>,
+    tools_tx: mpsc::Sender<ToolDone>,
+    tools_rx: mpsc::Receiver<ToolDone>,
+    /// Numbers calls that came without an id (they cannot be cancelled, but are still tracked).
+    tool_seq: u64,
+}
+
+/// Tool calls running at once, at most; more are answered with an error at once.
+const MAX_RUNNING_TOOLS: usize = 16;
+
+struct RunningTool {
+    abort: tokio::task::AbortHandle,
+    name: String,
+}
+
+/// A tool call's task finished.
+struct ToolDone {
+    conn: ConnId,
+    key: String,
+    id: Option<String>,
+    name: String,
+    args: String,
+    response: serde_json::Value,
+    took: Duration,
 }
 
 /// Runs until `shutdown` resolves. Device and network trouble is retried forever; only a
@@ -390,6 +418,8 @@ pub async fn run(
     let cfg_chimes = cfg.session.chimes;
     let cfg_long_press = cfg.button.long_press_ms;
     let echo_mode = cfg.audio.echo;
+    let cfg_tools = cfg.tools.clone();
+    let (tools_tx, tools_rx) = mpsc::channel(MAX_RUNNING_TOOLS);
     let keeper_dir = resume_store::dir_from_env();
     let mut sv = Supervisor::new(supervisor_settings(&cfg, seed));
     if let Some(dir) = &keeper_dir {
@@ -453,11 +483,20 @@ pub async fn run(
         press: PressTracker::new(Duration::from_millis(u64::from(cfg_long_press))),
         led,
         shown: "",
+        toolbox: tools::Toolbox::new(&cfg_tools),
+        running_tools: HashMap::new(),
+        tools_tx,
+        tools_rx,
+        tool_seq: 0,
     };
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
     // that boots without network must still start, and keep the mic buffered.
     notify::status("waiting for the microphone");
     let why = d.run(shutdown).await;
+    for (_, t) in d.running_tools.drain() {
+        // The task's process group is killed as the task is dropped.
+        t.abort.abort();
+    }
     log::debug!("stopping ({why})");
     d.stop_connections().await;
 
@@ -586,6 +625,7 @@ impl Daemon {
                 }
                 Some(ev) = self.events_rx.recv() => self.on_conn_event(ev),
                 Some(ev) = self.capture_events.recv() => self.on_capture_event(ev),
+                Some(done) = self.tools_rx.recv() => self.on_tool_done(done),
                 ev = next_button(&mut self.button) => self.on_button(ev),
                 _ = sleep_opt(long_due) => {
                     if let Some(Press::Long) = self.press.poll_long(now()) {
@@ -876,10 +916,7 @@ impl Daemon {
             }
             ServerEvent::SetupComplete { .. } => log::debug!("unexpected second setupComplete"),
             ServerEvent::ToolCall(calls) => self.on_tool_calls(conn, calls),
-            ServerEvent::ToolCallCancellation(ids) => {
-                // Built-in tools act at once; there is nothing left to undo.
-                log::info!("the server cancelled tool call(s) {ids:?}");
-            }
+            ServerEvent::ToolCallCancellation(ids) => self.on_tool_cancel(ids),
             ServerEvent::GoAway { time_left } => {
                 log::info!(
                     "goAway: the server ends this connection in {:.1} s",
@@ -900,18 +937,67 @@ impl Daemon {
         let mut effects = Vec::new();
         for call in &calls {
             self.summary.tool_calls += 1;
-            let (resp, effect) = tools::answer(call);
-            log::info!(
-                "tool call {}({}) -> {}",
-                outside(&call.name, 64),
-                outside(&call.args.to_string(), TEXT_LOG_BYTES),
-                outside(&resp.response.to_string(), TEXT_LOG_BYTES)
-            );
-            responses.push(resp);
-            effects.extend(effect);
+            let args_log = outside(&call.args.to_string(), TOOL_ARGS_LOG_BYTES);
+            let name_log = outside(&call.name, 64);
+            let job = match self.toolbox.dispatch(call, Instant::now().into_std()) {
+                tools::Dispatch::Answer(resp, effect) => {
+                    log::info!(
+                        "tool call {name_log}({args_log}) -> {}",
+                        outside(&resp.response.to_string(), TEXT_LOG_BYTES)
+                    );
+                    responses.push(resp);
+                    effects.extend(effect);
+                    continue;
+                }
+                tools::Dispatch::Run(job) => job,
+            };
+            if self.running_tools.len() >= MAX_RUNNING_TOOLS {
+                log::warn!("tool call {name_log}({args_log}) refused: {MAX_RUNNING_TOOLS} calls are still running");
+                responses.push(crate::live::proto::FunctionResponse {
+                    id: call.id.clone(),
+                    name: call.name.clone(),
+                    response: serde_json::json!({"error": "too many tool calls are running; try again in a moment"}),
+                });
+                continue;
+            }
+            self.tool_seq += 1;
+            let key = call
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("#{}", self.tool_seq));
+            let tx = self.tools_tx.clone();
+            let (id, name) = (call.id.clone(), call.name.clone());
+            let started = Instant::now();
+            let key2 = key.clone();
+            let task = tokio::spawn(async move {
+                let response = job.await;
+                let _ = tx
+                    .send(ToolDone {
+                        conn,
+                        key: key2,
+                        id,
+                        name,
+                        args: args_log,
+                        response,
+                        took: started.elapsed(),
+                    })
+                    .await;
+            });
+            if let Some(old) = self.running_tools.insert(
+                key,
+                RunningTool {
+                    abort: task.abort_handle(),
+                    name: call.name.clone(),
+                },
+            ) {
+                // The same id twice: the newer call wins, the older one is stopped.
+                old.abort.abort();
+            }
         }
-        let json = ClientMessage::tool_response(responses).to_json();
-        self.sv_step(SvInput::ToolResponse { conn, json });
+        if !responses.is_empty() {
+            let json = ClientMessage::tool_response(responses).to_json();
+            self.sv_step(SvInput::ToolResponse { conn, json });
+        }
         for e in effects {
             match e {
                 ToolEffect::SetVolume(p) => {
@@ -919,6 +1005,57 @@ impl Daemon {
                     log::info!("speaker volume set to {p} %");
                 }
                 ToolEffect::EndSession => self.life_event(lifecycle::Event::ModelEnded),
+            }
+        }
+    }
+
+    /// A tool's task finished: log it once and answer on the connection that asked.
+    fn on_tool_done(&mut self, done: ToolDone) {
+        if self.running_tools.remove(&done.key).is_none() {
+            // Cancelled (or replaced) while its answer was on the way: no response.
+            return;
+        }
+        let outcome = match done.response.get("error") {
+            Some(e) => format!("error: {}", outside(&e.to_string(), TEXT_LOG_BYTES)),
+            None => format!(
+                "ok: {}",
+                outside(&done.response.to_string(), TEXT_LOG_BYTES)
+            ),
+        };
+        log::info!(
+            "tool call {}({}) took {:.2} s, {outcome}",
+            outside(&done.name, 64),
+            done.args,
+            done.took.as_secs_f64()
+        );
+        let resp = crate::live::proto::FunctionResponse {
+            id: done.id,
+            name: done.name,
+            response: done.response,
+        };
+        let json = ClientMessage::tool_response(vec![resp]).to_json();
+        self.sv_step(SvInput::ToolResponse {
+            conn: done.conn,
+            json,
+        });
+    }
+
+    /// `toolCallCancellation`: stop those calls; no response is sent for them.
+    fn on_tool_cancel(&mut self, ids: Vec<String>) {
+        for id in ids {
+            match self.running_tools.remove(&id) {
+                Some(t) => {
+                    t.abort.abort();
+                    log::info!(
+                        "tool call {} ({}) cancelled by the server",
+                        outside(&t.name, 64),
+                        outside(&id, 80)
+                    );
+                }
+                None => log::debug!(
+                    "cancellation for tool call {} that is not running",
+                    outside(&id, 80)
+                ),
             }
         }
     }

@@ -20,7 +20,9 @@ pub const CONFIG_ERROR_MAX_DELAY_S: u64 = 900;
 pub const CAPTURE_SIDE_RANGE: std::ops::RangeInclusive<u32> = 16..=8192;
 
 /// The tables of the file, in the order the reference lists them.
-pub const SECTIONS: [&str; 6] = ["live", "audio", "video", "session", "button", "service"];
+pub const SECTIONS: [&str; 7] = [
+    "live", "audio", "video", "session", "button", "tools", "service",
+];
 
 /// The values a key takes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +41,8 @@ pub enum Kind {
     },
     /// A number (integer or float) in `lo..=hi`.
     Float { lo: f64, hi: f64 },
+    /// An array of tables (`[[section.key]]`), with rules of its own.
+    Tables,
 }
 
 /// A default as the reference shows it.
@@ -213,7 +217,7 @@ mod tests {
                         assert!(k.doc.contains(&format!("`{n}`")), "{what}: {n}");
                     }
                 }
-                Kind::Bool | Kind::Text => {}
+                Kind::Bool | Kind::Text | Kind::Tables => {}
             }
         }
     }
@@ -255,6 +259,14 @@ mod tests {
                 Err(e) => panic!("[{}] {} default: {e}", k.section, k.name),
             }
         }
+    }
+
+    #[test]
+    fn tools_default_is_the_declared_one() {
+        assert_eq!(
+            crate::tools::settings::ToolsConfig::default(),
+            crate::tools::settings::ToolsConfig::declared_default()
+        );
     }
 
     #[test]

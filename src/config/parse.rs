@@ -319,6 +319,7 @@ impl<'a> Ctx<'a> {
             session,
             button,
             service,
+            tools,
         } = raw;
 
         live.resolve_into(self, &mut cfg.live)?;
@@ -329,6 +330,7 @@ impl<'a> Ctx<'a> {
         session.resolve_into(self, &mut cfg.session)?;
         cfg.button = self.button(&button)?;
         service.resolve_into(self, &mut cfg.service)?;
+        tools.resolve_into(self, &mut cfg.tools)?;
 
         // A button is needed by wake = "button" and by push-to-talk.
         if !cfg.button.configured() {
@@ -623,6 +625,44 @@ impl<'a> Ctx<'a> {
             }
         }
         Ok(Some(s.to_string()))
+    }
+
+    /// `[[tools.command]]`: an error points at the entry's own header.
+    fn command_tools(&self, it: &Item<'_>) -> Result<Vec<CommandTool>, ConfigError> {
+        let tables = it
+            .value
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_table));
+        if !tables {
+            return Err(self.wrong_type(it, "[[tools.command]] entries"));
+        }
+        crate::tools::settings::command_tools(it.value).map_err(|e| {
+            let span = self
+                .nth_header("tools.command", e.index)
+                .unwrap_or_else(|| it.span.clone());
+            self.at(
+                span,
+                format!("[[tools.command]] #{}: {}", e.index + 1, e.message),
+            )
+        })
+    }
+
+    /// Where the `n`-th (0-based) `[[name]]` header is, if the text has one.
+    fn nth_header(&self, name: &str, n: usize) -> Option<Range<usize>> {
+        let mut offset = 0;
+        let mut seen = 0;
+        for line in self.text.split_inclusive('\n') {
+            let bare: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+            if bare.starts_with(&format!("[[{name}]]")) {
+                if seen == n {
+                    let start = offset + (line.len() - line.trim_start().len());
+                    return Some(start..start + line.trim().len());
+                }
+                seen += 1;
+            }
+            offset += line.len();
+        }
+        None
     }
 
     fn video_device(&self, it: &Item<'_>) -> Result<String, ConfigError> {
@@ -967,6 +1007,12 @@ pub(super) fn key_alias(table: &str, normalized: &str) -> Option<&'static str> {
         ("audio", "tail" | "echotail") => "did you mean `echo_tail_ms`?",
         ("service", "log" | "loglevel" | "level" | "verbosity" | "verbose" | "logging") => {
             "did you mean `log_level`?"
+        }
+        ("live", "tools" | "builtintools") => {
+            "it moved: write `builtin = true` (or `false`) under [tools]"
+        }
+        ("tools", "commands" | "cmd" | "script" | "scripts" | "exec") => {
+            "command tools are written as [[tools.command]] entries"
         }
         _ => return None,
     })

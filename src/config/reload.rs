@@ -152,7 +152,6 @@ stall_after_s = 9
 reconnect_max_delay_s = 9
 config_error_delay_s = 9
 max_message_kb = 100
-tools = false
 [audio]
 capture_device = "hw:1"
 playback_device = "hw:2"
@@ -184,6 +183,12 @@ debounce_ms = 10
 long_press_ms = 900
 mode = "push_to_talk"
 led_line = "GPIO27"
+[tools]
+builtin = false
+[[tools.command]]
+name = "lights"
+description = "Lights."
+command = ["/bin/true"]
 [service]
 log_level = "debug"
 "#;
@@ -265,7 +270,6 @@ log_level = "debug"
             "[live] compression_trigger_tokens",
             "[live] compression_target_tokens",
             "[live] max_message_kb",
-            "[live] tools",
             "[audio] backlog_ms",
             "[audio] volume",
             "[service] log_level",

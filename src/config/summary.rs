@@ -39,10 +39,20 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             l.compression_trigger_tokens, l.compression_target_tokens
         )
     };
-    let tools = if l.tools {
-        "on (end_session, set_volume)"
+    let t = &cfg.tools;
+    let mut names: Vec<String> = Vec::new();
+    if t.builtin {
+        names.extend(
+            crate::tools::settings::BUILTIN_NAMES
+                .iter()
+                .map(|n| n.to_string()),
+        );
+    }
+    names.extend(t.command.iter().map(|c| format!("{} (command)", c.name)));
+    let tools = if names.is_empty() {
+        "none".to_string()
     } else {
-        "off"
+        names.join(", ")
     };
     let v = &cfg.video;
     let video = if v.enabled {

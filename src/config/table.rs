@@ -75,9 +75,6 @@ macro_rules! with_keys {
                 max_message_kb: u32 = 4_096;
                     int(64, 65_536), "KiB", Shown::Literal("4096"), true, [],
                     "Server messages larger than this are skipped and logged, 64..=65536 KiB.";
-                tools: bool = true;
-                    Kind::Bool, "", Shown::Literal("true"), true, [],
-                    "Offer the model the built-in tools `end_session` and `set_volume`.";
             }
             /// `[audio]`: ALSA devices, chunking, mic backlog and volume.
             [audio] AudioConfig RawAudio owned {
@@ -177,6 +174,15 @@ macro_rules! with_keys {
                 led_line: Option<String> = None;
                     Kind::Text, "", Shown::Unset, false, [Ctx::led_line],
                     "Optional status LED (driven high for on): a line name such as `GPIO27` or `CHIP:OFFSET` such as `gpiochip0:27`.";
+            }
+            /// `[tools]`: the struct is the tools module's own ([`crate::tools::settings`]); only its keys are declared here.
+            [tools] ToolsConfig RawTools foreign {
+                builtin: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), false, [],
+                    "Offer the model the built-in tools `end_session` and `set_volume`.";
+                command: Vec<CommandTool> = Vec::new();
+                    Kind::Tables, "", Shown::Unset, false, [Ctx::command_tools],
+                    "`[[tools.command]]` entries: programs the model may run (see [Tools](#tools)).";
             }
             /// `[service]`: how the daemon runs.
             [service] ServiceConfig RawService owned {

@@ -50,7 +50,7 @@ fn empty_file_and_empty_live_are_defaults() {
     assert_eq!(d.live.api_key_file, None);
     assert!(d.live.input_transcription && d.live.output_transcription);
     assert_eq!(d.live.setup_timeout_ms, 10_000);
-    assert!(d.live.resumption && d.live.tools);
+    assert!(d.live.resumption && d.tools.builtin && d.tools.command.is_empty());
     assert_eq!(d.live.compression_trigger_tokens, 25_600);
     assert_eq!(d.live.compression_target_tokens, 12_800);
     assert_eq!(d.live.max_connection_age_s, 540);
@@ -114,7 +114,6 @@ dead_after_s = 121
 reconnect_max_delay_s = 600
 config_error_delay_s = 3600
 max_message_kb = 65536
-tools = false
 [audio]
 capture_device = "plughw:CARD=Device,DEV=0"
 playback_device = "hw:1,0"
@@ -146,6 +145,8 @@ debounce_ms = 0
 long_press_ms = 10000
 mode = "PUSH_TO_TALK"
 led_line = "gpiochip4:27"
+[tools]
+builtin = false
 [service]
 log_level = "TRACE"
 "#,
@@ -159,7 +160,7 @@ log_level = "TRACE"
     assert_eq!(c.live.api_key_file, Some(PathBuf::from("/etc/gemlive/key")));
     assert!(!c.live.input_transcription && !c.live.output_transcription);
     assert_eq!(c.live.setup_timeout_ms, 1000);
-    assert!(!c.live.resumption && !c.live.tools);
+    assert!(!c.live.resumption && !c.tools.builtin);
     assert_eq!(c.live.compression_trigger_tokens, 1_000_000);
     assert_eq!(c.live.compression_target_tokens, 999_999);
     assert_eq!(c.live.max_connection_age_s, 3600);
@@ -328,7 +329,7 @@ fn resilience_ranges_accept_their_bounds_and_refuse_beyond() {
         m.contains("expected an integer, 0 (compression off) or 1000..=1000000"),
         "{m}"
     );
-    for key in ["resumption", "tools"] {
+    for key in ["resumption", "input_transcription"] {
         let (l, c, m) = err(&format!("[live]\n{key} = 1\n"));
         assert_eq!((l, c), (2, key.len() + 4), "{m}");
         assert!(
@@ -1236,7 +1237,7 @@ fn unknown_keys_point_at_the_key_and_suggest() {
             1,
             2,
             "unknown table `[display]`; valid tables: [live], [audio], [video], [session], \
-             [button], [service]",
+             [button], [tools], [service]",
         ),
         (
             "[video]\nframerate = 1\n",
@@ -1706,7 +1707,7 @@ fn summary_shows_settings_but_never_the_key() {
         "session: resumption on, compression 25600→12800 tokens, hand-over at 540 s, \
          ping 15 s, dead after 45 s, stalled after 5 s, max message 4096 KiB",
         "reconnect: backoff 0.5 s…30 s, config errors wait 60 s (doubling up to 900 s)",
-        "tools: on (end_session, set_volume)",
+        "tools: end_session, set_volume",
         "echo: echo cancellation (AEC3; mic muted while it converges, 300 ms tail)\n",
         "wake: always, max session unlimited, chimes on\n",
         "button: none\n",
@@ -1722,7 +1723,7 @@ fn summary_shows_settings_but_never_the_key() {
     );
     c.live.compression_trigger_tokens = 0;
     c.live.resumption = false;
-    c.live.tools = false;
+    c.tools.builtin = false;
     c.live.config_error_delay_s = 3600;
     c.video.enabled = false;
     let s = summary(&c, &Ok(None));
@@ -1730,7 +1731,7 @@ fn summary_shows_settings_but_never_the_key() {
     for w in [
         "session: resumption off, compression off, hand-over",
         "config errors wait 3600 s (doubling up to 3600 s)",
-        "tools: off",
+        "tools: none",
         "video: off (audio only)",
     ] {
         assert!(s.contains(w), "{s} lacks {w}");
@@ -1983,5 +1984,34 @@ fn key_file_must_hold_the_bare_key_on_one_line() {
     assert!(
         m.starts_with("GEMINI_API_KEY: the variable must hold only the key itself"),
         "{m}"
+    );
+}
+
+#[test]
+fn command_tools_and_their_errors_point_at_the_entry() {
+    let path = Path::new("/etc/gemlive/gemlive.toml");
+    let c = parse_str(
+        "[tools]\nbuiltin = false\n\n[[tools.command]]\nname = \"lights\"\ndescription = \"Lights.\"\ncommand = [\"/bin/true\"]\n",
+        path,
+    )
+    .unwrap();
+    assert!(!c.tools.builtin);
+    assert_eq!(c.tools.command[0].name, "lights");
+    let e = parse_str(
+        "[[tools.command]]\nname = \"a\"\ndescription = \"A.\"\ncommand = [\"x\"]\n\n  [[tools.command]]\nname = \"a b\"\ndescription = \"B.\"\ncommand = [\"x\"]\n",
+        path,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("/etc/gemlive/gemlive.toml:6:3: [[tools.command]] #2: invalid tool name"),
+        "{e}"
+    );
+    let e = parse_str("[live]\ntools = false\n", path)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("write `builtin = true` (or `false`) under [tools]"),
+        "{e}"
     );
 }

@@ -252,6 +252,7 @@ pub struct Config {
     pub session: SessionConfig,
     pub button: ButtonConfig,
     pub service: ServiceConfig,
+    pub tools: ToolsConfig,
 }
 
 impl Config {
@@ -265,6 +266,7 @@ impl Config {
             session: SessionConfig::default(),
             button: ButtonConfig::default(),
             service: ServiceConfig::default(),
+            tools: ToolsConfig::default(),
         }
     }
 }

@@ -90,7 +90,7 @@ fn shipped_example_parses_to_the_defaults() {
     assert_eq!(cfg.audio.chunk_ms, 40);
     assert_eq!(cfg.session.wake, Wake::Always);
     let l = &cfg.live;
-    assert!(l.resumption && l.tools);
+    assert!(l.resumption && cfg.tools.builtin);
     assert_eq!(
         (l.compression_trigger_tokens, l.compression_target_tokens),
         (25_600, 12_800)

@@ -18,5 +18,6 @@ mod module_graph;
 mod repo_docs;
 mod service;
 mod session_resume;
+mod tools;
 mod video;
 mod voice_turn;

@@ -1,4 +1,4 @@
-//! Built-in tools the model may call, pure: declarations for `setup.tools`, and the answer to
+//! Built-in tools the model may call, pure: their declarations, and the answer to
 //! each `toolCall` plus the effect the daemon must apply. Every call gets a response with its
 //! `id` — unknown names and bad arguments get an `error` — because on 3.1 models the model
 //! waits for the response and would otherwise stall the conversation.
@@ -16,15 +16,16 @@ pub enum Effect {
     SetVolume(u8),
 }
 
-/// The `tools` entry of `setup`. `end_session` takes no arguments, so it has no `parameters`
-/// (an empty OBJECT schema is one of the shapes the server has refused with 1007).
-pub fn declarations() -> Vec<Value> {
-    vec![json!({"functionDeclarations": [
-        {
+/// The built-ins' `functionDeclarations` entries. `end_session` takes no arguments, so it has
+/// no `parameters` (an empty OBJECT schema is one of the shapes the server has refused with
+/// 1007).
+pub fn function_declarations() -> Vec<Value> {
+    vec![
+        json!({
             "name": "end_session",
             "description": "End the conversation, e.g. when the user says goodbye or asks you to stop listening."
-        },
-        {
+        }),
+        json!({
             "name": "set_volume",
             "description": "Set the loudness of the device's speaker.",
             "parameters": {
@@ -34,8 +35,8 @@ pub fn declarations() -> Vec<Value> {
                 },
                 "required": ["percent"]
             }
-        }
-    ]})]
+        }),
+    ]
 }
 
 /// Answers one call.
@@ -122,8 +123,7 @@ mod tests {
 
     #[test]
     fn declarations_shape() {
-        let d = declarations();
-        let f = d[0]["functionDeclarations"].as_array().unwrap();
+        let f = function_declarations();
         assert_eq!(f.len(), 2);
         assert!(f[0].get("parameters").is_none());
         assert_eq!(f[1]["parameters"]["required"], json!(["percent"]));

@@ -1,0 +1,300 @@
+//! The model's tools: the built-ins (answered at once, in the loop) and the owner's tools from
+//! `[tools]` (each call run in its own task, off the control loop). `Toolbox` decides which is
+//! which and holds the little state calls need (confirmations); the daemon spawns the work,
+//! keeps the cancel handles and sends the answers.
+
+pub mod builtin;
+pub mod command;
+pub mod schema;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use crate::live::proto::{FunctionCall, FunctionResponse};
+pub use builtin::Effect;
+use settings::{CommandTool, ToolsConfig};
+
+/// A `confirm = true` call runs when the same call comes again within this long.
+pub const CONFIRM_WINDOW: Duration = Duration::from_secs(30);
+
+/// Work for a task of its own; resolves to the `response` object.
+pub type Job = Pin<Box<dyn Future<Output = Value> + Send>>;
+
+/// What to do with one call.
+pub enum Dispatch {
+    /// The answer is ready (built-ins, unknown names, a confirmation request).
+    Answer(FunctionResponse, Option<Effect>),
+    /// Run `job` off the loop; answer with its result.
+    Run(Job),
+}
+
+/// Calls that wait for the user's spoken yes: (tool, arguments) → when it was first refused.
+#[derive(Debug, Default)]
+pub struct Confirmations {
+    pending: HashMap<(String, String), Instant>,
+}
+
+impl Confirmations {
+    /// True if this exact call was refused for confirmation within [`CONFIRM_WINDOW`] (and so
+    /// runs now); otherwise remembers it and returns false.
+    pub fn confirmed(&mut self, name: &str, args: &Value, now: Instant) -> bool {
+        self.pending
+            .retain(|_, t| now.saturating_duration_since(*t) < CONFIRM_WINDOW);
+        let key = (name.to_string(), canonical(args));
+        if self.pending.remove(&key).is_some() {
+            return true;
+        }
+        // Bounded: a model that asks for a hundred different things gets the newest kept.
+        if self.pending.len() >= 64 {
+            if let Some(oldest) = self
+                .pending
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(k, _)| k.clone())
+            {
+                self.pending.remove(&oldest);
+            }
+        }
+        self.pending.insert(key, now);
+        false
+    }
+}
+
+/// JSON with object keys sorted, so that the same arguments compare equal.
+fn canonical(v: &Value) -> String {
+    fn sort(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(keys.into_iter().map(|k| (k.clone(), sort(&m[k]))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sort).collect()),
+            other => other.clone(),
+        }
+    }
+    sort(v).to_string()
+}
+
+/// Every tool the model is offered, and how to answer each call.
+pub struct Toolbox {
+    builtin: bool,
+    commands: Vec<Arc<CommandTool>>,
+    confirmations: Confirmations,
+}
+
+impl Toolbox {
+    pub fn new(cfg: &ToolsConfig) -> Toolbox {
+        Toolbox {
+            builtin: cfg.builtin,
+            commands: cfg.command.iter().cloned().map(Arc::new).collect(),
+            confirmations: Confirmations::default(),
+        }
+    }
+
+    /// `setup.tools`, or `None` when there is no tool at all.
+    pub fn declarations(&self) -> Option<Vec<Value>> {
+        let mut decls: Vec<Value> = Vec::new();
+        if self.builtin {
+            decls.extend(builtin::function_declarations());
+        }
+        decls.extend(self.commands.iter().map(|t| declaration(t)));
+        (!decls.is_empty()).then(|| vec![json!({ "functionDeclarations": decls })])
+    }
+
+    /// Names of every tool offered, in declaration order.
+    pub fn names(&self) -> Vec<String> {
+        let mut n: Vec<String> = Vec::new();
+        if self.builtin {
+            n.extend(settings::BUILTIN_NAMES.iter().map(|s| s.to_string()));
+        }
+        n.extend(self.commands.iter().map(|t| t.name.clone()));
+        n
+    }
+
+    pub fn dispatch(&mut self, call: &FunctionCall, now: Instant) -> Dispatch {
+        let reply = |response: Value| FunctionResponse {
+            id: call.id.clone(),
+            name: call.name.clone(),
+            response,
+        };
+        if let Some(tool) = self.commands.iter().find(|t| t.name == call.name).cloned() {
+            let args: Map<String, Value> = match &call.args {
+                Value::Object(m) => m.clone(),
+                Value::Null => Map::new(),
+                other => {
+                    return Dispatch::Answer(
+                        reply(
+                            json!({"error": format!("arguments must be an object, got {other}")}),
+                        ),
+                        None,
+                    )
+                }
+            };
+            if tool.confirm && !self.confirmations.confirmed(&tool.name, &call.args, now) {
+                return Dispatch::Answer(
+                    reply(json!({"error": format!(
+                        "`{}` needs the user's confirmation: ask the user to confirm out loud, and if they agree, call it again with the same arguments within {} seconds",
+                        tool.name,
+                        CONFIRM_WINDOW.as_secs()
+                    )})),
+                    None,
+                );
+            }
+            return Dispatch::Run(Box::pin(async move { command::run(&tool, &args).await }));
+        }
+        if self.builtin {
+            let (r, e) = builtin::answer(call);
+            return Dispatch::Answer(r, e);
+        }
+        Dispatch::Answer(
+            reply(json!({"error": format!("unknown tool `{}`", call.name)})),
+            None,
+        )
+    }
+}
+
+/// One `functionDeclarations` entry for a command tool.
+fn declaration(t: &CommandTool) -> Value {
+    let mut d = json!({"name": t.name, "description": t.description});
+    if let Some(p) = &t.parameters {
+        // An object with no properties is one of the shapes the server refuses: leave it out.
+        if p.get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty())
+        {
+            d["parameters"] = p.clone();
+        }
+    }
+    if t.non_blocking {
+        d["behavior"] = json!("NON_BLOCKING");
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> ToolsConfig {
+        let t: toml::Table = toml::from_str(text).unwrap();
+        ToolsConfig {
+            builtin: true,
+            command: settings::command_tools(&t["tools"]["command"]).unwrap(),
+        }
+    }
+
+    fn call(name: &str, args: Value) -> FunctionCall {
+        FunctionCall {
+            id: Some("c1".into()),
+            name: name.into(),
+            args,
+        }
+    }
+
+    const TWO: &str = r#"
+[[tools.command]]
+name = "door"
+description = "Open the door."
+command = ["true"]
+confirm = true
+[[tools.command]]
+name = "echo"
+description = "Echo."
+command = ["echo", "{x}"]
+parameters = { type = "object", properties = { x = { type = "string" } } }
+behavior = "non_blocking"
+"#;
+
+    #[test]
+    fn declarations_list_builtins_then_commands() {
+        let tb = Toolbox::new(&cfg(TWO));
+        let d = tb.declarations().unwrap();
+        let f = d[0]["functionDeclarations"].as_array().unwrap();
+        let names: Vec<&str> = f.iter().filter_map(|x| x["name"].as_str()).collect();
+        assert_eq!(names, ["end_session", "set_volume", "door", "echo"]);
+        assert!(f[2].get("parameters").is_none());
+        assert_eq!(f[3]["parameters"]["properties"]["x"]["type"], "STRING");
+        assert_eq!(f[3]["behavior"], "NON_BLOCKING");
+        assert_eq!(tb.names(), names);
+        let none = Toolbox::new(&ToolsConfig {
+            builtin: false,
+            command: Vec::new(),
+        });
+        assert_eq!(none.declarations(), None);
+    }
+
+    #[test]
+    fn confirm_refuses_then_runs_the_same_call() {
+        let mut tb = Toolbox::new(&cfg(TWO));
+        let t0 = Instant::now();
+        let first = tb.dispatch(&call("door", json!({"a": 1, "b": 2})), t0);
+        let Dispatch::Answer(r, None) = first else {
+            panic!("first call must be refused")
+        };
+        assert!(r.response["error"]
+            .as_str()
+            .unwrap()
+            .contains("confirm out loud"));
+        // A different call is not a confirmation.
+        assert!(matches!(
+            tb.dispatch(&call("door", json!({"a": 2})), t0),
+            Dispatch::Answer(..)
+        ));
+        // The same arguments (in another order) within 30 s run.
+        assert!(matches!(
+            tb.dispatch(
+                &call("door", json!({"b": 2, "a": 1})),
+                t0 + Duration::from_secs(29)
+            ),
+            Dispatch::Run(_)
+        ));
+        // ...once: the next one asks again, and so does a repeat after the window.
+        assert!(matches!(
+            tb.dispatch(
+                &call("door", json!({"a": 1, "b": 2})),
+                t0 + Duration::from_secs(30)
+            ),
+            Dispatch::Answer(..)
+        ));
+        assert!(matches!(
+            tb.dispatch(
+                &call("door", json!({"a": 1, "b": 2})),
+                t0 + Duration::from_secs(61)
+            ),
+            Dispatch::Answer(..)
+        ));
+    }
+
+    #[test]
+    fn unknown_and_builtin_calls_are_answered_at_once() {
+        let mut tb = Toolbox::new(&cfg(TWO));
+        let now = Instant::now();
+        let Dispatch::Answer(r, e) = tb.dispatch(&call("set_volume", json!({"percent": 10})), now)
+        else {
+            panic!()
+        };
+        assert_eq!(r.response["result"], "ok");
+        assert_eq!(e, Some(Effect::SetVolume(10)));
+        let Dispatch::Answer(r, None) = tb.dispatch(&call("nope", json!({})), now) else {
+            panic!()
+        };
+        assert!(r.response["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown tool"));
+        let Dispatch::Answer(r, None) = tb.dispatch(&call("echo", json!([1])), now) else {
+            panic!()
+        };
+        assert!(r.response["error"]
+            .as_str()
+            .unwrap()
+            .contains("must be an object"));
+    }
+}
