@@ -19,6 +19,10 @@ commands:
   calibrate-echo play a test signal on the configured speaker, record the mic, and report
                  the acoustic delay, echo level and ERLE, with warnings about what
                  defeats echo cancellation
+  tools          list every tool exactly as the model is offered it
+  call-tool NAME [JSON]
+                 run one tool here and print its answer, e.g.
+                 gemlive call-tool garage_door '{\"action\": \"open\"}' (confirm is skipped)
   demo           one complete voice session against a built-in local stand-in,
                  with file-backed audio devices (no sound card, no API key);
                  writes demo-speaker.wav
@@ -31,7 +35,7 @@ options:
 ";
 
 const COMMANDS: &str =
-    "run, check-config, list-devices, test-audio, snapshot, calibrate-echo or demo";
+    "run, check-config, list-devices, test-audio, snapshot, calibrate-echo, tools, call-tool or demo";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -42,6 +46,8 @@ pub enum Command {
     Snapshot,
     TestAudio,
     CalibrateEcho,
+    Tools,
+    CallTool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +70,9 @@ pub struct Cli {
     pub no_playback: bool,
     pub verbose: u8,
     pub command: Command,
+    /// `call-tool NAME [JSON]`.
+    pub tool: Option<String>,
+    pub tool_args: Option<String>,
 }
 
 pub fn parse<I>(args: I) -> Result<Parsed, lexopt::Error>
@@ -80,6 +89,8 @@ where
     let mut no_playback = false;
     let mut verbose = 0u8;
     let mut command = None;
+    let mut tool = None;
+    let mut tool_args = None;
     while let Some(arg) = p.next()? {
         match arg {
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
@@ -108,12 +119,20 @@ where
                     "snapshot" => Command::Snapshot,
                     "test-audio" => Command::TestAudio,
                     "calibrate-echo" => Command::CalibrateEcho,
+                    "tools" => Command::Tools,
+                    "call-tool" => Command::CallTool,
                     other => {
                         return Err(lexopt::Error::Custom(
                             format!("unknown command `{other}` (expected {COMMANDS})").into(),
                         ))
                     }
                 });
+            }
+            Value(v) if command == Some(Command::CallTool) && tool.is_none() => {
+                tool = Some(v.string()?);
+            }
+            Value(v) if command == Some(Command::CallTool) && tool_args.is_none() => {
+                tool_args = Some(v.string()?);
             }
             _ => return Err(arg.unexpected()),
         }
@@ -127,6 +146,11 @@ where
     };
     if out.is_some() && !matches!(command, Command::Snapshot | Command::TestAudio) {
         return only("--out", "snapshot` or `test-audio");
+    }
+    if command == Command::CallTool && tool.is_none() {
+        return Err(lexopt::Error::Custom(
+            "call-tool needs the tool's name, e.g. gemlive call-tool NAME '{\"arg\": 1}'".into(),
+        ));
     }
     if online && command != Command::CheckConfig {
         return only("--online", "check-config");
@@ -142,6 +166,8 @@ where
         no_playback,
         verbose,
         command,
+        tool,
+        tool_args,
     }))
 }
 

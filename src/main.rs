@@ -57,6 +57,12 @@ fn main() -> ExitCode {
         Command::ListDevices => list_devices(&path),
         Command::Run => run(&path, forced.is_some()),
         Command::Demo => demo(),
+        Command::Tools => list_tools(&path),
+        Command::CallTool => call_tool(
+            &path,
+            cli.tool.as_deref().unwrap_or(""),
+            cli.tool_args.as_deref(),
+        ),
         Command::CalibrateEcho => calibrate_echo(&path),
         Command::Snapshot => snapshot(
             &path,
@@ -87,11 +93,97 @@ fn check_offline(path: &std::path::Path) -> Result<config::Config, ExitCode> {
     let cfg = load(path)?;
     let key = config::api_key_status(&cfg.live, env);
     print!("{}", config::summary(&cfg, &key));
+    let (problems, notes) = gemlive::tools::check(&cfg.tools);
+    for n in &notes {
+        println!("note: {n}");
+    }
+    for p in &problems {
+        eprintln!("{}: {p}", path.display());
+    }
     if let Err(e) = key {
         eprintln!("{e}");
         return Err(ExitCode::from(EX_CONFIG));
     }
+    if !problems.is_empty() {
+        return Err(ExitCode::from(EX_CONFIG));
+    }
     Ok(cfg)
+}
+
+/// `tools`: every tool as the model is offered it, with what its schema lost.
+fn list_tools(path: &std::path::Path) -> ExitCode {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let tb = gemlive::tools::Toolbox::new(&cfg.tools);
+    let decls: Vec<serde_json::Value> = tb
+        .declarations()
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|t| {
+            t["functionDeclarations"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    if decls.is_empty() {
+        println!("no tools: the model is offered none ([tools] builtin = false and no [[tools.command]])");
+    }
+    for d in &decls {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(d).unwrap_or_else(|_| d.to_string())
+        );
+    }
+    let (problems, notes) = gemlive::tools::check(&cfg.tools);
+    for n in &notes {
+        println!("note: {n}");
+    }
+    for p in &problems {
+        eprintln!("problem: {p}");
+    }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EX_CONFIG)
+    }
+}
+
+/// `call-tool NAME [JSON]`: one call, run here, its answer printed. Exit 1 if the answer is
+/// an error.
+fn call_tool(path: &std::path::Path, name: &str, args: Option<&str>) -> ExitCode {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let args: serde_json::Value = match args.map(serde_json::from_str).transpose() {
+        Ok(v) => v.unwrap_or_else(|| serde_json::json!({})),
+        Err(e) => {
+            eprintln!("gemlive call-tool: the arguments are not JSON ({e}); write them like '{{\"percent\": 50}}'");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gemlive: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = std::time::Instant::now();
+    let response = rt.block_on(gemlive::tools::call_here(&cfg.tools, name, args));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&response).unwrap_or_else(|_| response.to_string())
+    );
+    eprintln!("({:.2} s)", started.elapsed().as_secs_f64());
+    if response.get("error").is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `check-config --online`: the offline checks, then one real session opened and closed.

@@ -160,6 +160,81 @@ impl Toolbox {
     }
 }
 
+/// `gemlive call-tool`: one call run here, as the daemon would run it, but without asking for
+/// confirmation (the owner typing the command is the confirmation).
+pub async fn call_here(cfg: &ToolsConfig, name: &str, args: Value) -> Value {
+    let mut tb = Toolbox::new(cfg);
+    let call = FunctionCall {
+        id: Some("call-tool".into()),
+        name: name.to_string(),
+        args: args.clone(),
+    };
+    if let Some(t) = tb.commands.iter().find(|t| t.name == name && t.confirm) {
+        // Pre-confirm: the first dispatch records it, the second runs it.
+        let _ = tb
+            .confirmations
+            .confirmed(&t.name.clone(), &args, Instant::now());
+    }
+    match tb.dispatch(&call, Instant::now()) {
+        Dispatch::Answer(r, _) => {
+            if !tb.names().iter().any(|n| n == name) {
+                let known = tb.names().join(", ");
+                return json!({"error": format!("unknown tool `{name}`; the tools are: {known}")});
+            }
+            r.response
+        }
+        Dispatch::Run(job) => job.await,
+    }
+}
+
+/// What `check-config` says about the tools: problems (a program that is missing or not
+/// executable) and notes (schema parts the model will not see).
+pub fn check(cfg: &ToolsConfig) -> (Vec<String>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    for t in &cfg.command {
+        if let Err(e) = find_program(&t.command[0]) {
+            problems.push(format!("tool `{}`: {e}", t.name));
+        }
+        if !t.dropped.is_empty() {
+            notes.push(format!(
+                "tool `{}`: left out of its parameters (Gemini does not take them): {}",
+                t.name,
+                t.dropped.join(", ")
+            ));
+        }
+    }
+    (problems, notes)
+}
+
+/// The program a command names: a path, or a name looked up in `PATH` as exec does.
+pub fn find_program(program: &str) -> Result<std::path::PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = std::path::PathBuf::from(program);
+        return match std::fs::metadata(&p) {
+            Err(e) => Err(format!("`{program}`: {e}")),
+            Ok(_) if !executable(&p) => {
+                Err(format!("`{program}` is not an executable file (chmod +x?)"))
+            }
+            Ok(_) => Ok(p),
+        };
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| executable(p))
+        .ok_or_else(|| {
+            format!(
+                "`{program}` is not in PATH ({}); give its full path",
+                path.to_string_lossy()
+            )
+        })
+}
+
 /// One `functionDeclarations` entry for a command tool.
 fn declaration(t: &CommandTool) -> Value {
     let mut d = json!({"name": t.name, "description": t.description});

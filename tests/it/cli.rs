@@ -326,3 +326,70 @@ fn demo_runs_a_whole_session_and_writes_the_speaker_wav() {
     assert!(wav.len() > 44 + 48_000, "more than a second of replies");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tools_lists_and_call_tool_runs_what_the_model_would_call() {
+    let dir = std::env::temp_dir().join(format!("gemlive-cli-tools-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("gemlive.toml");
+    std::fs::write(
+        &cfg,
+        r#"[tools]
+[[tools.command]]
+name = "greet"
+description = "Say hello."
+command = ["sh", "-c", "printf '{\"hello\": \"%s\"}' \"$1\"", "sh", "{who}"]
+parameters = { type = "object", properties = { who = { type = "string", default = "you" } } }
+confirm = true
+"#,
+    )
+    .unwrap();
+    let c = cfg.to_str().unwrap();
+    let out = gemlive(&["--config", c, "tools"], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for want in [
+        "\"end_session\"",
+        "\"set_volume\"",
+        "\"greet\"",
+        "\"STRING\"",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    assert!(
+        stdout.contains("note: tool `greet`: left out of its parameters (Gemini does not take them): who.default"),
+        "{stdout}"
+    );
+
+    let out = gemlive(
+        &["--config", c, "call-tool", "greet", r#"{"who": "$(id)"}"#],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"hello": "$(id)"}));
+
+    let out = gemlive(&["--config", c, "call-tool", "nope"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout)
+        .contains("unknown tool `nope`; the tools are: end_session, set_volume, greet"));
+    let out = gemlive(&["--config", c, "call-tool", "greet", "{not json"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not JSON"));
+
+    // check-config: a program that is not there is a configuration error naming it.
+    std::fs::write(
+        &cfg,
+        "[[tools.command]]\nname = \"x\"\ndescription = \"X.\"\ncommand = [\"/nonexistent/x\"]\n",
+    )
+    .unwrap();
+    let out = gemlive(&["--config", c, "check-config"], &[("GEMINI_API_KEY", KEY)]);
+    assert_eq!(out.status.code(), Some(78));
+    assert!(
+        text(&out.stderr).contains("tool `x`: `/nonexistent/x`: No such file or directory"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
