@@ -303,6 +303,70 @@ struct Daemon {
     tools_rx: mpsc::Receiver<ToolDone>,
     /// Numbers calls that came without an id (they cannot be cancelled, but are still tracked).
     tool_seq: u64,
+    /// Keeps the timers in the state directory (none without one).
+    timer_keeper: Option<StateWriter>,
+    /// A timer that ended and rings until the button or `RING_FOR`.
+    ringing: Option<Ringing>,
+    /// The LED as the lifecycle last set it (ringing blinks it, then puts this back).
+    led_on: bool,
+    /// The press that silenced a timer: its release is not a button event either.
+    swallow_release: bool,
+}
+
+/// How long an ended timer rings at most.
+const RING_FOR: Duration = Duration::from_secs(60);
+/// The timer chime repeats this often; the LED blinks at a quarter of it.
+const RING_EVERY: Duration = Duration::from_secs(2);
+const BLINK_EVERY: Duration = Duration::from_millis(250);
+/// A timer that ended while gemlive was stopped still rings if it ended this recently.
+const RING_LATE_UP_TO_MS: u64 = 5 * 60 * 1000;
+
+struct Ringing {
+    labels: Vec<String>,
+    until: Instant,
+    next: Instant,
+    steps: u32,
+}
+
+/// Unix milliseconds now (timers are kept in wall-clock time to survive a restart).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Writes one small state file off the loop, newest content wins.
+struct StateWriter {
+    tx: watch::Sender<Option<String>>,
+}
+
+impl StateWriter {
+    fn start(dir: PathBuf, name: &'static str) -> Self {
+        let (tx, mut rx) = watch::channel::<Option<String>>(None);
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let Some(text) = rx.borrow_and_update().clone() else {
+                    continue;
+                };
+                let d = dir.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    resume_store::write_atomic(&d, name, text.as_bytes())
+                })
+                .await;
+                match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => log::warn!("could not keep {name} in {}: {e}", dir.display()),
+                    Err(e) => log::warn!("could not keep {name}: {e}"),
+                }
+            }
+        });
+        StateWriter { tx }
+    }
+
+    fn keep(&self, text: String) {
+        let _ = self.tx.send(Some(text));
+    }
 }
 
 /// Tool calls running at once, at most; more are answered with an error at once.
@@ -462,7 +526,7 @@ pub async fn run(
         closing: Vec::new(),
         events_tx,
         events_rx,
-        keeper: keeper_dir.map(HandleKeeper::start),
+        keeper: keeper_dir.clone().map(HandleKeeper::start),
         transcript: Transcript {
             heard: String::new(),
             said: String::new(),
@@ -488,7 +552,16 @@ pub async fn run(
         tools_tx,
         tools_rx,
         tool_seq: 0,
+        timer_keeper: keeper_dir
+            .clone()
+            .map(|d| StateWriter::start(d, tools::timers::FILE)),
+        ringing: None,
+        led_on: false,
+        swallow_release: false,
     };
+    if let Some(dir) = &keeper_dir {
+        d.restore_timers(dir);
+    }
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
     // that boots without network must still start, and keep the mic buffered.
     notify::status("waiting for the microphone");
@@ -610,6 +683,11 @@ impl Daemon {
         loop {
             self.update_state();
             let sv_due = self.sv.next_deadline().map(Instant::from_std);
+            let timer_due =
+                self.toolbox.timers.next_due_ms().map(|due| {
+                    Instant::now() + Duration::from_millis(due.saturating_sub(wall_ms()))
+                });
+            let ring_due = self.ringing.as_ref().map(|r| r.next.min(r.until));
             let long_due = match self.cfg.button.mode {
                 ButtonMode::Toggle => self.press.long_press_due(now()).map(Instant::from_std),
                 ButtonMode::PushToTalk => None,
@@ -640,6 +718,8 @@ impl Daemon {
                     }
                 }
                 _ = sleep_opt(sv_due) => self.sv_step(SvInput::Tick),
+                _ = sleep_opt(timer_due) => self.on_timers_due(),
+                _ = sleep_opt(ring_due) => self.ring_step(),
                 _ = wd_tick.tick(), if wd_period.is_some() => self.on_watchdog(),
                 _ = hangups.recv() => self.reload(),
                 Some(jpeg) = next_video(&mut self.video) => self.on_video(jpeg),
@@ -939,7 +1019,10 @@ impl Daemon {
             self.summary.tool_calls += 1;
             let args_log = outside(&call.args.to_string(), TOOL_ARGS_LOG_BYTES);
             let name_log = outside(&call.name, 64);
-            let job = match self.toolbox.dispatch(call, Instant::now().into_std()) {
+            let job = match self
+                .toolbox
+                .dispatch(call, Instant::now().into_std(), wall_ms())
+            {
                 tools::Dispatch::Answer(resp, effect) => {
                     log::info!(
                         "tool call {name_log}({args_log}) -> {}",
@@ -1005,6 +1088,140 @@ impl Daemon {
                     log::info!("speaker volume set to {p} %");
                 }
                 ToolEffect::EndSession => self.life_event(lifecycle::Event::ModelEnded),
+                ToolEffect::TimersChanged => self.keep_timers(),
+            }
+        }
+    }
+
+    fn keep_timers(&self) {
+        if let Some(k) = &self.timer_keeper {
+            k.keep(self.toolbox.timers.to_json());
+        }
+    }
+
+    /// Timers kept from before a restart: those still running go on; one that ended while
+    /// gemlive was stopped rings now if it ended only minutes ago.
+    fn restore_timers(&mut self, dir: &std::path::Path) {
+        let path = dir.join(tools::timers::FILE);
+        let text = match crate::config::read_small_file(&path, 64 << 10) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                log::warn!("could not read the kept timers in {}: {e}", path.display());
+                return;
+            }
+        };
+        match tools::timers::Timers::from_json(&text) {
+            Ok(t) if !t.is_empty() => {
+                self.toolbox.timers = t;
+                let now = wall_ms();
+                let missed: Vec<_> = self
+                    .toolbox
+                    .timers
+                    .take_due(now.saturating_sub(RING_LATE_UP_TO_MS))
+                    .into_iter()
+                    .map(|t| t.label)
+                    .collect();
+                if !missed.is_empty() {
+                    log::warn!(
+                        "timer(s) {} ended while gemlive was stopped",
+                        outside(&missed.join(", "), 200)
+                    );
+                }
+                log::info!(
+                    "{} timer(s) kept from before the restart: {}",
+                    self.toolbox.timers.describe(now)["timers"]
+                        .as_array()
+                        .map_or(0, Vec::len),
+                    outside(&self.toolbox.timers.describe(now).to_string(), 400)
+                );
+                self.keep_timers();
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("ignoring the kept timers in {}: {e}", path.display()),
+        }
+    }
+
+    /// One or more timers ended: ring, and tell the model if a session is open.
+    fn on_timers_due(&mut self) {
+        let due = self.toolbox.timers.take_due(wall_ms());
+        if due.is_empty() {
+            return;
+        }
+        self.keep_timers();
+        let labels: Vec<String> = due.iter().map(|t| t.label.clone()).collect();
+        for t in &due {
+            log::info!(
+                "timer {} ({}) ended: ringing",
+                outside(&t.label, 80),
+                tools::timers::spoken(t.duration_s)
+            );
+            let note = format!(
+                "[device note, not the user speaking] The {} timer \"{}\" has just ended and is ringing on the device now. Tell the user briefly.",
+                tools::timers::spoken(t.duration_s),
+                t.label
+            );
+            self.sv_step(SvInput::Note(ClientMessage::text(&note).to_json()));
+        }
+        let now = Instant::now();
+        match &mut self.ringing {
+            Some(r) => {
+                r.labels.extend(labels);
+                r.until = now + RING_FOR;
+            }
+            None => {
+                self.ringing = Some(Ringing {
+                    labels,
+                    until: now + RING_FOR,
+                    next: now,
+                    steps: 0,
+                })
+            }
+        }
+        self.ring_step();
+    }
+
+    /// Every `BLINK_EVERY` while ringing: the LED toggles, and every `RING_EVERY` the chime
+    /// plays again; after `RING_FOR` it stops by itself.
+    fn ring_step(&mut self) {
+        let now = Instant::now();
+        let Some(r) = &mut self.ringing else { return };
+        if now >= r.until {
+            log::info!(
+                "timer {} stopped ringing after {} s",
+                outside(&r.labels.join(", "), 200),
+                RING_FOR.as_secs()
+            );
+            self.stop_ringing();
+            return;
+        }
+        if now < r.next {
+            return;
+        }
+        let per_chime = (RING_EVERY.as_millis() / BLINK_EVERY.as_millis()) as u32;
+        if r.steps % per_chime == 0 {
+            let g = self.machine.generation();
+            self.player
+                .play(g, 24_000, lifecycle::chime_pcm(lifecycle::Chime::Timer));
+            self.player.end_of_turn(g);
+        }
+        let lit = r.steps % 2 == 0;
+        r.steps += 1;
+        r.next = now + BLINK_EVERY;
+        self.set_led(lit);
+    }
+
+    fn stop_ringing(&mut self) {
+        if self.ringing.take().is_some() {
+            let on = self.led_on;
+            self.set_led(on);
+        }
+    }
+
+    fn set_led(&self, on: bool) {
+        if let Some(led) = &self.led {
+            if let Err(e) = led.set(on) {
+                log::warn!("LED: {}", error_chain(&e));
             }
         }
     }
@@ -1084,6 +1301,17 @@ impl Daemon {
             }
         };
         log::debug!("button {:?}", ev.edge);
+        // A ringing timer takes the press (and its release): it only silences the timer.
+        if self.ringing.is_some() && ev.edge == Edge::Pressed {
+            log::info!("button: timer silenced");
+            self.stop_ringing();
+            self.swallow_release = true;
+            return;
+        }
+        if self.swallow_release && ev.edge == Edge::Released {
+            self.swallow_release = false;
+            return;
+        }
         match self.cfg.button.mode {
             ButtonMode::PushToTalk => {
                 let e = match ev.edge {
@@ -1142,10 +1370,10 @@ impl Daemon {
                     self.player.end_of_turn(g);
                 }
                 A::Led(on) => {
-                    if let Some(led) = &self.led {
-                        if let Err(e) = led.set(on) {
-                            log::warn!("LED: {}", error_chain(&e));
-                        }
+                    self.led_on = on;
+                    // While a timer rings the LED blinks; the state is put back after.
+                    if self.ringing.is_none() {
+                        self.set_led(on);
                     }
                 }
             }

@@ -50,6 +50,8 @@ pub enum Chime {
     Wake,
     End,
     Error,
+    /// A timer ended: four quick high beeps, unlike any other sound it makes.
+    Timer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +195,15 @@ pub fn chime_pcm(kind: Chime) -> Vec<u8> {
         Chime::Wake => &[(660.0, 0.08), (880.0, 0.10)],
         Chime::End => &[(880.0, 0.08), (660.0, 0.10)],
         Chime::Error => &[(220.0, 0.12), (0.0, 0.06), (220.0, 0.12)],
+        Chime::Timer => &[
+            (1_320.0, 0.09),
+            (0.0, 0.05),
+            (1_320.0, 0.09),
+            (0.0, 0.05),
+            (1_320.0, 0.09),
+            (0.0, 0.05),
+            (1_760.0, 0.16),
+        ],
     };
     let rate = 24_000.0;
     let mut out = Vec::new();

@@ -166,3 +166,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     })?;
     parse_str(&text, path)
 }
+
+/// A small state file (regular files only, at most `limit` bytes), as UTF-8 text. A missing
+/// file is `NotFound`; anything else that is refused says why.
+pub fn read_small_file(path: &Path, limit: u64) -> std::io::Result<String> {
+    use regular::Refusal;
+    let bytes = regular::read_regular(path, limit).map_err(|r| match r {
+        Refusal::Io(e) => e,
+        Refusal::NotRegular(what) => {
+            std::io::Error::other(format!("it is {what}, not a regular file"))
+        }
+        Refusal::TooLarge(n) => {
+            std::io::Error::other(format!("it is larger than {}", regular::size_text(n)))
+        }
+    })?;
+    String::from_utf8(bytes).map_err(|_| std::io::Error::other("it is not UTF-8 text"))
+}

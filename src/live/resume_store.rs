@@ -81,17 +81,23 @@ pub fn save(dir: &Path, handle: Option<&str>) -> std::io::Result<()> {
         saved_unix_s: unix_now(),
     })
     .map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!(".{FILE}.tmp"));
+    write_atomic(dir, FILE, json.as_bytes())
+}
+
+/// Replaces `dir/name` with `bytes` (mode 0600) so that a power cut leaves the old file or the
+/// new one, never a torn one.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(&tmp)?;
-    f.write_all(json.as_bytes())?;
+    f.write_all(bytes)?;
     f.sync_all()?;
     drop(f);
-    std::fs::rename(&tmp, &path)?;
+    std::fs::rename(&tmp, dir.join(name))?;
     // The rename itself must survive a power cut too.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

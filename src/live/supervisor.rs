@@ -71,6 +71,9 @@ pub enum Input {
     Video(String),
     /// activityStart/activityEnd (push-to-talk), as JSON: sent now or first thing once ready.
     Activity(String),
+    /// A note for the model (`realtimeInput.text`, as JSON), e.g. a timer ended: sent on a
+    /// ready link, dropped without one (it is about now, not for later).
+    Note(String),
     /// A tool response for a call that came on `conn`.
     ToolResponse {
         conn: ConnId,
@@ -460,6 +463,11 @@ impl Supervisor {
                         self.counters.video_frames_sent += 1;
                         Self::send(&mut self.next_seq, l, Outgoing::Json(json), None, &mut out);
                     }
+                }
+            }
+            Input::Note(json) => {
+                if let Some(l) = self.link.as_mut() {
+                    Self::send(&mut self.next_seq, l, Outgoing::Json(json), None, &mut out);
                 }
             }
             Input::Activity(json) => match self.link.as_mut() {

@@ -14,6 +14,8 @@ pub enum Effect {
     EndSession,
     /// Speaker volume in percent, 0..=100.
     SetVolume(u8),
+    /// The timers changed: keep them, and wake up for the next one.
+    TimersChanged,
 }
 
 /// The built-ins' `functionDeclarations` entries. `end_session` takes no arguments, so it has

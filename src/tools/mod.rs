@@ -7,6 +7,7 @@ pub mod builtin;
 pub mod command;
 pub mod schema;
 pub mod settings;
+pub mod timers;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -87,6 +88,8 @@ pub struct Toolbox {
     builtin: bool,
     commands: Vec<Arc<CommandTool>>,
     confirmations: Confirmations,
+    /// The kitchen timers (built-in tools); the daemon rings them and keeps them.
+    pub timers: timers::Timers,
 }
 
 impl Toolbox {
@@ -95,6 +98,7 @@ impl Toolbox {
             builtin: cfg.builtin,
             commands: cfg.command.iter().cloned().map(Arc::new).collect(),
             confirmations: Confirmations::default(),
+            timers: timers::Timers::default(),
         }
     }
 
@@ -103,6 +107,7 @@ impl Toolbox {
         let mut decls: Vec<Value> = Vec::new();
         if self.builtin {
             decls.extend(builtin::function_declarations());
+            decls.extend(timers::function_declarations());
         }
         decls.extend(self.commands.iter().map(|t| declaration(t)));
         (!decls.is_empty()).then(|| vec![json!({ "functionDeclarations": decls })])
@@ -118,7 +123,8 @@ impl Toolbox {
         n
     }
 
-    pub fn dispatch(&mut self, call: &FunctionCall, now: Instant) -> Dispatch {
+    /// `now` for confirmations, `wall_ms` (Unix milliseconds) for timers.
+    pub fn dispatch(&mut self, call: &FunctionCall, now: Instant, wall_ms: u64) -> Dispatch {
         let reply = |response: Value| FunctionResponse {
             id: call.id.clone(),
             name: call.name.clone(),
@@ -150,6 +156,10 @@ impl Toolbox {
             return Dispatch::Run(Box::pin(async move { command::run(&tool, &args).await }));
         }
         if self.builtin {
+            if let Some(r) = timers::answer(&mut self.timers, &call.name, &call.args, wall_ms) {
+                let changed = call.name != "list_timers" && r.get("error").is_none();
+                return Dispatch::Answer(reply(r), changed.then_some(Effect::TimersChanged));
+            }
             let (r, e) = builtin::answer(call);
             return Dispatch::Answer(r, e);
         }
@@ -175,7 +185,7 @@ pub async fn call_here(cfg: &ToolsConfig, name: &str, args: Value) -> Value {
             .confirmations
             .confirmed(&t.name.clone(), &args, Instant::now());
     }
-    match tb.dispatch(&call, Instant::now()) {
+    match tb.dispatch(&call, Instant::now(), 0) {
         Dispatch::Answer(r, _) => {
             if !tb.names().iter().any(|n| n == name) {
                 let known = tb.names().join(", ");
@@ -293,10 +303,21 @@ behavior = "non_blocking"
         let d = tb.declarations().unwrap();
         let f = d[0]["functionDeclarations"].as_array().unwrap();
         let names: Vec<&str> = f.iter().filter_map(|x| x["name"].as_str()).collect();
-        assert_eq!(names, ["end_session", "set_volume", "door", "echo"]);
-        assert!(f[2].get("parameters").is_none());
-        assert_eq!(f[3]["parameters"]["properties"]["x"]["type"], "STRING");
-        assert_eq!(f[3]["behavior"], "NON_BLOCKING");
+        assert_eq!(
+            names,
+            [
+                "end_session",
+                "set_volume",
+                "set_timer",
+                "cancel_timer",
+                "list_timers",
+                "door",
+                "echo"
+            ]
+        );
+        assert!(f[5].get("parameters").is_none());
+        assert_eq!(f[6]["parameters"]["properties"]["x"]["type"], "STRING");
+        assert_eq!(f[6]["behavior"], "NON_BLOCKING");
         assert_eq!(tb.names(), names);
         let none = Toolbox::new(&ToolsConfig {
             builtin: false,
@@ -309,7 +330,7 @@ behavior = "non_blocking"
     fn confirm_refuses_then_runs_the_same_call() {
         let mut tb = Toolbox::new(&cfg(TWO));
         let t0 = Instant::now();
-        let first = tb.dispatch(&call("door", json!({"a": 1, "b": 2})), t0);
+        let first = tb.dispatch(&call("door", json!({"a": 1, "b": 2})), t0, 0);
         let Dispatch::Answer(r, None) = first else {
             panic!("first call must be refused")
         };
@@ -319,14 +340,15 @@ behavior = "non_blocking"
             .contains("confirm out loud"));
         // A different call is not a confirmation.
         assert!(matches!(
-            tb.dispatch(&call("door", json!({"a": 2})), t0),
+            tb.dispatch(&call("door", json!({"a": 2})), t0, 0),
             Dispatch::Answer(..)
         ));
         // The same arguments (in another order) within 30 s run.
         assert!(matches!(
             tb.dispatch(
                 &call("door", json!({"b": 2, "a": 1})),
-                t0 + Duration::from_secs(29)
+                t0 + Duration::from_secs(29),
+                0
             ),
             Dispatch::Run(_)
         ));
@@ -334,14 +356,16 @@ behavior = "non_blocking"
         assert!(matches!(
             tb.dispatch(
                 &call("door", json!({"a": 1, "b": 2})),
-                t0 + Duration::from_secs(30)
+                t0 + Duration::from_secs(30),
+                0
             ),
             Dispatch::Answer(..)
         ));
         assert!(matches!(
             tb.dispatch(
                 &call("door", json!({"a": 1, "b": 2})),
-                t0 + Duration::from_secs(61)
+                t0 + Duration::from_secs(61),
+                0
             ),
             Dispatch::Answer(..)
         ));
@@ -351,20 +375,21 @@ behavior = "non_blocking"
     fn unknown_and_builtin_calls_are_answered_at_once() {
         let mut tb = Toolbox::new(&cfg(TWO));
         let now = Instant::now();
-        let Dispatch::Answer(r, e) = tb.dispatch(&call("set_volume", json!({"percent": 10})), now)
+        let Dispatch::Answer(r, e) =
+            tb.dispatch(&call("set_volume", json!({"percent": 10})), now, 0)
         else {
             panic!()
         };
         assert_eq!(r.response["result"], "ok");
         assert_eq!(e, Some(Effect::SetVolume(10)));
-        let Dispatch::Answer(r, None) = tb.dispatch(&call("nope", json!({})), now) else {
+        let Dispatch::Answer(r, None) = tb.dispatch(&call("nope", json!({})), now, 0) else {
             panic!()
         };
         assert!(r.response["error"]
             .as_str()
             .unwrap()
             .contains("unknown tool"));
-        let Dispatch::Answer(r, None) = tb.dispatch(&call("echo", json!([1])), now) else {
+        let Dispatch::Answer(r, None) = tb.dispatch(&call("echo", json!([1])), now, 0) else {
             panic!()
         };
         assert!(r.response["error"]

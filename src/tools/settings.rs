@@ -10,7 +10,13 @@ use serde_json::Value;
 use super::schema;
 
 /// The built-in tools' names: no declared tool may take one, whether or not they are on.
-pub const BUILTIN_NAMES: [&str; 2] = ["end_session", "set_volume"];
+pub const BUILTIN_NAMES: [&str; 5] = [
+    "end_session",
+    "set_volume",
+    "set_timer",
+    "cancel_timer",
+    "list_timers",
+];
 /// `timeout_s` of a command tool: default and range.
 pub const DEFAULT_TIMEOUT_S: u64 = 10;
 pub const TIMEOUT_RANGE_S: std::ops::RangeInclusive<u64> = 1..=600;

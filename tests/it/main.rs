@@ -18,6 +18,7 @@ mod module_graph;
 mod repo_docs;
 mod service;
 mod session_resume;
+mod timers;
 mod tools;
 mod video;
 mod voice_turn;
