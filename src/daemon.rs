@@ -122,7 +122,7 @@ pub fn session_settings(cfg: &Config) -> SessionSettings {
             cfg.live.compression_trigger_tokens,
             cfg.live.compression_target_tokens,
         )),
-        tools: tools::Toolbox::new(&cfg.tools).declarations(),
+        tools: tools::Toolbox::new(&cfg.tools, cfg.video.enabled).declarations(),
         manual_activity: cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk,
     }
 }
@@ -369,6 +369,9 @@ impl StateWriter {
     }
 }
 
+/// `look` waits this long for a fresh camera frame.
+const LOOK_WAIT: Duration = Duration::from_secs(3);
+
 /// Tool calls running at once, at most; more are answered with an error at once.
 const MAX_RUNNING_TOOLS: usize = 16;
 
@@ -385,6 +388,8 @@ struct ToolDone {
     name: String,
     args: String,
     response: serde_json::Value,
+    /// A camera frame to send first (`look`).
+    video: Option<Vec<u8>>,
     took: Duration,
 }
 
@@ -483,6 +488,7 @@ pub async fn run(
     let cfg_long_press = cfg.button.long_press_ms;
     let echo_mode = cfg.audio.echo;
     let cfg_tools = cfg.tools.clone();
+    let cfg_camera = cfg.video.enabled;
     let (tools_tx, tools_rx) = mpsc::channel(MAX_RUNNING_TOOLS);
     let keeper_dir = resume_store::dir_from_env();
     let mut sv = Supervisor::new(supervisor_settings(&cfg, seed));
@@ -547,7 +553,7 @@ pub async fn run(
         press: PressTracker::new(Duration::from_millis(u64::from(cfg_long_press))),
         led,
         shown: "",
-        toolbox: tools::Toolbox::new(&cfg_tools),
+        toolbox: tools::Toolbox::new(&cfg_tools, cfg_camera),
         running_tools: HashMap::new(),
         tools_tx,
         tools_rx,
@@ -1033,6 +1039,21 @@ impl Daemon {
                     continue;
                 }
                 tools::Dispatch::Run(job) => job,
+                tools::Dispatch::Look => match &self.video {
+                    Some(v) => {
+                        let (slot, pipeline) = v.look_parts();
+                        tools::look_job(move || Video::look_blocking(&slot, pipeline, LOOK_WAIT))
+                    }
+                    None => {
+                        let resp = crate::live::proto::FunctionResponse {
+                            id: call.id.clone(),
+                            name: call.name.clone(),
+                            response: serde_json::json!({"error": "the camera is off"}),
+                        };
+                        responses.push(resp);
+                        continue;
+                    }
+                },
             };
             if self.running_tools.len() >= MAX_RUNNING_TOOLS {
                 log::warn!("tool call {name_log}({args_log}) refused: {MAX_RUNNING_TOOLS} calls are still running");
@@ -1053,7 +1074,7 @@ impl Daemon {
             let started = Instant::now();
             let key2 = key.clone();
             let task = tokio::spawn(async move {
-                let response = job.await;
+                let out = job.await;
                 let _ = tx
                     .send(ToolDone {
                         conn,
@@ -1061,7 +1082,8 @@ impl Daemon {
                         id,
                         name,
                         args: args_log,
-                        response,
+                        response: out.response,
+                        video: out.video,
                         took: started.elapsed(),
                     })
                     .await;
@@ -1245,6 +1267,11 @@ impl Daemon {
             done.args,
             done.took.as_secs_f64()
         );
+        if let Some(jpeg) = &done.video {
+            // Sent at once and ahead of the answer, so the model has it when it reads the answer.
+            log::debug!("look: sending a {} byte camera frame", jpeg.len());
+            self.sv_step(SvInput::Note(ClientMessage::video_jpeg(jpeg).to_json()));
+        }
         let resp = crate::live::proto::FunctionResponse {
             id: done.id,
             name: done.name,

@@ -116,7 +116,7 @@ fn list_tools(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let tb = gemlive::tools::Toolbox::new(&cfg.tools);
+    let tb = gemlive::tools::Toolbox::new(&cfg.tools, cfg.video.enabled);
     let decls: Vec<serde_json::Value> = tb
         .declarations()
         .unwrap_or_default()

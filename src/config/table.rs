@@ -179,7 +179,7 @@ macro_rules! with_keys {
             [tools] ToolsConfig RawTools foreign {
                 builtin: bool = true;
                     Kind::Bool, "", Shown::Literal("true"), false, [],
-                    "Offer the model the built-in tools: `end_session`, `set_volume` and the timers `set_timer`, `cancel_timer`, `list_timers`.";
+                    "Offer the model the built-in tools: `end_session`, `set_volume`, the timers `set_timer`, `cancel_timer`, `list_timers`, and `look` (with a camera).";
                 command: Vec<CommandTool> = Vec::new();
                     Kind::Tables, "", Shown::Unset, false, [Ctx::command_tools],
                     "`[[tools.command]]` entries: programs the model may run (see [Tools](#tools)).";

@@ -71,8 +71,9 @@ pub enum Input {
     Video(String),
     /// activityStart/activityEnd (push-to-talk), as JSON: sent now or first thing once ready.
     Activity(String),
-    /// A note for the model (`realtimeInput.text`, as JSON), e.g. a timer ended: sent on a
-    /// ready link, dropped without one (it is about now, not for later).
+    /// A message about now (as JSON): a note for the model (`realtimeInput.text`, a timer
+    /// ended) or a frame it asked for (`look`). Sent on a ready link whatever is in flight,
+    /// dropped without one (it would be stale later).
     Note(String),
     /// A tool response for a call that came on `conn`.
     ToolResponse {

@@ -24,8 +24,36 @@ use settings::{CommandTool, ToolsConfig};
 /// A `confirm = true` call runs when the same call comes again within this long.
 pub const CONFIRM_WINDOW: Duration = Duration::from_secs(30);
 
-/// Work for a task of its own; resolves to the `response` object.
-pub type Job = Pin<Box<dyn Future<Output = Value> + Send>>;
+/// What a call's task produced.
+pub struct Outcome {
+    /// The `response` object.
+    pub response: Value,
+    /// A camera frame to send before the response (`look`).
+    pub video: Option<Vec<u8>>,
+}
+
+/// Work for a task of its own.
+pub type Job = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// The `look` call's work: a blocking capture-and-encode, run on the blocking pool.
+pub fn look_job(capture: impl FnOnce() -> Result<Vec<u8>, String> + Send + 'static) -> Job {
+    Box::pin(async move {
+        match tokio::task::spawn_blocking(capture).await {
+            Ok(Ok(jpeg)) => Outcome {
+                response: json!({"result": "a fresh picture from the camera was sent to you just now; describe what you see"}),
+                video: Some(jpeg),
+            },
+            Ok(Err(e)) => Outcome {
+                response: json!({ "error": e }),
+                video: None,
+            },
+            Err(e) => Outcome {
+                response: json!({"error": format!("the camera task failed: {e}")}),
+                video: None,
+            },
+        }
+    })
+}
 
 /// What to do with one call.
 pub enum Dispatch {
@@ -33,6 +61,8 @@ pub enum Dispatch {
     Answer(FunctionResponse, Option<Effect>),
     /// Run `job` off the loop; answer with its result.
     Run(Job),
+    /// The built-in `look`: the daemon sends a fresh camera frame, then answers.
+    Look,
 }
 
 /// Calls that wait for the user's spoken yes: (tool, arguments) → when it was first refused.
@@ -86,6 +116,8 @@ fn canonical(v: &Value) -> String {
 /// Every tool the model is offered, and how to answer each call.
 pub struct Toolbox {
     builtin: bool,
+    /// A camera is configured: `look` is offered.
+    camera: bool,
     commands: Vec<Arc<CommandTool>>,
     confirmations: Confirmations,
     /// The kitchen timers (built-in tools); the daemon rings them and keeps them.
@@ -93,9 +125,10 @@ pub struct Toolbox {
 }
 
 impl Toolbox {
-    pub fn new(cfg: &ToolsConfig) -> Toolbox {
+    pub fn new(cfg: &ToolsConfig, camera: bool) -> Toolbox {
         Toolbox {
             builtin: cfg.builtin,
+            camera,
             commands: cfg.command.iter().cloned().map(Arc::new).collect(),
             confirmations: Confirmations::default(),
             timers: timers::Timers::default(),
@@ -108,6 +141,12 @@ impl Toolbox {
         if self.builtin {
             decls.extend(builtin::function_declarations());
             decls.extend(timers::function_declarations());
+            if self.camera {
+                decls.push(json!({
+                    "name": "look",
+                    "description": "Take a fresh picture with the device's camera right now and look at it, e.g. when the user asks what you see or holds something up."
+                }));
+            }
         }
         decls.extend(self.commands.iter().map(|t| declaration(t)));
         (!decls.is_empty()).then(|| vec![json!({ "functionDeclarations": decls })])
@@ -117,7 +156,12 @@ impl Toolbox {
     pub fn names(&self) -> Vec<String> {
         let mut n: Vec<String> = Vec::new();
         if self.builtin {
-            n.extend(settings::BUILTIN_NAMES.iter().map(|s| s.to_string()));
+            n.extend(
+                settings::BUILTIN_NAMES
+                    .iter()
+                    .filter(|b| self.camera || **b != "look")
+                    .map(|s| s.to_string()),
+            );
         }
         n.extend(self.commands.iter().map(|t| t.name.clone()));
         n
@@ -153,7 +197,15 @@ impl Toolbox {
                     None,
                 );
             }
-            return Dispatch::Run(Box::pin(async move { command::run(&tool, &args).await }));
+            return Dispatch::Run(Box::pin(async move {
+                Outcome {
+                    response: command::run(&tool, &args).await,
+                    video: None,
+                }
+            }));
+        }
+        if self.builtin && self.camera && call.name == "look" {
+            return Dispatch::Look;
         }
         if self.builtin {
             if let Some(r) = timers::answer(&mut self.timers, &call.name, &call.args, wall_ms) {
@@ -173,7 +225,7 @@ impl Toolbox {
 /// `gemlive call-tool`: one call run here, as the daemon would run it, but without asking for
 /// confirmation (the owner typing the command is the confirmation).
 pub async fn call_here(cfg: &ToolsConfig, name: &str, args: Value) -> Value {
-    let mut tb = Toolbox::new(cfg);
+    let mut tb = Toolbox::new(cfg, false);
     let call = FunctionCall {
         id: Some("call-tool".into()),
         name: name.to_string(),
@@ -193,7 +245,8 @@ pub async fn call_here(cfg: &ToolsConfig, name: &str, args: Value) -> Value {
             }
             r.response
         }
-        Dispatch::Run(job) => job.await,
+        Dispatch::Run(job) => job.await.response,
+        Dispatch::Look => json!({"error": "look needs the running daemon"}),
     }
 }
 
@@ -299,7 +352,7 @@ behavior = "non_blocking"
 
     #[test]
     fn declarations_list_builtins_then_commands() {
-        let tb = Toolbox::new(&cfg(TWO));
+        let tb = Toolbox::new(&cfg(TWO), false);
         let d = tb.declarations().unwrap();
         let f = d[0]["functionDeclarations"].as_array().unwrap();
         let names: Vec<&str> = f.iter().filter_map(|x| x["name"].as_str()).collect();
@@ -319,16 +372,19 @@ behavior = "non_blocking"
         assert_eq!(f[6]["parameters"]["properties"]["x"]["type"], "STRING");
         assert_eq!(f[6]["behavior"], "NON_BLOCKING");
         assert_eq!(tb.names(), names);
-        let none = Toolbox::new(&ToolsConfig {
-            builtin: false,
-            command: Vec::new(),
-        });
+        let none = Toolbox::new(
+            &ToolsConfig {
+                builtin: false,
+                command: Vec::new(),
+            },
+            true,
+        );
         assert_eq!(none.declarations(), None);
     }
 
     #[test]
     fn confirm_refuses_then_runs_the_same_call() {
-        let mut tb = Toolbox::new(&cfg(TWO));
+        let mut tb = Toolbox::new(&cfg(TWO), false);
         let t0 = Instant::now();
         let first = tb.dispatch(&call("door", json!({"a": 1, "b": 2})), t0, 0);
         let Dispatch::Answer(r, None) = first else {
@@ -373,7 +429,7 @@ behavior = "non_blocking"
 
     #[test]
     fn unknown_and_builtin_calls_are_answered_at_once() {
-        let mut tb = Toolbox::new(&cfg(TWO));
+        let mut tb = Toolbox::new(&cfg(TWO), false);
         let now = Instant::now();
         let Dispatch::Answer(r, e) =
             tb.dispatch(&call("set_volume", json!({"percent": 10})), now, 0)

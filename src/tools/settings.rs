@@ -10,12 +10,13 @@ use serde_json::Value;
 use super::schema;
 
 /// The built-in tools' names: no declared tool may take one, whether or not they are on.
-pub const BUILTIN_NAMES: [&str; 5] = [
+pub const BUILTIN_NAMES: [&str; 6] = [
     "end_session",
     "set_volume",
     "set_timer",
     "cancel_timer",
     "list_timers",
+    "look",
 ];
 /// `timeout_s` of a command tool: default and range.
 pub const DEFAULT_TIMEOUT_S: u64 = 10;

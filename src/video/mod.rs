@@ -43,6 +43,9 @@ pub struct Video {
     pub rx: mpsc::Receiver<Vec<u8>>,
     pub gate: Arc<VideoGate>,
     pub stats: Arc<VideoStats>,
+    /// The newest camera frame, for a look on demand.
+    slot: Arc<FrameSlot>,
+    pipeline: PipelineConfig,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -65,7 +68,7 @@ impl Video {
                 fps: cfg.fps,
                 pipeline: PipelineConfig::from(cfg),
             },
-            slot,
+            slot.clone(),
             gate.clone(),
             tx,
             stop,
@@ -75,8 +78,46 @@ impl Video {
             rx,
             gate,
             stats,
+            slot,
+            pipeline: PipelineConfig::from(cfg),
             threads: vec![capture, worker],
         })
+    }
+
+    /// A frame captured after this call, through the pipeline, as the JPEG to send: the `look`
+    /// tool. Blocking (waits up to `within` for the camera, then decodes and encodes): run it
+    /// off the loop.
+    pub fn look_blocking(
+        slot: &FrameSlot,
+        pipeline: PipelineConfig,
+        within: std::time::Duration,
+    ) -> Result<Vec<u8>, String> {
+        let after = slot.seq();
+        let until = std::time::Instant::now() + within;
+        let mut frame = Vec::new();
+        let mut pipe = jpeg::Pipeline::new(pipeline);
+        let mut last_error = None;
+        while std::time::Instant::now() < until {
+            match slot.take_newer(after, &mut frame) {
+                Some(_) => match pipe.process(&frame) {
+                    Ok(p) => return Ok(p.jpeg.to_vec()),
+                    Err(e) => last_error = Some(e.to_string()),
+                },
+                None => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+        Err(match last_error {
+            Some(e) => format!("the camera's frames are broken ({e})"),
+            None => format!(
+                "the camera sent no frame for {:.0} s; it may be unplugged or stalled",
+                within.as_secs_f64()
+            ),
+        })
+    }
+
+    /// What [`Video::look_blocking`] needs, to move into a blocking task.
+    pub fn look_parts(&self) -> (Arc<FrameSlot>, PipelineConfig) {
+        (self.slot.clone(), self.pipeline)
     }
 
     /// Waits for the threads (after `stop` was set), but not for one stuck in a driver call.

@@ -373,7 +373,7 @@ confirm = true
     let out = gemlive(&["--config", c, "call-tool", "nope"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout)
-        .contains("unknown tool `nope`; the tools are: end_session, set_volume, greet"));
+        .contains("unknown tool `nope`; the tools are: end_session, set_volume, set_timer, cancel_timer, list_timers, greet"));
     let out = gemlive(&["--config", c, "call-tool", "greet", "{not json"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("not JSON"));

@@ -100,14 +100,18 @@ async fn command_tools_run_safely_off_the_loop() {
         [
             "end_session",
             "set_volume",
+            "set_timer",
+            "cancel_timer",
+            "list_timers",
             "note",
             "slow",
             "slower",
             "door"
-        ]
+        ],
+        "no `look` without a camera"
     );
     assert_eq!(
-        decl[2]["parameters"]["properties"]["text"]["type"], "STRING",
+        decl[5]["parameters"]["properties"]["text"]["type"], "STRING",
         "{decl}"
     );
 
@@ -228,4 +232,45 @@ async fn command_tools_run_safely_off_the_loop() {
         assert!(!line.chars().any(char::is_control), "{line:?}");
     }
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn look_sends_a_fresh_frame_before_its_answer() {
+    let mut sv = Server::start().await;
+    let mut rig = Rig::new("tools-look", &pcm(78, 20 * SEC), &sv.url, "", "").unwrap();
+    let frames: Vec<u8> = (0..4).flat_map(gemlive::demo::camera_frame).collect();
+    // Frames go out only while the user speaks: a look must not wait for that.
+    rig.add_camera(&frames, "send = \"while_speaking\"\nfps = 0.05\n")
+        .unwrap();
+    rig.spawn(&exe(), KEY, &[], None).unwrap();
+    let mut seen = Seen::default();
+    sv.ready(&mut seen, &[]).await;
+    let decl = seen.setups[0]["setup"]["tools"][0]["functionDeclarations"].to_string();
+    assert!(decl.contains("\"look\""), "{decl}");
+    sv.pump(&mut seen, Duration::from_secs(1), |_| false).await;
+    seen.others.clear();
+    sv.send(0, call("l1", "look", json!({})));
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(5), |s| response_for(s, "l1")
+            .is_some())
+            .await
+    );
+    let r = response_for(&seen, "l1").unwrap();
+    assert!(r["response"]["result"].as_str().is_some(), "{r}");
+    let at = seen
+        .others
+        .iter()
+        .position(|(_, v)| v.get("toolResponse").is_some())
+        .unwrap();
+    let before = at
+        .checked_sub(1)
+        .and_then(|i| gemlive::standin::client_video(&seen.others[i].1))
+        .expect("a camera frame right before the answer");
+    assert_eq!(
+        gemlive::video::jpeg::jpeg_size(&before),
+        Some((768, 768)),
+        "the frame as the pipeline makes it"
+    );
+    rig.terminate();
+    assert!(rig.wait(Duration::from_secs(10)).unwrap().success());
 }
