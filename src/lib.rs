@@ -20,7 +20,7 @@
 //! | `machine`   | pure state machine: turns, generations, interruptions             |
 //! | `daemon`    | wiring: spawns the edges, feeds the machines, performs their actions |
 //! | `service`   | logging (journald or stderr), sd-notify, signals                  |
-//! | `tools`     | built-in tools the model can call (end_session, set_volume)        |
+//! | `tools`     | the model's tools: built-ins, timers, `look`, the owner's command tools |
 //! | `standin`   | a Live API stand-in on 127.0.0.1 used by `demo` and the tests     |
 //! | `demo`      | the no-hardware, no-key demonstration                             |
 
