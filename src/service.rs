@@ -44,7 +44,9 @@ pub fn apply_config_level(level: LevelFilter) {
 pub fn redact(secret: &str) {
     if secret.len() >= 4 {
         if let Ok(mut s) = SECRETS.write() {
-            s.push(secret.to_string());
+            if !s.iter().any(|k| k == secret) {
+                s.push(secret.to_string());
+            }
         }
     }
 }
@@ -71,13 +73,22 @@ const SITE_WINDOW: Duration = Duration::from_secs(10);
 /// can start a line of its own or drive a terminal, and cut to `max` bytes with the length left
 /// out said.
 pub fn outside(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max) + 16);
-    for (i, c) in s.char_indices() {
+    // Secrets go before the cut: a cut through one would leave a piece the logger cannot match.
+    // Only the part that can be shown is scrubbed (plus room for a secret across the cut).
+    let window = s.floor_char_boundary(s.len().min(max + 512));
+    let scrubbed = scrub(s[..window].to_string());
+    let mut out = String::with_capacity(scrubbed.len().min(max) + 16);
+    let mut shown = scrubbed.len();
+    for (i, c) in scrubbed.char_indices() {
         if out.len() >= max {
-            out.push_str(&format!("… [{} more bytes]", s.len() - i));
+            shown = i;
             break;
         }
         push_escaped(&mut out, c);
+    }
+    let more = scrubbed.len() - shown + (s.len() - window);
+    if more > 0 {
+        out.push_str(&format!("… [{more} more bytes]"));
     }
     out
 }

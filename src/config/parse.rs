@@ -331,6 +331,20 @@ impl<'a> Ctx<'a> {
         cfg.button = self.button(&button)?;
         service.resolve_into(self, &mut cfg.service)?;
         tools.resolve_into(self, &mut cfg.tools)?;
+        // Names are unique across all kinds of tool.
+        for (i, h) in cfg.tools.http.iter().enumerate() {
+            if cfg.tools.command.iter().any(|c| c.name == h.name) {
+                let span = self.nth_header("tools.http", i).unwrap_or(0..0);
+                return Err(self.at(
+                    span,
+                    format!(
+                        "[[tools.http]] #{}: tool `{}` is declared twice (also a [[tools.command]])",
+                        i + 1,
+                        h.name
+                    ),
+                ));
+            }
+        }
 
         // A button is needed by wake = "button" and by push-to-talk.
         if !cfg.button.configured() {
@@ -627,22 +641,42 @@ impl<'a> Ctx<'a> {
         Ok(Some(s.to_string()))
     }
 
-    /// `[[tools.command]]`: an error points at the entry's own header.
+    /// `[[tools.command]]`.
     fn command_tools(&self, it: &Item<'_>) -> Result<Vec<CommandTool>, ConfigError> {
+        self.tool_entries(it, "command", crate::tools::settings::command_tools)
+    }
+
+    /// `[[tools.http]]` (a relative token file is relative to the config file).
+    fn http_tools(&self, it: &Item<'_>) -> Result<Vec<HttpTool>, ConfigError> {
+        let base = self.path.parent().unwrap_or(Path::new(""));
+        self.tool_entries(it, "http", |v| {
+            crate::tools::settings::http_tools(v, &[], base)
+        })
+    }
+
+    /// An array of `[[tools.KIND]]` tables, parsed by the tools module; an error points at the
+    /// entry's own header.
+    fn tool_entries<T>(
+        &self,
+        it: &Item<'_>,
+        kind: &str,
+        parse: impl FnOnce(&Value) -> Result<Vec<T>, crate::tools::settings::EntryError>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let header = format!("tools.{kind}");
         let tables = it
             .value
             .as_array()
             .is_some_and(|a| a.iter().all(Value::is_table));
         if !tables {
-            return Err(self.wrong_type(it, "[[tools.command]] entries"));
+            return Err(self.wrong_type(it, &format!("[[{header}]] entries")));
         }
-        crate::tools::settings::command_tools(it.value).map_err(|e| {
+        parse(it.value).map_err(|e| {
             let span = self
-                .nth_header("tools.command", e.index)
+                .nth_header(&header, e.index)
                 .unwrap_or_else(|| it.span.clone());
             self.at(
                 span,
-                format!("[[tools.command]] #{}: {}", e.index + 1, e.message),
+                format!("[[{header}]] #{}: {}", e.index + 1, e.message),
             )
         })
     }

@@ -189,6 +189,10 @@ builtin = false
 name = "lights"
 description = "Lights."
 command = ["/bin/true"]
+[[tools.http]]
+name = "hook"
+description = "Hook."
+url = "http://127.0.0.1:9/hook"
 [service]
 log_level = "debug"
 "#;

@@ -183,6 +183,9 @@ macro_rules! with_keys {
                 command: Vec<CommandTool> = Vec::new();
                     Kind::Tables, "", Shown::Unset, false, [Ctx::command_tools],
                     "`[[tools.command]]` entries: programs the model may run (see [Tools](#tools)).";
+                http: Vec<HttpTool> = Vec::new();
+                    Kind::Tables, "", Shown::Unset, false, [Ctx::http_tools],
+                    "`[[tools.http]]` entries: web requests the model may make (see [Tools](#tools)).";
             }
             /// `[service]`: how the daemon runs.
             [service] ServiceConfig RawService owned {

@@ -5,6 +5,7 @@
 
 pub mod builtin;
 pub mod command;
+pub mod http;
 pub mod schema;
 pub mod settings;
 pub mod timers;
@@ -19,7 +20,7 @@ use serde_json::{json, Map, Value};
 
 use crate::live::proto::{FunctionCall, FunctionResponse};
 pub use builtin::Effect;
-use settings::{CommandTool, ToolsConfig};
+use settings::{CommandTool, HttpTool, ToolsConfig};
 
 /// A `confirm = true` call runs when the same call comes again within this long.
 pub const CONFIRM_WINDOW: Duration = Duration::from_secs(30);
@@ -119,6 +120,7 @@ pub struct Toolbox {
     /// A camera is configured: `look` is offered.
     camera: bool,
     commands: Vec<Arc<CommandTool>>,
+    https: Vec<Arc<HttpTool>>,
     confirmations: Confirmations,
     /// The kitchen timers (built-in tools); the daemon rings them and keeps them.
     pub timers: timers::Timers,
@@ -130,6 +132,7 @@ impl Toolbox {
             builtin: cfg.builtin,
             camera,
             commands: cfg.command.iter().cloned().map(Arc::new).collect(),
+            https: cfg.http.iter().cloned().map(Arc::new).collect(),
             confirmations: Confirmations::default(),
             timers: timers::Timers::default(),
         }
@@ -148,7 +151,22 @@ impl Toolbox {
                 }));
             }
         }
-        decls.extend(self.commands.iter().map(|t| declaration(t)));
+        decls.extend(self.commands.iter().map(|t| {
+            declaration(
+                &t.name,
+                &t.description,
+                t.parameters.as_ref(),
+                t.non_blocking,
+            )
+        }));
+        decls.extend(self.https.iter().map(|t| {
+            declaration(
+                &t.name,
+                &t.description,
+                t.parameters.as_ref(),
+                t.non_blocking,
+            )
+        }));
         (!decls.is_empty()).then(|| vec![json!({ "functionDeclarations": decls })])
     }
 
@@ -164,6 +182,7 @@ impl Toolbox {
             );
         }
         n.extend(self.commands.iter().map(|t| t.name.clone()));
+        n.extend(self.https.iter().map(|t| t.name.clone()));
         n
     }
 
@@ -174,7 +193,14 @@ impl Toolbox {
             name: call.name.clone(),
             response,
         };
-        if let Some(tool) = self.commands.iter().find(|t| t.name == call.name).cloned() {
+        let command = self.commands.iter().find(|t| t.name == call.name).cloned();
+        let web = self.https.iter().find(|t| t.name == call.name).cloned();
+        let confirm = match (&command, &web) {
+            (Some(t), _) => Some(t.confirm),
+            (_, Some(t)) => Some(t.confirm),
+            _ => None,
+        };
+        if let Some(confirm) = confirm {
             let args: Map<String, Value> = match &call.args {
                 Value::Object(m) => m.clone(),
                 Value::Null => Map::new(),
@@ -187,19 +213,24 @@ impl Toolbox {
                     )
                 }
             };
-            if tool.confirm && !self.confirmations.confirmed(&tool.name, &call.args, now) {
+            if confirm && !self.confirmations.confirmed(&call.name, &call.args, now) {
                 return Dispatch::Answer(
                     reply(json!({"error": format!(
                         "`{}` needs the user's confirmation: ask the user to confirm out loud, and if they agree, call it again with the same arguments within {} seconds",
-                        tool.name,
+                        call.name,
                         CONFIRM_WINDOW.as_secs()
                     )})),
                     None,
                 );
             }
             return Dispatch::Run(Box::pin(async move {
+                let response = match (command, web) {
+                    (Some(t), _) => command::run(&t, &args).await,
+                    (_, Some(t)) => http::run(&t, &args).await,
+                    _ => json!({"error": "no such tool"}),
+                };
                 Outcome {
-                    response: command::run(&tool, &args).await,
+                    response,
                     video: None,
                 }
             }));
@@ -231,11 +262,11 @@ pub async fn call_here(cfg: &ToolsConfig, name: &str, args: Value) -> Value {
         name: name.to_string(),
         args: args.clone(),
     };
-    if let Some(t) = tb.commands.iter().find(|t| t.name == name && t.confirm) {
-        // Pre-confirm: the first dispatch records it, the second runs it.
-        let _ = tb
-            .confirmations
-            .confirmed(&t.name.clone(), &args, Instant::now());
+    let confirm = tb.commands.iter().any(|t| t.name == name && t.confirm)
+        || tb.https.iter().any(|t| t.name == name && t.confirm);
+    if confirm {
+        // Pre-confirm: this records it, so the dispatch below runs it.
+        let _ = tb.confirmations.confirmed(name, &args, Instant::now());
     }
     match tb.dispatch(&call, Instant::now(), 0) {
         Dispatch::Answer(r, _) => {
@@ -259,15 +290,26 @@ pub fn check(cfg: &ToolsConfig) -> (Vec<String>, Vec<String>) {
         if let Err(e) = find_program(&t.command[0]) {
             problems.push(format!("tool `{}`: {e}", t.name));
         }
-        if !t.dropped.is_empty() {
-            notes.push(format!(
-                "tool `{}`: left out of its parameters (Gemini does not take them): {}",
-                t.name,
-                t.dropped.join(", ")
-            ));
+        note_dropped(&t.name, &t.dropped, &mut notes);
+    }
+    for t in &cfg.http {
+        if let Some(p) = &t.bearer_token_file {
+            if let Err(e) = http::read_token(p) {
+                problems.push(format!("tool `{}`: {e}", t.name));
+            }
         }
+        note_dropped(&t.name, &t.dropped, &mut notes);
     }
     (problems, notes)
+}
+
+fn note_dropped(name: &str, dropped: &[String], notes: &mut Vec<String>) {
+    if !dropped.is_empty() {
+        notes.push(format!(
+            "tool `{name}`: left out of its parameters (Gemini does not take them): {}",
+            dropped.join(", ")
+        ));
+    }
 }
 
 /// The program a command names: a path, or a name looked up in `PATH` as exec does.
@@ -298,10 +340,15 @@ pub fn find_program(program: &str) -> Result<std::path::PathBuf, String> {
         })
 }
 
-/// One `functionDeclarations` entry for a command tool.
-fn declaration(t: &CommandTool) -> Value {
-    let mut d = json!({"name": t.name, "description": t.description});
-    if let Some(p) = &t.parameters {
+/// One `functionDeclarations` entry for a declared tool.
+fn declaration(
+    name: &str,
+    description: &str,
+    parameters: Option<&Value>,
+    non_blocking: bool,
+) -> Value {
+    let mut d = json!({"name": name, "description": description});
+    if let Some(p) = parameters {
         // An object with no properties is one of the shapes the server refuses: leave it out.
         if p.get("properties")
             .and_then(Value::as_object)
@@ -310,7 +357,7 @@ fn declaration(t: &CommandTool) -> Value {
             d["parameters"] = p.clone();
         }
     }
-    if t.non_blocking {
+    if non_blocking {
         d["behavior"] = json!("NON_BLOCKING");
     }
     d
@@ -325,6 +372,7 @@ mod tests {
         ToolsConfig {
             builtin: true,
             command: settings::command_tools(&t["tools"]["command"]).unwrap(),
+            http: Vec::new(),
         }
     }
 
@@ -376,6 +424,7 @@ behavior = "non_blocking"
             &ToolsConfig {
                 builtin: false,
                 command: Vec::new(),
+                http: Vec::new(),
             },
             true,
         );

@@ -29,6 +29,8 @@ pub struct ToolsConfig {
     pub builtin: bool,
     /// `[[tools.command]]`, in file order.
     pub command: Vec<CommandTool>,
+    /// `[[tools.http]]`, in file order.
+    pub http: Vec<HttpTool>,
 }
 
 impl Default for ToolsConfig {
@@ -36,6 +38,7 @@ impl Default for ToolsConfig {
         ToolsConfig {
             builtin: true,
             command: Vec::new(),
+            http: Vec::new(),
         }
     }
 }
@@ -59,6 +62,45 @@ pub struct CommandTool {
     pub non_blocking: bool,
 }
 
+/// One `[[tools.http]]`: a web request the model may make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpTool {
+    pub name: String,
+    pub description: String,
+    pub parameters: Option<Value>,
+    pub dropped: Vec<String>,
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    pub method: String,
+    /// `http://` or `https://`; `{name}` is replaced by the argument, percent-encoded.
+    pub url: String,
+    /// A JSON body template (`{name}` alone in a string: the argument's JSON value).
+    pub body: Option<Value>,
+    pub headers: Vec<(String, String)>,
+    /// A file (mode 0600) holding a token sent as `Authorization: Bearer`.
+    pub bearer_token_file: Option<std::path::PathBuf>,
+    pub timeout: Duration,
+    pub confirm: bool,
+    pub non_blocking: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    name: String,
+    description: String,
+    parameters: Option<toml::Table>,
+    method: Option<String>,
+    url: String,
+    body: Option<toml::Value>,
+    #[serde(default)]
+    headers: toml::Table,
+    bearer_token_file: Option<String>,
+    timeout_s: Option<i64>,
+    #[serde(default)]
+    confirm: bool,
+    behavior: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCommand {
@@ -70,6 +112,30 @@ struct RawCommand {
     #[serde(default)]
     confirm: bool,
     behavior: Option<String>,
+}
+
+impl RawCommand {
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            name: &self.name,
+            description: &self.description,
+            parameters: self.parameters.clone(),
+            timeout_s: self.timeout_s,
+            behavior: self.behavior.as_deref(),
+        }
+    }
+}
+
+impl RawHttp {
+    fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            name: &self.name,
+            description: &self.description,
+            parameters: self.parameters.take(),
+            timeout_s: self.timeout_s,
+            behavior: self.behavior.as_deref(),
+        }
+    }
 }
 
 /// Gemini's rule for function names: a letter or `_` first, then letters, digits, `_`, `.`,
@@ -104,121 +170,276 @@ pub fn placeholders(element: &str) -> impl Iterator<Item = &str> {
 /// Parses the `[[tools.command]]` array.
 pub fn command_tools(value: &toml::Value) -> Result<Vec<CommandTool>, EntryError> {
     let err = |index: usize, message: String| EntryError { index, message };
-    let Some(entries) = value.as_array() else {
-        return Err(err(
-            0,
-            "`command` in [tools] must be written as [[tools.command]] entries".into(),
-        ));
-    };
+    let raws: Vec<RawCommand> = entries(value, "command", "an entry needs name, description and command (an argv list), and may have parameters, timeout_s, confirm and behavior")?;
     let mut out: Vec<CommandTool> = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        let raw: RawCommand = e.clone().try_into().map_err(|e: toml::de::Error| {
-            err(i, format!("{}; an entry needs name, description and command (an argv list), and may have parameters, timeout_s, confirm and behavior", e.message().trim()))
-        })?;
-        let name = raw.name.trim().to_string();
-        let what = format!("tool `{name}`");
-        if !valid_name(&name) {
-            return Err(err(
-                i,
-                format!("invalid tool name {name:?}: use letters, digits, `_`, `.` or `-` (at most 64, starting with a letter or `_`)"),
-            ));
-        }
-        if BUILTIN_NAMES.contains(&name.as_str()) {
-            return Err(err(
-                i,
-                format!("{what}: the name is taken by a built-in tool"),
-            ));
-        }
-        if out.iter().any(|t| t.name == name) {
-            return Err(err(i, format!("{what} is declared twice")));
-        }
-        if raw.description.trim().is_empty() {
-            return Err(err(
-                i,
-                format!("{what}: the description is empty; the model decides from it when to call the tool"),
-            ));
-        }
+    let mut names: Vec<String> = Vec::new();
+    for (i, raw) in raws.into_iter().enumerate() {
+        let c = common(i, &names, raw.parts())?;
+        let what = format!("tool `{}`", c.name);
         if raw.command.is_empty() || raw.command[0].trim().is_empty() {
             return Err(err(
                 i,
                 format!("{what}: command must name a program, e.g. command = [\"/usr/local/bin/lights\", \"{{state}}\"]"),
             ));
         }
-        let (parameters, dropped) = match raw.parameters {
-            None => (None, Vec::new()),
-            Some(t) => {
-                let json = serde_json::to_value(&t)
-                    .map_err(|e| err(i, format!("{what}: parameters: {e}")))?;
-                let c = schema::to_gemini(&json).ok_or_else(|| {
-                    err(
-                        i,
-                        format!("{what}: parameters must be an object schema, e.g. parameters = {{ type = \"object\", properties = {{ state = {{ type = \"string\" }} }} }}"),
-                    )
-                })?;
-                (Some(c.schema), c.dropped)
-            }
-        };
-        let props: Vec<String> = parameters
-            .as_ref()
-            .and_then(|p| p.get("properties"))
-            .and_then(Value::as_object)
-            .map(|m| m.keys().cloned().collect())
-            .unwrap_or_default();
+        let props = param_names(&c.parameters);
         for el in &raw.command {
-            if let Some(p) = placeholders(el).find(|p| !props.iter().any(|q| q == p)) {
+            check_placeholders(i, &what, "command", el, &props)?;
+        }
+        names.push(c.name.clone());
+        out.push(CommandTool {
+            name: c.name,
+            description: c.description,
+            parameters: c.parameters,
+            dropped: c.dropped,
+            command: raw.command,
+            timeout: c.timeout,
+            confirm: raw.confirm,
+            non_blocking: c.non_blocking,
+        });
+    }
+    Ok(out)
+}
+
+/// Each entry of a `[[tools.KIND]]` array, deserialized; `needs` says what an entry holds.
+fn entries<R: serde::de::DeserializeOwned>(
+    value: &toml::Value,
+    kind: &str,
+    needs: &str,
+) -> Result<Vec<R>, EntryError> {
+    let Some(list) = value.as_array() else {
+        return Err(EntryError {
+            index: 0,
+            message: format!("`{kind}` in [tools] must be written as [[tools.{kind}]] entries"),
+        });
+    };
+    list.iter()
+        .enumerate()
+        .map(|(index, e)| {
+            e.clone()
+                .try_into()
+                .map_err(|e: toml::de::Error| EntryError {
+                    index,
+                    message: format!("{}; {needs}", e.message().trim()),
+                })
+        })
+        .collect()
+}
+
+/// The keys every kind of declared tool has.
+struct Parts<'a> {
+    name: &'a str,
+    description: &'a str,
+    parameters: Option<toml::Table>,
+    timeout_s: Option<i64>,
+    behavior: Option<&'a str>,
+}
+
+/// The checks every declared tool shares: name, description, schema, timeout, behavior.
+struct Common {
+    name: String,
+    description: String,
+    parameters: Option<Value>,
+    dropped: Vec<String>,
+    timeout: Duration,
+    non_blocking: bool,
+}
+
+fn common(i: usize, taken: &[String], p: Parts<'_>) -> Result<Common, EntryError> {
+    let Parts {
+        name,
+        description,
+        parameters,
+        timeout_s,
+        behavior,
+    } = p;
+    let err = |message: String| EntryError { index: i, message };
+    let name = name.trim().to_string();
+    let what = format!("tool `{name}`");
+    if !valid_name(&name) {
+        return Err(err(format!("invalid tool name {name:?}: use letters, digits, `_`, `.` or `-` (at most 64, starting with a letter or `_`)")));
+    }
+    if BUILTIN_NAMES.contains(&name.as_str()) {
+        return Err(err(format!("{what}: the name is taken by a built-in tool")));
+    }
+    if taken.contains(&name) {
+        return Err(err(format!("{what} is declared twice")));
+    }
+    if description.trim().is_empty() {
+        return Err(err(format!(
+            "{what}: the description is empty; the model decides from it when to call the tool"
+        )));
+    }
+    let (parameters, dropped) = match parameters {
+        None => (None, Vec::new()),
+        Some(t) => {
+            let json =
+                serde_json::to_value(&t).map_err(|e| err(format!("{what}: parameters: {e}")))?;
+            let c = schema::to_gemini(&json).ok_or_else(|| err(format!("{what}: parameters must be an object schema, e.g. parameters = {{ type = \"object\", properties = {{ state = {{ type = \"string\" }} }} }}")))?;
+            (Some(c.schema), c.dropped)
+        }
+    };
+    let timeout_s = match timeout_s {
+        None => DEFAULT_TIMEOUT_S,
+        Some(t) if t >= 0 && TIMEOUT_RANGE_S.contains(&(t as u64)) => t as u64,
+        Some(t) => {
+            return Err(err(format!(
+                "{what}: timeout_s = {t} is out of range {}..={} seconds",
+                TIMEOUT_RANGE_S.start(),
+                TIMEOUT_RANGE_S.end()
+            )))
+        }
+    };
+    let non_blocking = match behavior.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("blocking") => false,
+        Some("non_blocking") => true,
+        Some(other) => {
+            return Err(err(format!(
+                "{what}: behavior = {other:?}; expected \"blocking\" or \"non_blocking\""
+            )))
+        }
+    };
+    Ok(Common {
+        name,
+        description: description.trim().to_string(),
+        parameters,
+        dropped,
+        timeout: Duration::from_secs(timeout_s),
+        non_blocking,
+    })
+}
+
+/// The declared parameter names.
+fn param_names(p: &Option<Value>) -> Vec<String> {
+    p.as_ref()
+        .and_then(|p| p.get("properties"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn check_placeholders(
+    i: usize,
+    what: &str,
+    key: &str,
+    text: &str,
+    props: &[String],
+) -> Result<(), EntryError> {
+    if let Some(p) = placeholders(text).find(|p| !props.iter().any(|q| q == p)) {
+        return Err(EntryError {
+            index: i,
+            message: format!(
+                "{what}: {key} uses {{{p}}}, which is not one of its parameters ({})",
+                if props.is_empty() {
+                    "it has none".to_string()
+                } else {
+                    props.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Every string inside a body template.
+fn strings(v: &toml::Value, out: &mut Vec<String>) {
+    match v {
+        toml::Value::String(s) => out.push(s.clone()),
+        toml::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        toml::Value::Table(t) => t.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Parses the `[[tools.http]]` array; `taken` are the names already declared (command tools).
+/// A relative `bearer_token_file` is joined to `base` (the config file's directory).
+pub fn http_tools(
+    value: &toml::Value,
+    taken: &[String],
+    base: &std::path::Path,
+) -> Result<Vec<HttpTool>, EntryError> {
+    let err = |index: usize, message: String| EntryError { index, message };
+    let raws: Vec<RawHttp> = entries(value, "http", "an entry needs name, description and url, and may have method, parameters, body, headers, bearer_token_file, timeout_s, confirm and behavior")?;
+    let mut names: Vec<String> = taken.to_vec();
+    let mut out = Vec::new();
+    for (i, mut raw) in raws.into_iter().enumerate() {
+        let c = common(i, &names, raw.parts())?;
+        let what = format!("tool `{}`", c.name);
+        let method = raw
+            .method
+            .as_deref()
+            .unwrap_or("GET")
+            .trim()
+            .to_ascii_uppercase();
+        if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+            return Err(err(
+                i,
+                format!("{what}: method = {method:?}; expected GET, POST, PUT, PATCH or DELETE"),
+            ));
+        }
+        let props = param_names(&c.parameters);
+        check_placeholders(i, &what, "url", &raw.url, &props)?;
+        // The URL must parse with every placeholder filled.
+        let probe = raw.url.replace(['{', '}'], "");
+        super::http::Url::parse(&probe).map_err(|e| err(i, format!("{what}: url: {e}")))?;
+        let mut headers = Vec::new();
+        for (k, v) in &raw.headers {
+            let Some(v) = v.as_str() else {
+                return Err(err(i, format!("{what}: header {k:?} must be a string")));
+            };
+            if k.is_empty()
+                || k.contains(|c: char| c.is_whitespace() || c == ':')
+                || v.contains(['\r', '\n'])
+            {
+                return Err(err(
+                    i,
+                    format!("{what}: header {k:?} is not a valid header"),
+                ));
+            }
+            if k.eq_ignore_ascii_case("authorization") && raw.bearer_token_file.is_some() {
                 return Err(err(
                     i,
                     format!(
-                        "{what}: command uses {{{p}}}, which is not one of its parameters ({})",
-                        if props.is_empty() {
-                            "it has none".to_string()
-                        } else {
-                            props.join(", ")
-                        }
+                        "{what}: an Authorization header and bearer_token_file together; keep one"
                     ),
                 ));
             }
+            check_placeholders(i, &what, "a header", v, &props)?;
+            headers.push((k.clone(), v.to_string()));
         }
-        let timeout_s = match raw.timeout_s {
-            None => DEFAULT_TIMEOUT_S,
-            Some(t) if t >= 0 && TIMEOUT_RANGE_S.contains(&(t as u64)) => t as u64,
-            Some(t) => {
-                return Err(err(
-                    i,
-                    format!(
-                        "{what}: timeout_s = {t} is out of range {}..={} seconds",
-                        TIMEOUT_RANGE_S.start(),
-                        TIMEOUT_RANGE_S.end()
-                    ),
-                ))
+        let body = match &raw.body {
+            None => None,
+            Some(b) => {
+                let mut ss = Vec::new();
+                strings(b, &mut ss);
+                for s in &ss {
+                    check_placeholders(i, &what, "body", s, &props)?;
+                }
+                Some(serde_json::to_value(b).map_err(|e| err(i, format!("{what}: body: {e}")))?)
             }
         };
-        let non_blocking = match raw
-            .behavior
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            None | Some("blocking") => false,
-            Some("non_blocking") => true,
-            Some(other) => {
-                return Err(err(
-                    i,
-                    format!(
-                        "{what}: behavior = {other:?}; expected \"blocking\" or \"non_blocking\""
-                    ),
-                ))
+        let bearer_token_file = raw.bearer_token_file.as_deref().map(|p| {
+            let p = std::path::Path::new(p.trim());
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
             }
-        };
-        out.push(CommandTool {
-            name,
-            description: raw.description.trim().to_string(),
-            parameters,
-            dropped,
-            command: raw.command,
-            timeout: Duration::from_secs(timeout_s),
+        });
+        names.push(c.name.clone());
+        out.push(HttpTool {
+            name: c.name,
+            description: c.description,
+            parameters: c.parameters,
+            dropped: c.dropped,
+            method,
+            url: raw.url,
+            body,
+            headers,
+            bearer_token_file,
+            timeout: c.timeout,
             confirm: raw.confirm,
-            non_blocking,
+            non_blocking: c.non_blocking,
         });
     }
     Ok(out)
@@ -299,5 +520,68 @@ behavior = "non_blocking"
             ["a", "b_2"]
         );
         assert_eq!(placeholders("{}{ x}{y").count(), 0);
+    }
+}
+
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<HttpTool>, EntryError> {
+        let t: toml::Table = toml::from_str(text).unwrap();
+        http_tools(
+            &t["tools"]["http"],
+            &["lights".to_string()],
+            std::path::Path::new("/etc/gemlive"),
+        )
+    }
+
+    #[test]
+    fn an_http_tool_is_read_and_checked() {
+        let t = parse(
+            r#"
+[[tools.http]]
+name = "weather"
+description = "The weather."
+url = "https://api.example.com/w?city={city}"
+parameters = { type = "object", properties = { city = { type = "string" } } }
+headers = { X-Units = "metric" }
+bearer_token_file = "weather-token"
+[[tools.http]]
+name = "hook"
+description = "Ring the hook."
+method = "post"
+url = "http://127.0.0.1:8080/hook"
+body = { event = "doorbell", n = 1 }
+"#,
+        )
+        .unwrap();
+        assert_eq!(t[0].method, "GET");
+        assert_eq!(
+            t[0].bearer_token_file.as_deref(),
+            Some(std::path::Path::new("/etc/gemlive/weather-token"))
+        );
+        assert_eq!(
+            t[0].headers,
+            [("X-Units".to_string(), "metric".to_string())]
+        );
+        assert_eq!(t[1].method, "POST");
+        assert_eq!(
+            t[1].body,
+            Some(serde_json::json!({"event": "doorbell", "n": 1}))
+        );
+        let base = "[[tools.http]]\nname = \"x\"\ndescription = \"d\"\n";
+        let e = |extra: &str| parse(&format!("{base}{extra}")).unwrap_err().message;
+        assert!(e("url = \"ftp://x\"").contains("not an http"));
+        assert!(e("url = \"http://h/{nope}\"").contains("{nope}"));
+        assert!(e("url = \"http://h/\"\nmethod = \"TRACE\"").contains("GET, POST"));
+        assert!(e(
+            "url = \"http://h/\"\nheaders = { Authorization = \"x\" }\nbearer_token_file = \"/t\""
+        )
+        .contains("keep one"));
+        let dup =
+            parse("[[tools.http]]\nname = \"lights\"\ndescription = \"d\"\nurl = \"http://h/\"\n")
+                .unwrap_err();
+        assert!(dup.message.contains("declared twice"));
     }
 }

@@ -274,3 +274,121 @@ async fn look_sends_a_fresh_frame_before_its_answer() {
     rig.terminate();
     assert!(rig.wait(Duration::from_secs(10)).unwrap().success());
 }
+
+/// Python's http.server on 127.0.0.1, echoing each request as JSON; killed on drop.
+struct EchoServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl EchoServer {
+    fn start() -> EchoServer {
+        use std::io::BufRead;
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http/echo_server.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (bash .ci/deps --test installs it)");
+        let mut line = String::new();
+        let out = child.stdout.take().unwrap();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        let port = line.trim().parse().expect("the server prints its port");
+        EchoServer { child, port }
+    }
+}
+
+impl Drop for EchoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_tools_call_a_local_server_with_the_token_unlogged() {
+    use std::os::unix::fs::PermissionsExt;
+    let web = EchoServer::start();
+    let mut sv = Server::start().await;
+    let token = "tok-SECRET-0123456789";
+    let dir = std::env::temp_dir().join(format!("gemlive-http-tools-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let p = web.port;
+    let tools = format!(
+        r#"
+[tools]
+[[tools.http]]
+name = "search"
+description = "Search."
+url = "http://127.0.0.1:{p}/search?q={{q}}"
+parameters = {{ type = "object", properties = {{ q = {{ type = "string" }} }} }}
+bearer_token_file = "{}"
+headers = {{ X-Source = "gemlive" }}
+
+[[tools.http]]
+name = "hook"
+description = "Post an event."
+method = "POST"
+url = "http://127.0.0.1:{p}/hook"
+body = {{ text = "{{text}}", n = "{{n}}", fixed = true }}
+parameters = {{ type = "object", properties = {{ text = {{ type = "string" }}, n = {{ type = "integer" }} }} }}
+
+[[tools.http]]
+name = "missing"
+description = "Not there."
+url = "http://127.0.0.1:{p}/status/404"
+"#,
+        token_file.display()
+    );
+    let mut rig = Rig::new("tools-http", &pcm(79, 20 * SEC), &sv.url, "", &tools).unwrap();
+    rig.spawn(&exe(), KEY, &["-v"], None).unwrap();
+    let mut seen = Seen::default();
+    sv.ready(&mut seen, &[]).await;
+    sv.send(0, call("h1", "search", json!({"q": "a b&c=d/é"})));
+    sv.send(
+        0,
+        call("h2", "hook", json!({"text": "ring \"now\"", "n": 3})),
+    );
+    sv.send(0, call("h3", "missing", json!({})));
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(10), |s| ["h1", "h2", "h3"]
+            .iter()
+            .all(|id| response_for(s, id).is_some()))
+            .await
+    );
+    let r = response_for(&seen, "h1").unwrap()["response"].clone();
+    assert_eq!(r["status"], 200, "{r}");
+    let b = &r["body"];
+    assert_eq!(b["method"], "GET");
+    assert_eq!(b["path"], "/search?q=a%20b%26c%3Dd%2F%C3%A9", "{b}");
+    assert_eq!(b["headers"]["authorization"], format!("Bearer {token}"));
+    assert_eq!(b["headers"]["x-source"], "gemlive");
+    let r = response_for(&seen, "h2").unwrap()["response"].clone();
+    assert_eq!(r["body"]["method"], "POST");
+    let posted: Value = serde_json::from_str(r["body"]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        posted,
+        json!({"text": "ring \"now\"", "n": 3, "fixed": true})
+    );
+    assert_eq!(r["body"]["headers"]["content-type"], "application/json");
+    let r = response_for(&seen, "h3").unwrap()["response"].clone();
+    assert_eq!(
+        (r["error"].as_str(), r["status"].as_u64()),
+        (Some("HTTP 404"), Some(404)),
+        "{r}"
+    );
+    rig.terminate();
+    assert!(rig.wait(Duration::from_secs(10)).unwrap().success());
+    let logs = rig.logs();
+    assert!(logs.contains("tool call search("), "{logs}");
+    assert!(!logs.contains(token), "the bearer token is in the log");
+    assert!(
+        !logs.contains(&token[4..]),
+        "part of the bearer token is in the log"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
