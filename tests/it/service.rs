@@ -140,7 +140,13 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
             ["prebuiltVoiceConfig"]["voiceName"],
         "Puck"
     );
-    assert!(count(&notes, "RELOADING=1", t) == 1 && count(&notes, "READY=1", t) >= 1);
+    // The datagrams arrive on their own thread: wait for them rather than race the setup.
+    assert!(
+        until(Duration::from_secs(5), || count(&notes, "RELOADING=1", t)
+            == 1
+            && count(&notes, "READY=1", t) >= 1)
+        .await
+    );
     sv.send(1, setup_complete());
     assert!(
         sv.pump(&mut seen, Duration::from_secs(10), |s| s.closed(0)
