@@ -451,8 +451,6 @@ async fn soak() {
         pauses,
         "one stall per camera pause: {report}"
     );
-    let video_sent = counter(&summary, "camera frames captured");
-    let _ = video_sent;
     let sent_frames = {
         let at = summary.find("camera frames captured").unwrap_or(0);
         counter(&summary[at..], "/ sent")

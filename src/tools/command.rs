@@ -3,7 +3,6 @@
 //! killed whole when the call times out or is cancelled.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -23,29 +22,13 @@ const HIDDEN_ENV: &[&str] = &[
     "WATCHDOG_PID",
 ];
 
-/// An argument's value as text in argv: strings as they are, anything else as JSON.
-fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// argv for one call: each `{name}` in an element becomes that argument's value (an absent
 /// argument: empty text). Only declared parameter names are placeholders (the config checks
 /// that every one is declared); other braces stay as written.
 pub fn argv(tool: &CommandTool, args: &Map<String, Value>) -> Vec<String> {
     tool.command
         .iter()
-        .map(|el| {
-            let mut out = el.clone();
-            for name in super::settings::placeholders(el).collect::<Vec<_>>() {
-                let value = args.get(name).map(as_text).unwrap_or_default();
-                out = out.replace(&format!("{{{name}}}"), &value);
-            }
-            out
-        })
+        .map(|el| super::settings::fill(el, args, str::to_string))
         .collect()
 }
 
@@ -181,14 +164,10 @@ pub async fn run(tool: &CommandTool, args: &Map<String, Value>) -> Value {
     }
 }
 
-/// How long a call may take at most, timeout included, before its answer is sent.
-pub fn deadline(tool: &CommandTool) -> Duration {
-    tool.timeout + Duration::from_secs(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn tool(command: &[&str], timeout_s: u64) -> CommandTool {
         CommandTool {

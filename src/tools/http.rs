@@ -4,13 +4,12 @@
 //! template a string that is exactly `{name}` becomes that argument's JSON value.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use std::io::Read as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::settings::{placeholders, HttpTool};
+use super::settings::{fill, placeholders, HttpTool};
 
 /// The response read, at most (headers and body); the rest is not read.
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
@@ -91,24 +90,6 @@ pub fn pct(s: &str) -> String {
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
-    }
-    out
-}
-
-fn as_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// `template` with each `{name}` replaced by `fill(value)`.
-fn fill(template: &str, args: &Map<String, Value>, enc: impl Fn(&str) -> String) -> String {
-    let mut out = template.to_string();
-    for name in placeholders(template).collect::<Vec<_>>() {
-        let v = args.get(name).map(as_text).unwrap_or_default();
-        out = out.replace(&format!("{{{name}}}"), &enc(&v));
     }
     out
 }
@@ -368,11 +349,6 @@ pub async fn run(tool: &HttpTool, args: &Map<String, Value>) -> Value {
     } else {
         json!({"error": format!("HTTP {}", r.status), "status": r.status, "body": body})
     }
-}
-
-/// How long a call may take at most.
-pub fn deadline(tool: &HttpTool) -> Duration {
-    tool.timeout + Duration::from_secs(1)
 }
 
 #[cfg(test)]

@@ -167,6 +167,31 @@ pub fn placeholders(element: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// An argument's value as text: strings as they are, absent or null as nothing, anything else
+/// as JSON.
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `template` with each `{name}` placeholder replaced by `enc` of that argument's text (an
+/// absent argument: empty text); other braces stay as written.
+pub fn fill(
+    template: &str,
+    args: &serde_json::Map<String, Value>,
+    enc: impl Fn(&str) -> String,
+) -> String {
+    let mut out = template.to_string();
+    for name in placeholders(template).collect::<Vec<_>>() {
+        let v = args.get(name).map(as_text).unwrap_or_default();
+        out = out.replace(&format!("{{{name}}}"), &enc(&v));
+    }
+    out
+}
+
 /// Parses the `[[tools.command]]` array.
 pub fn command_tools(value: &toml::Value) -> Result<Vec<CommandTool>, EntryError> {
     let err = |index: usize, message: String| EntryError { index, message };

@@ -609,8 +609,11 @@ mod tests {
         assert!(slowest(&[]).is_none());
     }
 
-    #[test]
-    fn a_stream_is_split_whatever_the_read_sizes() {
+    /// Three good frames and a recording of them with damage: junk first, good 0, good 1 cut
+    /// short in its scan data (the next SOI follows at once), good 2, good 1 cut short in its
+    /// headers then padding (as a camera's buffer might leave it), good 0, and good 1 cut short
+    /// at the very end.
+    fn damaged_recording() -> (Vec<Vec<u8>>, Vec<u8>) {
         let good: Vec<Vec<u8>> = (0..3).map(crate::demo::camera_frame).collect();
         let mut data = b"junk before the first frame".to_vec();
         data.extend_from_slice(&good[0]);
@@ -619,8 +622,14 @@ mod tests {
         data.extend_from_slice(&good[1][..20]);
         data.extend_from_slice(&[0; 100]);
         data.extend_from_slice(&good[0]);
-        // Still arriving: neither a frame nor broken yet.
         data.extend_from_slice(&good[1][..good[1].len() - 10]);
+        (good, data)
+    }
+
+    #[test]
+    fn a_stream_is_split_whatever_the_read_sizes() {
+        let (good, data) = damaged_recording();
+        // Its last frame is still arriving: neither a frame nor broken yet.
         for read in [1, 7, 4096, data.len()] {
             let mut split = StreamSplitter::new(1 << 20);
             let mut frames = Vec::new();
@@ -657,18 +666,7 @@ mod tests {
 
     #[test]
     fn split_frames_goes_on_after_a_broken_frame() {
-        let good: Vec<Vec<u8>> = (0..3).map(crate::demo::camera_frame).collect();
-        let mut data = b"junk before the first frame".to_vec();
-        data.extend_from_slice(&good[0]);
-        // Cut short in its scan data: the next frame's SOI follows at once.
-        data.extend_from_slice(&good[1][..good[1].len() / 2]);
-        data.extend_from_slice(&good[2]);
-        // Cut short in its headers, then padding, as a camera's buffer might leave it.
-        data.extend_from_slice(&good[1][..20]);
-        data.extend_from_slice(&[0; 100]);
-        data.extend_from_slice(&good[0]);
-        // Cut short at the very end.
-        data.extend_from_slice(&good[1][..good[1].len() - 10]);
+        let (good, data) = damaged_recording();
         let s = split_frames(&data);
         assert_eq!(s.frames, [&good[0][..], &good[2][..], &good[0][..]]);
         assert_eq!(s.broken, 3);
