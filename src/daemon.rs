@@ -301,6 +301,8 @@ struct Daemon {
     running_tools: HashMap<String, RunningTool>,
     tools_tx: mpsc::Sender<ToolDone>,
     tools_rx: mpsc::Receiver<ToolDone>,
+    /// Told when an MCP server's tools change.
+    mcp_changes: Option<tokio::sync::watch::Receiver<u64>>,
     /// Numbers calls that came without an id (they cannot be cancelled, but are still tracked).
     tool_seq: u64,
     /// Keeps the timers in the state directory (none without one).
@@ -557,6 +559,7 @@ pub async fn run(
         running_tools: HashMap::new(),
         tools_tx,
         tools_rx,
+        mcp_changes: None,
         tool_seq: 0,
         timer_keeper: keeper_dir
             .clone()
@@ -568,6 +571,7 @@ pub async fn run(
     if let Some(dir) = &keeper_dir {
         d.restore_timers(dir);
     }
+    d.mcp_changes = d.toolbox.start_mcp();
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
     // that boots without network must still start, and keep the mic buffered.
     notify::status("waiting for the microphone");
@@ -652,6 +656,17 @@ async fn next_video(v: &mut Option<Video>) -> Option<Vec<u8>> {
     }
 }
 
+async fn next_change(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    match rx {
+        Some(r) => {
+            if r.changed().await.is_err() {
+                *rx = None;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_button(b: &mut Option<Button>) -> Result<ButtonEvent, ButtonError> {
     match b {
         Some(b) => b.next().await,
@@ -710,6 +725,7 @@ impl Daemon {
                 Some(ev) = self.events_rx.recv() => self.on_conn_event(ev),
                 Some(ev) = self.capture_events.recv() => self.on_capture_event(ev),
                 Some(done) = self.tools_rx.recv() => self.on_tool_done(done),
+                _ = next_change(&mut self.mcp_changes) => self.on_mcp_change(),
                 ev = next_button(&mut self.button) => self.on_button(ev),
                 _ = sleep_opt(long_due) => {
                     if let Some(Press::Long) = self.press.poll_long(now()) {
@@ -1248,6 +1264,23 @@ impl Daemon {
         }
     }
 
+    /// An MCP server's tools changed (or arrived): the next connection declares them. With
+    /// resumption on, that connection comes now, as a hand-over that keeps the conversation.
+    fn on_mcp_change(&mut self) {
+        let tools = self.toolbox.declarations();
+        if tools == self.settings.tools {
+            return;
+        }
+        self.settings.tools = tools;
+        let n = self.toolbox.names().len();
+        if self.cfg.live.resumption {
+            log::info!("the tools changed ({n} now): moving to a connection that declares them");
+            self.sv_step(SvInput::SettingsChanged);
+        } else {
+            log::info!("the tools changed ({n} now): the next connection declares them");
+        }
+    }
+
     /// A tool's task finished: log it once and answer on the connection that asked.
     fn on_tool_done(&mut self, done: ToolDone) {
         if self.running_tools.remove(&done.key).is_none() {
@@ -1490,7 +1523,9 @@ impl Daemon {
                 return;
             }
         };
-        let settings = session_settings(&merged);
+        let mut settings = session_settings(&merged);
+        // [tools] needs a restart; the toolbox's list includes the MCP servers' tools.
+        settings.tools = self.toolbox.declarations();
         let session_changed =
             settings != self.settings || merged.live.endpoint != old.live.endpoint;
         crate::service::apply_config_level(merged.service.log_level.filter());

@@ -116,7 +116,44 @@ fn list_tools(path: &std::path::Path) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let tb = gemlive::tools::Toolbox::new(&cfg.tools, cfg.video.enabled);
+    let mut tb = gemlive::tools::Toolbox::new(&cfg.tools, cfg.video.enabled);
+    // MCP servers are started and asked, as the daemon would; their failures are problems.
+    let mut mcp_problems = Vec::new();
+    let mut mcp_notes = Vec::new();
+    let rt = if cfg.tools.mcp.is_empty() {
+        None
+    } else {
+        match runtime() {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                eprintln!("gemlive: cannot start the async runtime: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
+    if let Some(rt) = &rt {
+        rt.block_on(async {
+            tb.start_mcp();
+            if let Some(hub) = tb.hub() {
+                hub.wait_settled(gemlive::tools::mcp_start_limit(&cfg.tools))
+                    .await;
+                for (name, up, error, notes) in hub.report() {
+                    match (up, error) {
+                        (true, _) => {}
+                        (false, Some(e)) => mcp_problems.push(format!("MCP server `{name}`: {e}")),
+                        (false, None) => {
+                            mcp_problems.push(format!("MCP server `{name}` did not answer in time"))
+                        }
+                    }
+                    mcp_notes.extend(
+                        notes
+                            .into_iter()
+                            .map(|n| format!("MCP server `{name}`: {n}")),
+                    );
+                }
+            }
+        });
+    }
     let decls: Vec<serde_json::Value> = tb
         .declarations()
         .unwrap_or_default()
@@ -129,7 +166,9 @@ fn list_tools(path: &std::path::Path) -> ExitCode {
         })
         .collect();
     if decls.is_empty() {
-        println!("no tools: the model is offered none ([tools] builtin = false and no [[tools.command]])");
+        println!(
+            "no tools: the model is offered none ([tools] builtin = false and no tool declared)"
+        );
     }
     for d in &decls {
         println!(
@@ -137,18 +176,26 @@ fn list_tools(path: &std::path::Path) -> ExitCode {
             serde_json::to_string_pretty(d).unwrap_or_else(|_| d.to_string())
         );
     }
-    let (problems, notes) = gemlive::tools::check(&cfg.tools);
+    let (mut problems, mut notes) = gemlive::tools::check(&cfg.tools);
+    notes.extend(mcp_notes);
+    problems.extend(mcp_problems);
     for n in &notes {
         println!("note: {n}");
     }
     for p in &problems {
         eprintln!("problem: {p}");
     }
-    if problems.is_empty() {
+    let code = if problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EX_CONFIG)
+    };
+    // The servers' links and processes go with the runtime; do not wait for them.
+    drop(tb);
+    if let Some(rt) = rt {
+        rt.shutdown_timeout(std::time::Duration::from_secs(1));
     }
+    code
 }
 
 /// `call-tool NAME [JSON]`: one call, run here, its answer printed. Exit 1 if the answer is

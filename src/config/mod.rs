@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::audio::EchoMode;
 pub use crate::live::ApiKey;
-pub use crate::tools::settings::{CommandTool, HttpTool, ToolsConfig};
+pub use crate::tools::settings::{CommandTool, HttpTool, McpServer, ToolsConfig};
 /// How a camera frame is fitted into the output square; parsed from `[video] geometry`.
 pub use crate::video::jpeg::Geometry;
 pub use crate::video::settings::{VideoConfig, VideoSend, DEFAULT_VIDEO_DEVICE};

@@ -654,6 +654,12 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// `[[tools.mcp]]` (a relative token file is relative to the config file).
+    fn mcp_servers(&self, it: &Item<'_>) -> Result<Vec<McpServer>, ConfigError> {
+        let base = self.path.parent().unwrap_or(Path::new(""));
+        self.tool_entries(it, "mcp", |v| crate::tools::settings::mcp_servers(v, base))
+    }
+
     /// An array of `[[tools.KIND]]` tables, parsed by the tools module; an error points at the
     /// entry's own header.
     fn tool_entries<T>(

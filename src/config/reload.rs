@@ -193,6 +193,9 @@ command = ["/bin/true"]
 name = "hook"
 description = "Hook."
 url = "http://127.0.0.1:9/hook"
+[[tools.mcp]]
+name = "time"
+command = ["/bin/true"]
 [service]
 log_level = "debug"
 "#;

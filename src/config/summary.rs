@@ -50,6 +50,7 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
     }
     names.extend(t.command.iter().map(|c| format!("{} (command)", c.name)));
     names.extend(t.http.iter().map(|h| format!("{} (http)", h.name)));
+    names.extend(t.mcp.iter().map(|m| format!("{}'s tools (mcp)", m.name)));
     let tools = if names.is_empty() {
         "none".to_string()
     } else {

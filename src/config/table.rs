@@ -186,6 +186,9 @@ macro_rules! with_keys {
                 http: Vec<HttpTool> = Vec::new();
                     Kind::Tables, "", Shown::Unset, false, [Ctx::http_tools],
                     "`[[tools.http]]` entries: web requests the model may make (see [Tools](#tools)).";
+                mcp: Vec<McpServer> = Vec::new();
+                    Kind::Tables, "", Shown::Unset, false, [Ctx::mcp_servers],
+                    "`[[tools.mcp]]` entries: MCP servers whose tools the model may call, Home Assistant's included (see [MCP servers](#mcp-servers)).";
             }
             /// `[service]`: how the daemon runs.
             [service] ServiceConfig RawService owned {

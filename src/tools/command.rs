@@ -14,7 +14,7 @@ pub const MAX_OUTPUT_BYTES: usize = 16 << 10;
 /// The end of standard error kept for an error response.
 pub const STDERR_TAIL_BYTES: usize = 1 << 10;
 /// Environment variables a tool must not inherit from the daemon.
-const HIDDEN_ENV: &[&str] = &[
+pub(super) const HIDDEN_ENV: &[&str] = &[
     "GEMINI_API_KEY",
     "CREDENTIALS_DIRECTORY",
     "NOTIFY_SOCKET",
@@ -34,7 +34,7 @@ pub fn argv(tool: &CommandTool, args: &Map<String, Value>) -> Vec<String> {
 
 /// Kills the tool's whole process group when dropped (timeout, cancellation, daemon stop),
 /// unless the tool has already been reaped: a shell script's children go too.
-struct Group(Option<i32>);
+pub(super) struct Group(pub(super) Option<i32>);
 
 impl Drop for Group {
     fn drop(&mut self) {

@@ -158,12 +158,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 pub struct Response {
     pub status: u16,
     pub content_type: String,
+    /// Every header, as text.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     /// The body was longer than [`MAX_RESPONSE_BYTES`] allowed.
     pub truncated: bool,
 }
 
-/// One request, `Connection: close`.
+/// One request, `Connection: close`. An `Accept` in `headers` replaces the default one.
 pub async fn request(
     method: &str,
     url: &Url,
@@ -187,11 +189,17 @@ pub async fn request(
         Box::new(tcp)
     };
     let mut head = format!(
-        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: gemlive/{}\r\nAccept: application/json, text/plain;q=0.9, */*;q=0.5\r\nConnection: close\r\n",
+        "{method} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: gemlive/{}\r\nConnection: close\r\n",
         url.target,
         url.host_header(),
         env!("CARGO_PKG_VERSION")
     );
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+    {
+        head.push_str("Accept: application/json, text/plain;q=0.9, */*;q=0.5\r\n");
+    }
     for (k, v) in headers {
         if k.contains(['\r', '\n', ':']) || v.contains(['\r', '\n']) {
             return Err(format!("header {k:?} has a line break or colon in it"));
@@ -263,9 +271,20 @@ pub fn parse_response(raw: &[u8], truncated: bool) -> Result<Response, String> {
             None => rest.to_vec(),
         }
     };
+    let headers = r
+        .headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).trim().to_string(),
+            )
+        })
+        .collect();
     Ok(Response {
         status,
         content_type,
+        headers,
         body,
         truncated,
     })
@@ -412,6 +431,7 @@ mod tests {
         let big = Response {
             status: 200,
             content_type: String::new(),
+            headers: Vec::new(),
             body: vec![b'x'; 100_000],
             truncated: false,
         };

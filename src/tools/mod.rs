@@ -6,6 +6,7 @@
 pub mod builtin;
 pub mod command;
 pub mod http;
+pub mod mcp;
 pub mod schema;
 pub mod settings;
 pub mod timers;
@@ -20,7 +21,7 @@ use serde_json::{json, Map, Value};
 
 use crate::live::proto::{FunctionCall, FunctionResponse};
 pub use builtin::Effect;
-use settings::{CommandTool, HttpTool, ToolsConfig};
+use settings::{CommandTool, HttpTool, McpServer, ToolsConfig};
 
 /// A `confirm = true` call runs when the same call comes again within this long.
 pub const CONFIRM_WINDOW: Duration = Duration::from_secs(30);
@@ -121,6 +122,9 @@ pub struct Toolbox {
     camera: bool,
     commands: Vec<Arc<CommandTool>>,
     https: Vec<Arc<HttpTool>>,
+    mcp_servers: Vec<McpServer>,
+    /// The MCP servers' links, once started ([`Toolbox::start_mcp`]).
+    hub: Option<Arc<mcp::Hub>>,
     confirmations: Confirmations,
     /// The kitchen timers (built-in tools); the daemon rings them and keeps them.
     pub timers: timers::Timers,
@@ -133,9 +137,28 @@ impl Toolbox {
             camera,
             commands: cfg.command.iter().cloned().map(Arc::new).collect(),
             https: cfg.http.iter().cloned().map(Arc::new).collect(),
+            mcp_servers: cfg.mcp.clone(),
+            hub: None,
             confirmations: Confirmations::default(),
             timers: timers::Timers::default(),
         }
+    }
+
+    /// Starts the MCP servers' links (inside a Tokio runtime); the receiver is told each time
+    /// their tools change. `None` when no server is configured.
+    pub fn start_mcp(&mut self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        if self.mcp_servers.is_empty() {
+            return None;
+        }
+        let hub = mcp::Hub::start(&self.mcp_servers, self.own_names());
+        let rx = hub.subscribe();
+        self.hub = Some(hub);
+        Some(rx)
+    }
+
+    /// The MCP links, when started.
+    pub fn hub(&self) -> Option<&Arc<mcp::Hub>> {
+        self.hub.as_ref()
     }
 
     /// `setup.tools`, or `None` when there is no tool at all.
@@ -167,11 +190,30 @@ impl Toolbox {
                 t.non_blocking,
             )
         }));
+        if let Some(hub) = &self.hub {
+            decls.extend(hub.offered().iter().map(|o| {
+                declaration(
+                    &o.tool.name,
+                    &o.tool.description,
+                    o.tool.parameters.as_ref(),
+                    o.link.server.non_blocking,
+                )
+            }));
+        }
         (!decls.is_empty()).then(|| vec![json!({ "functionDeclarations": decls })])
     }
 
     /// Names of every tool offered, in declaration order.
     pub fn names(&self) -> Vec<String> {
+        let mut n = self.own_names();
+        if let Some(hub) = &self.hub {
+            n.extend(hub.offered().into_iter().map(|o| o.tool.name));
+        }
+        n
+    }
+
+    /// Names of the tools that are not MCP servers' (these win a clash).
+    fn own_names(&self) -> Vec<String> {
         let mut n: Vec<String> = Vec::new();
         if self.builtin {
             n.extend(
@@ -195,9 +237,15 @@ impl Toolbox {
         };
         let command = self.commands.iter().find(|t| t.name == call.name).cloned();
         let web = self.https.iter().find(|t| t.name == call.name).cloned();
-        let confirm = match (&command, &web) {
-            (Some(t), _) => Some(t.confirm),
-            (_, Some(t)) => Some(t.confirm),
+        let builtin = self.builtin && settings::BUILTIN_NAMES.contains(&call.name.as_str());
+        let link = match (&command, &web, &self.hub) {
+            (None, None, Some(hub)) if !builtin => hub.find(&call.name),
+            _ => None,
+        };
+        let confirm = match (&command, &web, &link) {
+            (Some(t), _, _) => Some(t.confirm),
+            (_, Some(t), _) => Some(t.confirm),
+            (_, _, Some(_)) => Some(false),
             _ => None,
         };
         if let Some(confirm) = confirm {
@@ -223,10 +271,12 @@ impl Toolbox {
                     None,
                 );
             }
+            let name = call.name.clone();
             return Dispatch::Run(Box::pin(async move {
-                let response = match (command, web) {
-                    (Some(t), _) => command::run(&t, &args).await,
-                    (_, Some(t)) => http::run(&t, &args).await,
+                let response = match (command, web, link) {
+                    (Some(t), _, _) => command::run(&t, &args).await,
+                    (_, Some(t), _) => http::run(&t, &args).await,
+                    (_, _, Some(l)) => l.call(&name, args).await,
                     _ => json!({"error": "no such tool"}),
                 };
                 Outcome {
@@ -257,6 +307,11 @@ impl Toolbox {
 /// confirmation (the owner typing the command is the confirmation).
 pub async fn call_here(cfg: &ToolsConfig, name: &str, args: Value) -> Value {
     let mut tb = Toolbox::new(cfg, false);
+    if tb.start_mcp().is_some() && !tb.own_names().iter().any(|n| n == name) {
+        if let Some(hub) = tb.hub() {
+            hub.wait_settled(mcp_start_limit(cfg)).await;
+        }
+    }
     let call = FunctionCall {
         id: Some("call-tool".into()),
         name: name.to_string(),
@@ -281,6 +336,16 @@ pub async fn call_here(cfg: &ToolsConfig, name: &str, args: Value) -> Value {
     }
 }
 
+/// How long to wait for every MCP server's first answer: the slowest one's start-up limit.
+pub fn mcp_start_limit(cfg: &ToolsConfig) -> Duration {
+    cfg.mcp
+        .iter()
+        .map(|s| s.timeout.max(Duration::from_secs(10)))
+        .max()
+        .unwrap_or_default()
+        + Duration::from_secs(1)
+}
+
 /// What `check-config` says about the tools: problems (a program that is missing or not
 /// executable) and notes (schema parts the model will not see).
 pub fn check(cfg: &ToolsConfig) -> (Vec<String>, Vec<String>) {
@@ -299,6 +364,24 @@ pub fn check(cfg: &ToolsConfig) -> (Vec<String>, Vec<String>) {
             }
         }
         note_dropped(&t.name, &t.dropped, &mut notes);
+    }
+    for s in &cfg.mcp {
+        match &s.transport {
+            settings::McpTransport::Stdio(argv) => {
+                if let Err(e) = find_program(&argv[0]) {
+                    problems.push(format!("MCP server `{}`: {e}", s.name));
+                }
+            }
+            settings::McpTransport::Http {
+                bearer_token_file: Some(p),
+                ..
+            } => {
+                if let Err(e) = http::read_token(p) {
+                    problems.push(format!("MCP server `{}`: {e}", s.name));
+                }
+            }
+            settings::McpTransport::Http { .. } => {}
+        }
     }
     (problems, notes)
 }
@@ -373,6 +456,7 @@ mod tests {
             builtin: true,
             command: settings::command_tools(&t["tools"]["command"]).unwrap(),
             http: Vec::new(),
+            mcp: Vec::new(),
         }
     }
 
@@ -425,6 +509,7 @@ behavior = "non_blocking"
                 builtin: false,
                 command: Vec::new(),
                 http: Vec::new(),
+                mcp: Vec::new(),
             },
             true,
         );

@@ -31,6 +31,8 @@ pub struct ToolsConfig {
     pub command: Vec<CommandTool>,
     /// `[[tools.http]]`, in file order.
     pub http: Vec<HttpTool>,
+    /// `[[tools.mcp]]`, in file order.
+    pub mcp: Vec<McpServer>,
 }
 
 impl Default for ToolsConfig {
@@ -39,6 +41,7 @@ impl Default for ToolsConfig {
             builtin: true,
             command: Vec::new(),
             http: Vec::new(),
+            mcp: Vec::new(),
         }
     }
 }
@@ -81,6 +84,59 @@ pub struct HttpTool {
     pub timeout: Duration,
     pub confirm: bool,
     pub non_blocking: bool,
+}
+
+/// How gemlive reaches an MCP server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpTransport {
+    /// A program speaking MCP on its stdin/stdout (argv), restarted with back-off if it dies.
+    Stdio(Vec<String>),
+    /// Streamable HTTP at this `http://` or `https://` URL.
+    Http {
+        url: String,
+        headers: Vec<(String, String)>,
+        bearer_token_file: Option<std::path::PathBuf>,
+    },
+}
+
+/// One `[[tools.mcp]]`: a Model Context Protocol server whose tools the model may call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpServer {
+    /// The server's name in logs and in `gemlive tools` (its tools keep their own names).
+    pub name: String,
+    pub transport: McpTransport,
+    /// Only these tools (empty: all).
+    pub allow: Vec<String>,
+    /// Never these tools.
+    pub deny: Vec<String>,
+    /// Each call's limit (and the start-up's).
+    pub timeout: Duration,
+    /// Its tools are declared `NON_BLOCKING`.
+    pub non_blocking: bool,
+}
+
+impl McpServer {
+    /// Whether the model is offered this server's tool `name`.
+    pub fn offers(&self, name: &str) -> bool {
+        (self.allow.is_empty() || self.allow.iter().any(|a| a == name))
+            && !self.deny.iter().any(|d| d == name)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMcp {
+    name: String,
+    command: Option<Vec<String>>,
+    url: Option<String>,
+    #[serde(default)]
+    headers: toml::Table,
+    bearer_token_file: Option<String>,
+    allow: Option<Vec<String>>,
+    #[serde(default)]
+    deny: Vec<String>,
+    timeout_s: Option<i64>,
+    behavior: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -304,34 +360,83 @@ fn common(i: usize, taken: &[String], p: Parts<'_>) -> Result<Common, EntryError
             (Some(c.schema), c.dropped)
         }
     };
-    let timeout_s = match timeout_s {
-        None => DEFAULT_TIMEOUT_S,
-        Some(t) if t >= 0 && TIMEOUT_RANGE_S.contains(&(t as u64)) => t as u64,
-        Some(t) => {
-            return Err(err(format!(
-                "{what}: timeout_s = {t} is out of range {}..={} seconds",
-                TIMEOUT_RANGE_S.start(),
-                TIMEOUT_RANGE_S.end()
-            )))
-        }
-    };
-    let non_blocking = match behavior.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("blocking") => false,
-        Some("non_blocking") => true,
-        Some(other) => {
-            return Err(err(format!(
-                "{what}: behavior = {other:?}; expected \"blocking\" or \"non_blocking\""
-            )))
-        }
-    };
     Ok(Common {
         name,
         description: description.trim().to_string(),
         parameters,
         dropped,
-        timeout: Duration::from_secs(timeout_s),
-        non_blocking,
+        timeout: timeout(timeout_s).map_err(|m| err(format!("{what}: {m}")))?,
+        non_blocking: non_blocking(behavior).map_err(|m| err(format!("{what}: {m}")))?,
     })
+}
+
+/// `timeout_s`, checked.
+fn timeout(timeout_s: Option<i64>) -> Result<Duration, String> {
+    match timeout_s {
+        None => Ok(Duration::from_secs(DEFAULT_TIMEOUT_S)),
+        Some(t) if t >= 0 && TIMEOUT_RANGE_S.contains(&(t as u64)) => {
+            Ok(Duration::from_secs(t as u64))
+        }
+        Some(t) => Err(format!(
+            "timeout_s = {t} is out of range {}..={} seconds",
+            TIMEOUT_RANGE_S.start(),
+            TIMEOUT_RANGE_S.end()
+        )),
+    }
+}
+
+/// `behavior`, checked: true for `non_blocking`.
+fn non_blocking(behavior: Option<&str>) -> Result<bool, String> {
+    match behavior.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("blocking") => Ok(false),
+        Some("non_blocking") => Ok(true),
+        Some(other) => Err(format!(
+            "behavior = {other:?}; expected \"blocking\" or \"non_blocking\""
+        )),
+    }
+}
+
+/// `headers = { … }`, checked (and placeholders checked against `props` when given).
+fn headers(
+    i: usize,
+    what: &str,
+    raw: &toml::Table,
+    has_token_file: bool,
+    props: Option<&[String]>,
+) -> Result<Vec<(String, String)>, EntryError> {
+    let err = |message: String| EntryError { index: i, message };
+    let mut out = Vec::new();
+    for (k, v) in raw {
+        let Some(v) = v.as_str() else {
+            return Err(err(format!("{what}: header {k:?} must be a string")));
+        };
+        if k.is_empty()
+            || k.contains(|c: char| c.is_whitespace() || c == ':')
+            || v.contains(['\r', '\n'])
+        {
+            return Err(err(format!("{what}: header {k:?} is not a valid header")));
+        }
+        if k.eq_ignore_ascii_case("authorization") && has_token_file {
+            return Err(err(format!(
+                "{what}: an Authorization header and bearer_token_file together; keep one"
+            )));
+        }
+        if let Some(props) = props {
+            check_placeholders(i, what, "a header", v, props)?;
+        }
+        out.push((k.clone(), v.to_string()));
+    }
+    Ok(out)
+}
+
+/// A token file path: relative to `base` (the config file's directory) unless absolute.
+fn token_path(p: &str, base: &std::path::Path) -> std::path::PathBuf {
+    let p = std::path::Path::new(p.trim());
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 /// The declared parameter names.
@@ -407,31 +512,13 @@ pub fn http_tools(
         // The URL must parse with every placeholder filled.
         let probe = raw.url.replace(['{', '}'], "");
         super::http::Url::parse(&probe).map_err(|e| err(i, format!("{what}: url: {e}")))?;
-        let mut headers = Vec::new();
-        for (k, v) in &raw.headers {
-            let Some(v) = v.as_str() else {
-                return Err(err(i, format!("{what}: header {k:?} must be a string")));
-            };
-            if k.is_empty()
-                || k.contains(|c: char| c.is_whitespace() || c == ':')
-                || v.contains(['\r', '\n'])
-            {
-                return Err(err(
-                    i,
-                    format!("{what}: header {k:?} is not a valid header"),
-                ));
-            }
-            if k.eq_ignore_ascii_case("authorization") && raw.bearer_token_file.is_some() {
-                return Err(err(
-                    i,
-                    format!(
-                        "{what}: an Authorization header and bearer_token_file together; keep one"
-                    ),
-                ));
-            }
-            check_placeholders(i, &what, "a header", v, &props)?;
-            headers.push((k.clone(), v.to_string()));
-        }
+        let headers = headers(
+            i,
+            &what,
+            &raw.headers,
+            raw.bearer_token_file.is_some(),
+            Some(&props),
+        )?;
         let body = match &raw.body {
             None => None,
             Some(b) => {
@@ -443,14 +530,10 @@ pub fn http_tools(
                 Some(serde_json::to_value(b).map_err(|e| err(i, format!("{what}: body: {e}")))?)
             }
         };
-        let bearer_token_file = raw.bearer_token_file.as_deref().map(|p| {
-            let p = std::path::Path::new(p.trim());
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        });
+        let bearer_token_file = raw
+            .bearer_token_file
+            .as_deref()
+            .map(|p| token_path(p, base));
         names.push(c.name.clone());
         out.push(HttpTool {
             name: c.name,
@@ -465,6 +548,82 @@ pub fn http_tools(
             timeout: c.timeout,
             confirm: raw.confirm,
             non_blocking: c.non_blocking,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses the `[[tools.mcp]]` array. Server names are unique among the servers; their tools'
+/// names are only known once the servers answer (then clashes are reported and skipped).
+pub fn mcp_servers(
+    value: &toml::Value,
+    base: &std::path::Path,
+) -> Result<Vec<McpServer>, EntryError> {
+    let raws: Vec<RawMcp> = entries(value, "mcp", "an entry needs name and either command (the argv of a stdio server) or url (Streamable HTTP), and may have headers, bearer_token_file, allow, deny, timeout_s and behavior")?;
+    let mut out: Vec<McpServer> = Vec::new();
+    for (i, raw) in raws.into_iter().enumerate() {
+        let err = |message: String| EntryError { index: i, message };
+        let name = raw.name.trim().to_string();
+        if !valid_name(&name) {
+            return Err(err(format!(
+                "invalid server name {name:?}: use letters, digits, `_`, `.` or `-`"
+            )));
+        }
+        let what = format!("server `{name}`");
+        if out.iter().any(|s| s.name == name) {
+            return Err(err(format!("{what} is declared twice")));
+        }
+        let transport = match (raw.command, raw.url) {
+            (Some(c), None) => {
+                if c.is_empty() || c[0].trim().is_empty() {
+                    return Err(err(format!("{what}: command must name a program, e.g. command = [\"/usr/local/bin/mcp-server-time\"]")));
+                }
+                if !raw.headers.is_empty() || raw.bearer_token_file.is_some() {
+                    return Err(err(format!("{what}: headers and bearer_token_file are for url servers; a command server gets what it needs on its command line or from its own files")));
+                }
+                McpTransport::Stdio(c)
+            }
+            (None, Some(url)) => {
+                super::http::Url::parse(url.trim())
+                    .map_err(|e| err(format!("{what}: url: {e}")))?;
+                McpTransport::Http {
+                    url: url.trim().to_string(),
+                    headers: headers(
+                        i,
+                        &what,
+                        &raw.headers,
+                        raw.bearer_token_file.is_some(),
+                        None,
+                    )?,
+                    bearer_token_file: raw
+                        .bearer_token_file
+                        .as_deref()
+                        .map(|p| token_path(p, base)),
+                }
+            }
+            (Some(_), Some(_)) => {
+                return Err(err(format!(
+                    "{what}: both command and url; a server is one or the other"
+                )))
+            }
+            (None, None) => {
+                return Err(err(format!(
+                    "{what}: needs command (the argv of a stdio server) or url (Streamable HTTP)"
+                )))
+            }
+        };
+        let allow = raw.allow.unwrap_or_default();
+        if let Some(a) = allow.iter().find(|a| raw.deny.contains(a)) {
+            return Err(err(format!("{what}: `{a}` is in both allow and deny")));
+        }
+        out.push(McpServer {
+            name,
+            transport,
+            allow,
+            deny: raw.deny,
+            timeout: timeout(raw.timeout_s).map_err(|m| err(format!("{what}: {m}")))?,
+            non_blocking: non_blocking(raw.behavior.as_deref())
+                .map_err(|m| err(format!("{what}: {m}")))?,
         });
     }
     Ok(out)
@@ -608,5 +767,73 @@ body = { event = "doorbell", n = 1 }
             parse("[[tools.http]]\nname = \"lights\"\ndescription = \"d\"\nurl = \"http://h/\"\n")
                 .unwrap_err();
         assert!(dup.message.contains("declared twice"));
+    }
+}
+
+#[cfg(test)]
+mod mcp_tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<McpServer>, EntryError> {
+        let t: toml::Table = toml::from_str(text).unwrap();
+        mcp_servers(&t["tools"]["mcp"], std::path::Path::new("/etc/gemlive"))
+    }
+
+    #[test]
+    fn mcp_servers_are_read_and_checked() {
+        let s = parse(
+            r#"
+[[tools.mcp]]
+name = "time"
+command = ["mcp-server-time", "--local-timezone", "Europe/Berlin"]
+deny = ["convert_time"]
+[[tools.mcp]]
+name = "home"
+url = "http://homeassistant.local:8123/api/mcp"
+bearer_token_file = "ha-token"
+allow = ["HassTurnOn", "HassTurnOff"]
+timeout_s = 20
+behavior = "non_blocking"
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s[0].transport,
+            McpTransport::Stdio(vec![
+                "mcp-server-time".into(),
+                "--local-timezone".into(),
+                "Europe/Berlin".into()
+            ])
+        );
+        assert!(s[0].offers("get_current_time") && !s[0].offers("convert_time"));
+        assert_eq!(
+            s[1].transport,
+            McpTransport::Http {
+                url: "http://homeassistant.local:8123/api/mcp".into(),
+                headers: Vec::new(),
+                bearer_token_file: Some("/etc/gemlive/ha-token".into()),
+            }
+        );
+        assert!(s[1].offers("HassTurnOn") && !s[1].offers("GetLiveContext"));
+        assert_eq!(s[1].timeout, Duration::from_secs(20));
+        assert!(s[1].non_blocking && !s[0].non_blocking);
+
+        let e = |body: &str| {
+            parse(&format!("[[tools.mcp]]\nname = \"x\"\n{body}"))
+                .unwrap_err()
+                .message
+        };
+        assert!(e("").contains("needs command"));
+        assert!(e("command = [\"a\"]\nurl = \"http://h/\"").contains("one or the other"));
+        assert!(e("url = \"ftp://h/\"").contains("not an http"));
+        assert!(e("command = [\"a\"]\nbearer_token_file = \"t\"").contains("for url servers"));
+        assert!(
+            e("command = [\"a\"]\nallow = [\"t\"]\ndeny = [\"t\"]").contains("both allow and deny")
+        );
+        assert!(e("command = [\"a\"]\ntimeout_s = 0").contains("out of range"));
+        assert!(e("command = [\"a\"]\nport = 1").contains("unknown field"));
+        let twice = parse("[[tools.mcp]]\nname = \"a\"\ncommand = [\"x\"]\n[[tools.mcp]]\nname = \"a\"\ncommand = [\"y\"]\n").unwrap_err();
+        assert_eq!(twice.index, 1);
+        assert!(twice.message.contains("declared twice"));
     }
 }
