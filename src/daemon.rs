@@ -303,6 +303,8 @@ struct Daemon {
     tools_rx: mpsc::Receiver<ToolDone>,
     /// Told when an MCP server's tools change.
     mcp_changes: Option<tokio::sync::watch::Receiver<u64>>,
+    /// The declared tools changed since the last hand-over for them.
+    tools_changed: bool,
     /// Numbers calls that came without an id (they cannot be cancelled, but are still tracked).
     tool_seq: u64,
     /// Keeps the timers in the state directory (none without one).
@@ -560,6 +562,7 @@ pub async fn run(
         tools_tx,
         tools_rx,
         mcp_changes: None,
+        tools_changed: false,
         tool_seq: 0,
         timer_keeper: keeper_dir
             .clone()
@@ -1268,10 +1271,15 @@ impl Daemon {
     /// resumption on, that connection comes now, as a hand-over that keeps the conversation.
     fn on_mcp_change(&mut self) {
         let tools = self.toolbox.declarations();
-        if tools == self.settings.tools {
+        if tools != self.settings.tools {
+            self.settings.tools = tools;
+            self.tools_changed = true;
+        }
+        // At start-up the servers answer one by one: one hand-over once all have, not one each.
+        if !self.tools_changed || !self.toolbox.hub().is_none_or(|h| h.settled()) {
             return;
         }
-        self.settings.tools = tools;
+        self.tools_changed = false;
         let n = self.toolbox.names().len();
         if self.cfg.live.resumption {
             log::info!("the tools changed ({n} now): moving to a connection that declares them");

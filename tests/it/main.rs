@@ -14,6 +14,7 @@ mod cli;
 mod config_file;
 mod hostile;
 mod live_wire;
+mod mcp;
 mod module_graph;
 mod repo_docs;
 mod service;
