@@ -186,6 +186,19 @@ async fn daemon_on_real_drivers_in_a_vm() {
     sv.send(0, server_content("interrupted"));
     sv.send(0, server_content("turnComplete"));
     sv.pump(&mut seen, Duration::from_secs(3), |_| false).await;
+    // A kitchen timer that ends after the guest's long press has closed the session.
+    sv.send(
+        0,
+        serde_json::json!({"toolCall": {"functionCalls": [{"id": "tm", "name": "set_timer", "args": {"duration_s": 20, "label": "vm"}}]}}),
+    );
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(5), |s| s
+            .others
+            .iter()
+            .any(|(_, v)| v.to_string().contains("\"toolResponse\"")))
+            .await,
+        "set_timer answered"
+    );
     std::fs::write(share.join("host_done"), "1").unwrap();
     assert!(
         sv.pump(&mut seen, Duration::from_secs(60), |s| s
@@ -218,6 +231,27 @@ async fn daemon_on_real_drivers_in_a_vm() {
     assert_eq!(r["led_before"], "0", "LED off while idle");
     assert_eq!(r["led_on"], "1", "LED on during the session");
     assert_eq!(r["led_after"], "0", "LED off after the long press");
+    // The timer rang after the session: the LED blinked (250 ms a step), a short press
+    // silenced it, and that press started nothing.
+    assert_eq!(
+        r["timer_led_flips"], "6",
+        "the LED blinks while the timer rings"
+    );
+    assert_eq!(r["silenced_led_flips"], "0", "a press silences the timer");
+    assert_eq!(r["led_silenced"], "0", "the LED is back off (no session)");
+    assert!(
+        daemon_log.contains("timer vm (20 s) ended: ringing"),
+        "{daemon_log}"
+    );
+    assert!(
+        daemon_log.contains("button: timer silenced"),
+        "{daemon_log}"
+    );
+    assert_eq!(
+        daemon_log.matches("session starting").count(),
+        1,
+        "the silencing press started no session"
+    );
 
     // Mic: what the stand-in got is the mic signal (real devices start at any offset).
     let got = samples(&seen.audio[0]);

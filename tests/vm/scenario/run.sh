@@ -60,6 +60,25 @@ echo pull-down > $SIM/sim_gpio0/pull; sleep 2.2; echo pull-up > $SIM/sim_gpio0/p
 sleep 1.5
 res led_after "$(cat $SIM/sim_gpio1/value)"
 
+# The host set a 20 s kitchen timer just before host_done: it rings with no session open and
+# the LED blinks until a short press, which only silences it (no new session).
+last=$(cat $SIM/sim_gpio1/value); flips=0
+for i in $(seq 400); do
+  v=$(cat $SIM/sim_gpio1/value); [ "$v" != "$last" ] && flips=$((flips+1)); last=$v
+  [ $flips -ge 6 ] && break
+  sleep 0.05
+done
+res timer_led_flips "$flips"
+echo pull-down > $SIM/sim_gpio0/pull; sleep 0.3; echo pull-up > $SIM/sim_gpio0/pull
+sleep 0.5
+last=$(cat $SIM/sim_gpio1/value); flips=0
+for i in $(seq 40); do
+  v=$(cat $SIM/sim_gpio1/value); [ "$v" != "$last" ] && flips=$((flips+1)); last=$v
+  sleep 0.05
+done
+res silenced_led_flips "$flips"
+res led_silenced "$(cat $SIM/sim_gpio1/value)"
+
 kill -TERM $D; wait $D; res daemon_rc $?
 kill -TERM $REC $PROD $MIC $RELAY 2>/dev/null; wait $REC
 res done 1
