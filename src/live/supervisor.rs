@@ -330,6 +330,9 @@ pub struct Supervisor {
     link: Option<Open>,
     draining: Option<Draining>,
     dial: Option<Dialing>,
+    /// The settings changed after the dial in flight sent its setup: once it is up, another
+    /// hand-over follows with the new ones.
+    stale_dial: bool,
     retry_at: Option<Instant>,
     next_conn: ConnId,
     next_seq: u64,
@@ -358,6 +361,7 @@ impl Supervisor {
             link: None,
             draining: None,
             dial: None,
+            stale_dial: false,
             retry_at: None,
             next_conn: 1,
             next_seq: 1,
@@ -491,7 +495,9 @@ impl Supervisor {
                 }
             }
             Input::SettingsChanged => {
-                if self.link.is_some() {
+                if self.dial.is_some() {
+                    self.stale_dial = true;
+                } else if self.link.is_some() {
                     log::info!("session settings changed: moving to a new connection that resumes the conversation");
                     self.start_dial(true, now, &mut out);
                 }
@@ -742,6 +748,8 @@ impl Supervisor {
             }
             return;
         };
+        // A failed dial's retry is set up afresh; a successful one hands over again below.
+        let stale = std::mem::take(&mut self.stale_dial);
         match result {
             Ok(session_id) => {
                 self.counters.connections += 1;
@@ -802,6 +810,10 @@ impl Supervisor {
                     );
                 }
                 self.flush_backlog(out);
+                if stale {
+                    log::info!("session settings changed while connecting: moving to a new connection that resumes the conversation");
+                    self.start_dial(true, now, out);
+                }
             }
             Err(e) => {
                 self.last_failure = Some(e.failure);
@@ -1102,6 +1114,43 @@ mod tests {
         r.mic();
         assert_eq!(r.tags_on(1), vec![0, 1, 2]);
         assert_eq!(r.sv.counters.mic_bytes_sent, 3 * CHUNK as u64);
+    }
+
+    #[test]
+    fn settings_that_change_while_connecting_bring_a_hand_over_once_connected() {
+        let mut r = Rig::new(settings());
+        r.step(Input::Open);
+        r.step(Input::Tick);
+        r.step(Input::SettingsChanged); // the first dial's setup is already out
+        assert_eq!(r.dials.len(), 1);
+        r.ready(1, false);
+        assert_eq!(
+            r.dials.last(),
+            Some(&(2, None, true)),
+            "a hand-over follows"
+        );
+        r.step(Input::SettingsChanged); // again while that one connects: one more after it
+        r.ready(2, false);
+        assert_eq!(r.dials.len(), 3);
+        r.ready(3, false);
+        assert_eq!(r.dials.len(), 3, "settled");
+        // A failed dial is retried with the new settings anyway: no extra hand-over.
+        r.step(Input::SettingsChanged);
+        assert_eq!(r.dials.len(), 4);
+        r.step(Input::SettingsChanged);
+        r.step(Input::Dialed {
+            conn: 4,
+            result: Err(DialFailure {
+                failure: Failure::Transient,
+                why: "refused".into(),
+                closed_by_server: false,
+            }),
+            speaking: false,
+        });
+        r.advance(Duration::from_secs(5));
+        let c = r.last_dial();
+        r.ready(c, false);
+        assert_eq!(r.last_dial(), c, "no hand-over after a retried dial");
     }
 
     #[test]
