@@ -209,7 +209,17 @@ impl Button {
                 "set button.line (e.g. \"GPIO17\"), or button.chip and button.offset".into(),
             )
         })?;
-        let found = resolve(&spec)?;
+        Self::open_line(cfg, &spec, "button")
+    }
+
+    /// Another input wired like the button (its `active_low`, `bias`, `debounce_ms`): the mute
+    /// switch. `what` names it in the log.
+    pub fn open_line(
+        cfg: &ButtonConfig,
+        spec: &LineSpec,
+        what: &str,
+    ) -> Result<Button, ButtonError> {
+        let found = resolve(spec)?;
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ButtonError::NoRuntime);
         }
@@ -255,7 +265,7 @@ impl Button {
             format!("{} on ", found.name)
         };
         log::info!(
-            "button: {label}{} offset {}, active {}, {bias_text}, {debounce}",
+            "{what}: {label}{} offset {}, active {}, {bias_text}, {debounce}",
             found.chip_name(),
             found.offset,
             if cfg.active_low { "low" } else { "high" },

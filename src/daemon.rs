@@ -27,7 +27,7 @@ use crate::audio::capture::{self, CaptureControl, CaptureEvent};
 use crate::audio::playback::{self, PlaybackHandle};
 use crate::audio::{echo, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
 use crate::button::{Button, ButtonError, ButtonEvent, Edge, Led, Press, PressTracker};
-use crate::config::{ApiKey, ButtonMode, Config, EchoMode, Wake};
+use crate::config::{ApiKey, ButtonMode, Config, EchoMode, MuteMode, Wake};
 use crate::lifecycle::{self, Lifecycle, LifecycleConfig};
 use crate::live::conn::{self, Conn, Event as ConnEvent};
 use crate::live::policy::HANDLE_LIFETIME;
@@ -62,6 +62,8 @@ pub struct RunSummary {
     pub mic_bytes_unsent_at_stop: u64,
     /// Mic bytes captured while no session was open (wake = "button", idle): never sent.
     pub mic_bytes_idle: u64,
+    /// Mic bytes captured while muted: never sent.
+    pub mic_bytes_muted: u64,
     pub reply_bytes_received: u64,
     pub late_bytes_dropped: u64,
     pub replies: u64,
@@ -292,6 +294,12 @@ struct Daemon {
     wd_captured: u64,
     life: Lifecycle,
     button: Option<Button>,
+    /// `[button] mute_line`, and whether the microphone is muted.
+    mute: Option<Button>,
+    muted: bool,
+    mute_keeper: Option<StateWriter>,
+    /// The LED's phase in the muted pattern (1 s on, 1 s off).
+    mute_blink: bool,
     press: PressTracker,
     led: Option<Led>,
     /// The state last shown (log, STATUS=).
@@ -320,6 +328,8 @@ struct Daemon {
 /// How long an ended timer rings at most.
 const RING_FOR: Duration = Duration::from_secs(60);
 /// The timer chime repeats this often; the LED blinks at a quarter of it.
+/// The mute button's state, in the state directory.
+const MUTE_FILE: &str = "mute.json";
 const RING_EVERY: Duration = Duration::from_secs(2);
 const BLINK_EVERY: Duration = Duration::from_millis(250);
 /// A timer that ended while gemlive was stopped still rings if it ended this recently.
@@ -420,6 +430,16 @@ pub async fn run(
     } else {
         None
     };
+    // The mute switch: without it gemlive must not start muted (nothing could unmute it).
+    let mute = cfg.button.mute().and_then(|spec| {
+        match Button::open_line(&cfg.button, &spec, "mute switch") {
+            Ok(m) => Some(m),
+            Err(e) => {
+                log::warn!("{}; continuing without the mute switch", error_chain(&e));
+                None
+            }
+        }
+    });
     let led = cfg
         .button
         .led_line
@@ -554,6 +574,10 @@ pub async fn run(
             Instant::now().into_std(),
         ),
         button,
+        mute,
+        muted: false,
+        mute_keeper: None,
+        mute_blink: false,
         press: PressTracker::new(Duration::from_millis(u64::from(cfg_long_press))),
         led,
         shown: "",
@@ -575,6 +599,7 @@ pub async fn run(
         d.restore_timers(dir);
     }
     d.mcp_changes = d.toolbox.start_mcp();
+    d.start_mute(keeper_dir.as_deref());
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
     // that boots without network must still start, and keep the mic buffered.
     notify::status("waiting for the microphone");
@@ -644,6 +669,12 @@ pub async fn run(
         summary.bytes_up,
         summary.bytes_down,
     );
+    if summary.mic_bytes_muted > 0 {
+        log::info!(
+            "the microphone was muted for {:.1} s of this run (none of it was sent)",
+            summary.mic_bytes_muted as f64 / (INPUT_RATE_HZ as f64 * FRAME_BYTES as f64)
+        );
+    }
     if summary.echo_mode != EchoMode::None {
         log::info!("session {}", stats.echo.summary());
     }
@@ -730,6 +761,7 @@ impl Daemon {
                 Some(done) = self.tools_rx.recv() => self.on_tool_done(done),
                 _ = next_change(&mut self.mcp_changes) => self.on_mcp_change(),
                 ev = next_button(&mut self.button) => self.on_button(ev),
+                ev = next_button(&mut self.mute) => self.on_mute_line(ev),
                 _ = sleep_opt(long_due) => {
                     if let Some(Press::Long) = self.press.poll_long(now()) {
                         self.life_event(lifecycle::Event::LongPress);
@@ -737,6 +769,7 @@ impl Daemon {
                 }
                 _ = tick.tick() => {
                     self.life_event(lifecycle::Event::Tick);
+                    self.mute_led_step();
                     self.closing.retain(|t| !t.is_finished());
                     if let Some(k) = &mut self.keeper {
                         k.tick(Instant::now());
@@ -1254,8 +1287,114 @@ impl Daemon {
 
     fn stop_ringing(&mut self) {
         if self.ringing.take().is_some() {
-            let on = self.led_on;
-            self.set_led(on);
+            if self.muted {
+                self.mute_led_step();
+            } else {
+                self.set_led(self.led_on);
+            }
+        }
+    }
+
+    /// Opens the mute state: a switch's position, or a mute button's kept state.
+    fn start_mute(&mut self, state_dir: Option<&std::path::Path>) {
+        let Some(m) = &self.mute else { return };
+        let on = match self.cfg.button.mute_mode {
+            MuteMode::Switch => match m.is_pressed() {
+                Ok(on) => on,
+                Err(e) => {
+                    log::warn!("{}; assuming the mute switch is off", error_chain(&e));
+                    false
+                }
+            },
+            MuteMode::Button => {
+                if let Some(dir) = state_dir {
+                    self.mute_keeper = Some(StateWriter::start(dir.to_path_buf(), MUTE_FILE));
+                }
+                state_dir
+                    .and_then(|d| std::fs::read_to_string(d.join(MUTE_FILE)).ok())
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                    .and_then(|v| v.get("muted").and_then(serde_json::Value::as_bool))
+                    .unwrap_or(false)
+            }
+        };
+        if on {
+            self.muted = true;
+            log::info!("the microphone is muted ({})", self.mute_reason());
+            self.mute_led_step();
+        }
+    }
+
+    fn mute_reason(&self) -> &'static str {
+        match self.cfg.button.mute_mode {
+            MuteMode::Switch => "mute switch on",
+            MuteMode::Button => "mute button; kept from before",
+        }
+    }
+
+    /// An edge on the mute line: a switch follows its position, a button toggles on press.
+    fn on_mute_line(&mut self, ev: Result<ButtonEvent, ButtonError>) {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                log::error!(
+                    "{}; the mute switch is off until gemlive restarts",
+                    error_chain(&e)
+                );
+                self.mute = None;
+                return;
+            }
+        };
+        let on = match (self.cfg.button.mute_mode, ev.edge) {
+            (MuteMode::Switch, Edge::Pressed) => true,
+            (MuteMode::Switch, Edge::Released) => false,
+            (MuteMode::Button, Edge::Pressed) => !self.muted,
+            (MuteMode::Button, Edge::Released) => return,
+        };
+        self.set_muted(on);
+    }
+
+    /// Mutes or unmutes: a chime, the LED pattern, `STATUS=`, and an open session is told the
+    /// audio stream ended (it then gets nothing until the mic is on again).
+    fn set_muted(&mut self, on: bool) {
+        if self.muted == on {
+            return;
+        }
+        self.muted = on;
+        if on {
+            log::info!("the microphone is muted: no audio leaves the box");
+            if self.life.active() {
+                self.sv_step(SvInput::Note(ClientMessage::audio_stream_end().to_json()));
+            }
+        } else {
+            log::info!("the microphone is on again");
+        }
+        if self.cfg.session.chimes {
+            let g = self.machine.generation();
+            let kind = if on {
+                lifecycle::Chime::Muted
+            } else {
+                lifecycle::Chime::Unmuted
+            };
+            self.player.play(g, 24_000, lifecycle::chime_pcm(kind));
+            self.player.end_of_turn(g);
+        }
+        if let Some(k) = &self.mute_keeper {
+            k.keep(serde_json::json!({ "muted": on }).to_string());
+        }
+        self.mute_blink = false;
+        if on {
+            self.mute_led_step();
+        } else if self.ringing.is_none() {
+            self.set_led(self.led_on);
+        }
+        self.update_state();
+    }
+
+    /// Every second while muted the LED flips (unless a timer rings: that pattern wins).
+    fn mute_led_step(&mut self) {
+        if self.muted && self.ringing.is_none() {
+            self.mute_blink = !self.mute_blink;
+            self.set_led(self.mute_blink);
         }
     }
 
@@ -1439,8 +1578,9 @@ impl Daemon {
                 }
                 A::Led(on) => {
                     self.led_on = on;
-                    // While a timer rings the LED blinks; the state is put back after.
-                    if self.ringing.is_none() {
+                    // While a timer rings or the mic is muted the LED blinks its own pattern;
+                    // the state is put back after.
+                    if self.ringing.is_none() && !self.muted {
                         self.set_led(on);
                     }
                 }
@@ -1479,6 +1619,7 @@ impl Daemon {
             Link::Offline => "offline",
             Link::Error => "error",
         };
+        let s = if self.muted { muted_state(s) } else { s };
         if s != self.shown {
             self.shown = s;
             log::info!("state: {s}");
@@ -1579,6 +1720,11 @@ impl Daemon {
             self.ready_sent = true;
             notify::ready(self.shown);
         }
+        if self.muted {
+            // Muted: nothing leaves the box and nothing is kept, session or not.
+            self.summary.mic_bytes_muted += c.len() as u64;
+            return;
+        }
         if !self.life.active() {
             // Idle: nothing leaves the box and nothing is kept.
             self.summary.mic_bytes_idle += c.len() as u64;
@@ -1591,6 +1737,19 @@ impl Daemon {
             self.life_event(lifecycle::Event::Activity);
         }
         self.sv_step(SvInput::Mic(c));
+    }
+}
+
+/// `STATUS=` while muted.
+fn muted_state(s: &'static str) -> &'static str {
+    match s {
+        "idle" => "muted (idle)",
+        "connecting" => "muted (connecting)",
+        "listening" => "muted (listening)",
+        "speaking" => "muted (speaking)",
+        "offline" => "muted (offline)",
+        "error" => "muted (error)",
+        _ => "muted",
     }
 }
 

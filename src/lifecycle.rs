@@ -52,6 +52,10 @@ pub enum Chime {
     Error,
     /// A timer ended: four quick high beeps, unlike any other sound it makes.
     Timer,
+    /// The microphone was muted: two low notes going down.
+    Muted,
+    /// The microphone is on again: the same notes going up.
+    Unmuted,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +208,8 @@ pub fn chime_pcm(kind: Chime) -> Vec<u8> {
             (0.0, 0.05),
             (1_760.0, 0.16),
         ],
+        Chime::Muted => &[(392.0, 0.09), (262.0, 0.16)],
+        Chime::Unmuted => &[(262.0, 0.09), (392.0, 0.16)],
     };
     let rate = 24_000.0;
     let mut out = Vec::new();

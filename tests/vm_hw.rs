@@ -132,7 +132,7 @@ async fn daemon_on_real_drivers_in_a_vm() {
     std::fs::write(
         share.join("gemlive.toml"),
         format!(
-            "[live]\nendpoint = \"ws://127.0.0.1:{port}{}\"\n\n[audio]\ncapture_device = \"plughw:Loopback,1,0\"\nplayback_device = \"plughw:Loopback,0,1\"\necho = \"none\"\n\n[video]\ndevice = \"/dev/video10\"\n\n[session]\nwake = \"button\"\n\n[button]\nline = \"BTN\"\nled_line = \"LED\"\ndebounce_ms = 10\n",
+            "[live]\nendpoint = \"ws://127.0.0.1:{port}{}\"\n\n[audio]\ncapture_device = \"plughw:Loopback,1,0\"\nplayback_device = \"plughw:Loopback,0,1\"\necho = \"none\"\n\n[video]\ndevice = \"/dev/video10\"\n\n[session]\nwake = \"button\"\n\n[button]\nline = \"BTN\"\nled_line = \"LED\"\nmute_line = \"MUTE\"\ndebounce_ms = 10\n",
             gemlive::standin::PATH
         ),
     )
@@ -189,7 +189,7 @@ async fn daemon_on_real_drivers_in_a_vm() {
     // A kitchen timer that ends after the guest's long press has closed the session.
     sv.send(
         0,
-        serde_json::json!({"toolCall": {"functionCalls": [{"id": "tm", "name": "set_timer", "args": {"duration_s": 20, "label": "vm"}}]}}),
+        serde_json::json!({"toolCall": {"functionCalls": [{"id": "tm", "name": "set_timer", "args": {"duration_s": 40, "label": "vm"}}]}}),
     );
     assert!(
         sv.pump(&mut seen, Duration::from_secs(5), |s| s
@@ -231,6 +231,51 @@ async fn daemon_on_real_drivers_in_a_vm() {
     assert_eq!(r["led_before"], "0", "LED off while idle");
     assert_eq!(r["led_on"], "1", "LED on during the session");
     assert_eq!(r["led_after"], "0", "LED off after the long press");
+    // The mute switch, 4 s on during the session: the LED blinked, then showed the session
+    // again; the server was told the stream ended and got no audio meanwhile.
+    let ones: u32 = r["mute_led_ones"].parse().unwrap();
+    let zeros: u32 = r["mute_led_zeros"].parse().unwrap();
+    assert!(
+        ones >= 4 && zeros >= 4,
+        "the LED blinks while muted: {ones} on, {zeros} off"
+    );
+    assert_eq!(
+        r["led_unmuted"], "1",
+        "the LED shows the session again once unmuted"
+    );
+    assert!(
+        seen.others
+            .iter()
+            .any(|(_, v)| v["realtimeInput"]["audioStreamEnd"] == true),
+        "audioStreamEnd sent when muted"
+    );
+    for line in [
+        "the microphone is muted: no audio leaves the box",
+        "state: muted (listening)",
+        "the microphone is on again",
+    ] {
+        assert!(daemon_log.contains(line), "{line}: {daemon_log}");
+    }
+    let at = |what: &str| -> f64 {
+        daemon_log
+            .lines()
+            .find(|l| l.contains(what))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{what} in the daemon log"))
+    };
+    // The guest holds the switch for about 4 s (longer on a slow emulated CPU): the audio the
+    // stand-in got falls short of the session by just that long.
+    let session_s = at("session ended: long press") - at("session starting");
+    let muted_s = at("the microphone is on again") - at("the microphone is muted");
+    let received_s = seen.audio[0].len() as f64 / 32_000.0;
+    println!(
+        "mute: session {session_s:.2} s, muted {muted_s:.2} s, mic audio received {received_s:.2} s"
+    );
+    assert!(muted_s >= 3.5, "muted for {muted_s:.2} s");
+    assert!(
+        (session_s - received_s - muted_s).abs() < 0.6,
+        "no mic audio was sent while muted: session {session_s:.2} s, muted {muted_s:.2} s, received {received_s:.2} s"
+    );
     // The timer rang after the session: the LED blinked (250 ms a step), a short press
     // silenced it, and that press started nothing.
     assert_eq!(
@@ -240,7 +285,7 @@ async fn daemon_on_real_drivers_in_a_vm() {
     assert_eq!(r["silenced_led_flips"], "0", "a press silences the timer");
     assert_eq!(r["led_silenced"], "0", "the LED is back off (no session)");
     assert!(
-        daemon_log.contains("timer vm (20 s) ended: ringing"),
+        daemon_log.contains("timer vm (40 s) ended: ringing"),
         "{daemon_log}"
     );
     assert!(

@@ -129,6 +129,7 @@ choice_from_item! {
     Wake => Wake::ALL, Wake::as_str;
     Bias => Bias::ALL, Bias::as_str;
     ButtonMode => ButtonMode::ALL, ButtonMode::as_str;
+    MuteMode => MuteMode::ALL, MuteMode::as_str;
     LogLevel => LogLevel::ALL, LogLevel::as_str;
 }
 
@@ -467,6 +468,25 @@ impl<'a> Ctx<'a> {
         let mut b = ButtonConfig::default();
         raw.resolve_into(self, &mut b)?;
         self.check_button_line(raw)?;
+        let lines = [
+            ("the button's own line", b.input()),
+            ("the LED's line", b.led()),
+        ];
+        if let (Some(mute), Some(sp)) = (b.mute(), &raw.mute_line) {
+            if let Some((what, _)) = lines
+                .iter()
+                .find(|(_, l)| l.as_ref().is_some_and(|l| same_line(l, &mute)))
+            {
+                return Err(self.at(
+                    sp.span(),
+                    format!(
+                        "invalid value {} for mute_line in [button]: that is {what}; the mute \
+                         switch needs a line of its own, e.g. \"GPIO22\"",
+                        quote(b.mute_line.as_deref().unwrap_or_default())
+                    ),
+                ));
+            }
+        }
         if let (Some(led), Some(input), Some(sp)) = (b.led(), b.input(), &raw.led_line) {
             if same_line(&led, &input) {
                 return Err(self.at(
@@ -608,19 +628,38 @@ impl<'a> Ctx<'a> {
 
     /// The LED's line: a line name or `CHIP:OFFSET`, offset in the range of `[button] offset`.
     fn led_line(&self, it: &Item<'_>) -> Result<Option<String>, ConfigError> {
-        let form = "a line name such as \"GPIO27\" or \"CHIP:OFFSET\" such as \"gpiochip0:27\"";
+        self.extra_line(it, "led_line", "GPIO27", "no LED")
+    }
+
+    /// The mute switch's line, in the same forms as `led_line`.
+    fn mute_line(&self, it: &Item<'_>) -> Result<Option<String>, ConfigError> {
+        self.extra_line(it, "mute_line", "GPIO22", "no mute switch")
+    }
+
+    /// A line other than the button's: a line name or `CHIP:OFFSET`.
+    fn extra_line(
+        &self,
+        it: &Item<'_>,
+        key: &str,
+        example: &str,
+        unset: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        let n = example.trim_start_matches("GPIO");
+        let form = format!(
+            "a line name such as \"{example}\" or \"CHIP:OFFSET\" such as \"gpiochip0:{n}\""
+        );
         let s = self.string(it, &format!("a string, {form}"))?.trim();
         let bad = |why: &str| {
             self.at(
                 it.span.clone(),
-                format!("invalid value {} for led_line in [button]{why}", quote(s)),
+                format!("invalid value {} for {key} in [button]{why}", quote(s)),
             )
         };
         let offsets = int_range("button", "offset");
         let (lo, hi) = (offsets.start(), offsets.end());
         if s.is_empty() {
             return Err(bad(&format!(
-                "; expected {form}, or leave led_line unset for no LED"
+                "; expected {form}, or leave {key} unset for {unset}"
             )));
         }
         if s.bytes().all(|b| b.is_ascii_digit()) {

@@ -183,6 +183,8 @@ debounce_ms = 10
 long_press_ms = 900
 mode = "push_to_talk"
 led_line = "GPIO27"
+mute_line = "GPIO22"
+mute_mode = "button"
 [tools]
 builtin = false
 [[tools.command]]
@@ -291,6 +293,8 @@ log_level = "debug"
         // A button by chip needs both; the summary shows the pair as the button's line.
         "[button] chip",
         "[button] offset",
+        // Shown with the mute line only (the base has none).
+        "[button] mute_mode",
     ];
 
     #[test]

@@ -122,6 +122,10 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         }
     };
     let led = b.led().map(|l| format!(", LED {l}")).unwrap_or_default();
+    let mute = b
+        .mute()
+        .map(|l| format!(", mute {} {l}", b.mute_mode.as_str()))
+        .unwrap_or_default();
     let echo = match a.echo {
         EchoMode::Aec => format!(
             "echo cancellation (AEC3; mic muted while it converges, {} ms tail)",
@@ -173,7 +177,7 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         format!("echo: {echo}"),
         format!("video: {video}"),
         format!("wake: {wake}"),
-        format!("button: {button}{led}"),
+        format!("button: {button}{led}{mute}"),
         format!(
             "log level: {} (-v and GEMLIVE_LOG override it)",
             cfg.service.log_level.as_str()

@@ -174,6 +174,13 @@ macro_rules! with_keys {
                 led_line: Option<String> = None;
                     Kind::Text, "", Shown::Unset, false, [Ctx::led_line],
                     "Optional status LED (driven high for on): a line name such as `GPIO27` or `CHIP:OFFSET` such as `gpiochip0:27`.";
+                /// Trimmed; parse it with [`ButtonConfig::mute`](super::ButtonConfig::mute).
+                mute_line: Option<String> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::mute_line],
+                    "Optional mute switch (or button), wired like the button (`active_low`, `bias`, `debounce_ms` apply): a line name such as `GPIO22` or `CHIP:OFFSET`. While muted no microphone audio leaves the box (see [Mute](#mute)).";
+                mute_mode: MuteMode = MuteMode::Switch;
+                    Kind::Choice(&["switch", "button"]), "", Shown::Text("switch"), false, [],
+                    "`switch`: muted while the switch is on (closed); `button`: each press mutes or unmutes, and the state is kept across restarts.";
             }
             /// `[tools]`: the struct is the tools module's own ([`crate::tools::settings`]); only its keys are declared here.
             [tools] ToolsConfig RawTools foreign {

@@ -210,6 +210,8 @@ log_level = "TRACE"
             long_press_ms: 10_000,
             mode: ButtonMode::PushToTalk,
             led_line: Some("gpiochip4:27".to_string()),
+            mute_line: None,
+            mute_mode: MuteMode::Switch,
         }
     );
     assert!(c.button.configured());
@@ -951,6 +953,41 @@ fn led_line_by_name_or_chip_offset() {
         );
     }
     parse("[button]\nline = \"GPIO17\"\nled_line = \"gpiochip0:17\"\n").expect("different");
+}
+
+#[test]
+fn mute_line_and_mode() {
+    let c = parse("[button]\nmute_line = \" GPIO22 \"\nmute_mode = \"button\"\n").expect("mute");
+    assert_eq!(c.button.mute(), Some(LineSpec::Name("GPIO22".into())));
+    assert_eq!(c.button.mute_mode, MuteMode::Button);
+    let c = parse("[button]\nmute_line = \"gpiochip0:22\"\n").expect("mute");
+    assert_eq!(c.button.mute_mode, MuteMode::Switch);
+    let (l, c, m) = err("[button]\nmute_line = \"\"\n");
+    assert_eq!((l, c), (2, 13), "{m}");
+    assert!(
+        m.ends_with("or leave mute_line unset for no mute switch"),
+        "{m}"
+    );
+    for (text, what) in [
+        (
+            "[button]\nline = \"GPIO17\"\nmute_line = \"GPIO17\"\n",
+            "the button's own line",
+        ),
+        (
+            "[button]\nled_line = \"GPIO27\"\nmute_line = \"GPIO27\"\n",
+            "the LED's line",
+        ),
+    ] {
+        let (_, _, m) = err(text);
+        assert!(
+            m.ends_with(&format!(
+                "for mute_line in [button]: that is {what}; the mute switch needs a line of its own, e.g. \"GPIO22\""
+            )),
+            "{m}"
+        );
+    }
+    let (_, _, m) = err("[button]\nmute_mode = \"toggle\"\n");
+    assert!(m.contains("switch") && m.contains("button"), "{m}");
 }
 
 #[test]

@@ -134,6 +134,28 @@ impl ButtonMode {
     }
 }
 
+/// How the mute line works. TOML: `"switch"`, `"button"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MuteMode {
+    /// Muted while the line is active: a toggle switch (its position wins over the kept state).
+    #[default]
+    Switch,
+    /// Each press mutes or unmutes; the state is kept across restarts.
+    Button,
+}
+
+impl MuteMode {
+    pub const ALL: [MuteMode; 2] = [Self::Switch, Self::Button];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Switch => "switch",
+            Self::Button => "button",
+        }
+    }
+}
+
 /// How much the daemon logs. TOML: `"error"`, `"warn"`, `"info"`, `"debug"`, `"trace"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogLevel {
@@ -238,6 +260,11 @@ impl ButtonConfig {
     /// The LED's line, if set.
     pub fn led(&self) -> Option<LineSpec> {
         self.led_line.as_deref().and_then(LineSpec::parse)
+    }
+
+    /// The mute line, if set.
+    pub fn mute(&self) -> Option<LineSpec> {
+        self.mute_line.as_deref().and_then(LineSpec::parse)
     }
 }
 
