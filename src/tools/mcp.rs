@@ -310,18 +310,20 @@ impl Conn {
             changed: Notify::new(),
             closed,
         });
-        // The server's own log lines: kept at debug level, one line at a time, cut short.
+        // The server's own log lines: kept at debug level, one line at a time, cut short. The
+        // last one is kept: when a server dies, it usually says why there.
         let name = server.name.clone();
-        tokio::spawn(async move {
+        let last_words = Arc::new(Mutex::new(String::new()));
+        let kept = last_words.clone();
+        let err_task = tokio::spawn(async move {
             let mut r = BufReader::new(stderr);
             let mut line = Vec::new();
             while let Ok(Some(_)) = read_line(&mut r, &mut line, 4 << 10).await {
                 let text = String::from_utf8_lossy(&line);
                 if !text.trim().is_empty() {
-                    log::debug!(
-                        "MCP server `{name}`: {}",
-                        crate::service::outside(&text, 200)
-                    );
+                    let shown = crate::service::outside(&text, 200);
+                    log::debug!("MCP server `{name}`: {shown}");
+                    *lock(&kept) = shown;
                 }
             }
         });
@@ -355,9 +357,16 @@ impl Conn {
                 }
             };
             let status = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(500), err_task).await;
             let why = match status {
                 Ok(Ok(s)) => format!("it exited ({s})"),
                 _ => why,
+            };
+            let said = lock(&last_words).clone();
+            let why = if said.is_empty() {
+                why
+            } else {
+                format!("{why}; its last words: {said}")
             };
             if let Some(conn) = weak.upgrade() {
                 if let Wire::Stdio(s) = &conn.wire {
@@ -469,7 +478,16 @@ impl Conn {
                     lock(&s.pending).remove(&id);
                     return Err(McpError::Down(format!("the server stopped: {why}")));
                 }
-                self.write_line(s, msg).await?;
+                if let Err(e) = self.write_line(s, msg).await {
+                    lock(&s.pending).remove(&id);
+                    // A server that died at start: say why it died, not that the pipe broke.
+                    return Err(
+                        match tokio::time::timeout(Duration::from_secs(3), self.closed()).await {
+                            Ok(why) => McpError::Down(format!("the server stopped: {why}")),
+                            Err(_) => e,
+                        },
+                    );
+                }
                 rx.await
                     .unwrap_or_else(|_| Err(McpError::Down("the server stopped".into())))
             }

@@ -434,6 +434,14 @@ bearer_token_file = "token"
         out.contains("\"add\""),
         "the other servers' tools are still listed:\n{out}"
     );
+    // A server that dies at start: its last words are in the error.
+    write("[[tools.mcp]]\nname = \"broken\"\ncommand = [\"sh\", \"-c\", \"echo 'No module named boom' >&2; exit 3\"]\n");
+    let (code, out, err) = run(&["tools"]);
+    assert_eq!(code, Some(78), "{out}\n{err}");
+    assert!(
+        err.contains("problem: MCP server `broken`: the server stopped: it exited (exit status: 3); its last words: No module named boom"),
+        "{err}"
+    );
     // check-config does not start servers, but checks what it can offline.
     write("[[tools.mcp]]\nname = \"gone\"\ncommand = [\"/nonexistent/mcp-server\"]\n");
     let (code, out, err) = run(&["check-config"]);
