@@ -14,7 +14,7 @@ pub const MAX_OUTPUT_BYTES: usize = 16 << 10;
 /// The end of standard error kept for an error response.
 pub const STDERR_TAIL_BYTES: usize = 1 << 10;
 /// Environment variables a tool must not inherit from the daemon.
-pub(super) const HIDDEN_ENV: &[&str] = &[
+const HIDDEN_ENV: &[&str] = &[
     "GEMINI_API_KEY",
     "CREDENTIALS_DIRECTORY",
     "NOTIFY_SOCKET",
@@ -30,6 +30,26 @@ pub fn argv(tool: &CommandTool, args: &Map<String, Value>) -> Vec<String> {
         .iter()
         .map(|el| super::settings::fill(el, args, str::to_string))
         .collect()
+}
+
+/// A program started the way every tool process is: piped stdin/stdout/stderr, a process group
+/// of its own (so it can be killed whole), killed if dropped, without the daemon's secrets in
+/// its environment.
+pub(super) fn tool_process(
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[String],
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for k in HIDDEN_ENV {
+        cmd.env_remove(k);
+    }
+    cmd
 }
 
 /// Kills the tool's whole process group when dropped (timeout, cancellation, daemon stop),
@@ -78,17 +98,7 @@ fn lossy(b: &[u8]) -> String {
 /// Runs one call to completion (or to its timeout) and returns the `response` object.
 pub async fn run(tool: &CommandTool, args: &Map<String, Value>) -> Value {
     let argv = argv(tool, args);
-    let mut cmd = tokio::process::Command::new(&argv[0]);
-    cmd.args(&argv[1..])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    for k in HIDDEN_ENV {
-        cmd.env_remove(k);
-    }
-    let mut child = match cmd.spawn() {
+    let mut child = match tool_process(&argv[0], &argv[1..]).spawn() {
         Ok(c) => c,
         Err(e) => {
             return json!({"error": format!("the tool could not be started ({}): {e}", argv[0])})

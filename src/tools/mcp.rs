@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{oneshot, watch, Notify};
 
-use super::command::{Group, HIDDEN_ENV};
+use super::command::{tool_process, Group};
 use super::http::{self, Url};
 use super::schema;
 use super::settings::{valid_name, McpServer, McpTransport};
@@ -279,17 +279,7 @@ impl Conn {
         timeout: Duration,
     ) -> Result<(Arc<Conn>, Value), McpError> {
         let program = super::find_program(&argv[0]).map_err(McpError::Down)?;
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(&argv[1..])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        for k in HIDDEN_ENV {
-            cmd.env_remove(k);
-        }
-        let mut child = cmd
+        let mut child = tool_process(program, &argv[1..])
             .spawn()
             .map_err(|e| McpError::Down(format!("cannot start {}: {e}", argv[0])))?;
         let group = Group(child.id().map(|p| p as i32));
@@ -717,10 +707,15 @@ async fn read_line(
     }
 }
 
+/// How long `server` gets to start and list its tools: its `timeout_s`, but never less than
+/// 10 s, since starting an interpreter (Python, node) on a Pi takes seconds.
+pub fn start_limit(server: &McpServer) -> Duration {
+    server.timeout.max(Duration::from_secs(10))
+}
+
 /// Initializes a connection to `server` (starting it, for a stdio server) and lists its tools.
 pub async fn connect(server: &McpServer) -> Result<(Arc<Conn>, Listing), McpError> {
-    // Starting an interpreter (Python, node) on a Pi takes seconds: never less than 10 s.
-    let limit = server.timeout.max(Duration::from_secs(10));
+    let limit = start_limit(server);
     let work = async {
         let (conn, _info) = match &server.transport {
             McpTransport::Stdio(argv) => Conn::stdio(server, argv, limit).await?,
@@ -830,7 +825,7 @@ impl Drop for Hub {
     }
 }
 
-/// A tool as the hub offers it: its server's link, its declaration, whether it is non-blocking.
+/// A tool as the hub offers it: its server's link (which also says whether it is non-blocking) and its declaration.
 pub struct Offered {
     pub link: Arc<Link>,
     pub tool: McpTool,
@@ -888,22 +883,7 @@ impl Hub {
     /// The tools offered, in server order; a name already taken (by gemlive's own tools or an
     /// earlier server) is left out.
     pub fn offered(&self) -> Vec<Offered> {
-        let mut names: Vec<String> = self.taken.clone();
-        let mut out = Vec::new();
-        for l in &self.links {
-            let tools = lock(&l.state).listing.tools.clone();
-            for t in tools {
-                if names.contains(&t.name) {
-                    continue;
-                }
-                names.push(t.name.clone());
-                out.push(Offered {
-                    link: l.clone(),
-                    tool: t,
-                });
-            }
-        }
-        out
+        self.resolve().0
     }
 
     /// The link that offers `tool`.
@@ -917,22 +897,14 @@ impl Hub {
     /// Per server: its name, whether it is up, the last error, and notes (tools left out,
     /// schema parts dropped, names taken).
     pub fn report(&self) -> Vec<(String, bool, Option<String>, Vec<String>)> {
-        let mut names: Vec<String> = self.taken.clone();
+        let (_, clashes) = self.resolve();
         self.links
             .iter()
-            .map(|l| {
+            .zip(clashes)
+            .map(|(l, clash)| {
                 let s = lock(&l.state);
                 let mut notes = s.listing.notes.clone();
-                for t in &s.listing.tools {
-                    if names.contains(&t.name) {
-                        notes.push(format!(
-                            "`{}` was left out: another tool has that name",
-                            t.name
-                        ));
-                    } else {
-                        names.push(t.name.clone());
-                    }
-                }
+                notes.extend(clash);
                 (
                     l.server.name.clone(),
                     s.conn.is_some(),
@@ -941,6 +913,34 @@ impl Hub {
                 )
             })
             .collect()
+    }
+
+    /// The one rule for name clashes, in server order: the tools offered, and per server a
+    /// note for each of its tools left out because the name was already taken.
+    fn resolve(&self) -> (Vec<Offered>, Vec<Vec<String>>) {
+        let mut names: Vec<String> = self.taken.clone();
+        let mut out = Vec::new();
+        let mut clashes = Vec::new();
+        for l in &self.links {
+            let tools = lock(&l.state).listing.tools.clone();
+            let mut notes = Vec::new();
+            for t in tools {
+                if names.contains(&t.name) {
+                    notes.push(format!(
+                        "`{}` was left out: another tool has that name",
+                        t.name
+                    ));
+                    continue;
+                }
+                names.push(t.name.clone());
+                out.push(Offered {
+                    link: l.clone(),
+                    tool: t,
+                });
+            }
+            clashes.push(notes);
+        }
+        (out, clashes)
     }
 }
 

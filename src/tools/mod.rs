@@ -340,7 +340,7 @@ pub async fn call_here(cfg: &ToolsConfig, name: &str, args: Value) -> Value {
 pub fn mcp_start_limit(cfg: &ToolsConfig) -> Duration {
     cfg.mcp
         .iter()
-        .map(|s| s.timeout.max(Duration::from_secs(10)))
+        .map(mcp::start_limit)
         .max()
         .unwrap_or_default()
         + Duration::from_secs(1)
