@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gemlive::standin::{client_video, server_audio, server_content, setup_complete};
-use support::{exe, Seen, Server};
+use support::{exe, tool_call, Seen, Server};
 
 fn tone(freq: f64, secs: f64, rate: f64) -> Vec<u8> {
     (0..(secs * rate) as usize)
@@ -189,7 +189,11 @@ async fn daemon_on_real_drivers_in_a_vm() {
     // A kitchen timer that ends after the guest's long press has closed the session.
     sv.send(
         0,
-        serde_json::json!({"toolCall": {"functionCalls": [{"id": "tm", "name": "set_timer", "args": {"duration_s": 40, "label": "vm"}}]}}),
+        tool_call(
+            "tm",
+            "set_timer",
+            serde_json::json!({"duration_s": 40, "label": "vm"}),
+        ),
     );
     assert!(
         sv.pump(&mut seen, Duration::from_secs(5), |s| s

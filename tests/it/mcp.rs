@@ -7,7 +7,6 @@
 //! The servers live in a private virtual environment made by `bash .ci/deps --test` (at
 //! `$GEMLIVE_TEST_VENV`, default `~/.cache/gemlive-test/venv`).
 
-use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,7 +14,9 @@ use std::time::{Duration, Instant};
 use gemlive::demo::Rig;
 use serde_json::{json, Value};
 
-use crate::support::{exe, pcm, until, Seen, Server, KEY};
+use crate::support::{
+    exe, pcm, tool_call as call, tool_response, until, PortServer, Seen, Server, KEY,
+};
 
 const SEC: usize = 32_000;
 
@@ -36,9 +37,9 @@ fn venv() -> PathBuf {
 }
 
 /// The Python SDK's Streamable-HTTP server on 127.0.0.1 (tests/fixtures/mcp/http_server.py),
-/// accepting the token in `token_file`; killed on drop.
+/// accepting the token in `token_file`; killed on drop (with its [`PortServer`]).
 struct HttpMcp {
-    child: std::process::Child,
+    _server: PortServer,
     url: String,
 }
 
@@ -46,31 +47,23 @@ impl HttpMcp {
     fn start(token_file: &Path) -> HttpMcp {
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mcp/http_server.py");
-        let mut child = std::process::Command::new(venv().join("bin/python"))
-            .arg(script)
-            .arg(token_file)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("the venv's python runs");
-        let mut line = String::new();
-        let out = child.stdout.take().unwrap();
-        std::io::BufReader::new(out).read_line(&mut line).unwrap();
-        let port: u16 = line.trim().parse().expect("the server prints its port");
+        let python = venv().join("bin/python");
+        let server = PortServer::start(
+            python.as_os_str(),
+            &[script.as_os_str(), token_file.as_os_str()],
+            "the venv's python runs",
+        );
+        let port = server.port;
         let url = format!("http://127.0.0.1:{port}/mcp");
         // Serving starts right after the port is printed; wait until it accepts.
         let end = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(50));
         }
-        HttpMcp { child, url }
-    }
-}
-
-impl Drop for HttpMcp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        HttpMcp {
+            _server: server,
+            url,
+        }
     }
 }
 
@@ -106,17 +99,9 @@ fn declaration(setup: &Value, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn call(id: &str, name: &str, args: Value) -> Value {
-    json!({"toolCall": {"functionCalls": [{"id": id, "name": name, "args": args}]}})
-}
-
+/// The `response` the daemon sent for the call `id`.
 fn response_for(seen: &Seen, id: &str) -> Option<Value> {
-    seen.others
-        .iter()
-        .filter_map(|(_, v)| v["toolResponse"]["functionResponses"].as_array())
-        .flatten()
-        .find(|r| r["id"] == id)
-        .map(|r| r["response"].clone())
+    tool_response(seen, id).map(|r| r["response"].clone())
 }
 
 fn pid_in(file: &Path) -> Option<i32> {

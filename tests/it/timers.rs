@@ -7,22 +7,12 @@ use gemlive::demo::{find, Rig};
 use gemlive::lifecycle::{chime_pcm, Chime};
 use serde_json::{json, Value};
 
-use crate::support::{exe, pcm, Seen, Server, KEY};
+use crate::support::{exe, pcm, tool_call, tool_response as answered, Seen, Server, KEY};
 
 const SEC: usize = 32_000;
 
 fn set_timer(id: &str, secs: u64, label: &str) -> Value {
-    json!({"toolCall": {"functionCalls": [{"id": id, "name": "set_timer",
-        "args": {"duration_s": secs, "label": label}}]}})
-}
-
-fn answered(seen: &Seen, id: &str) -> Option<Value> {
-    seen.others
-        .iter()
-        .filter_map(|(_, v)| v["toolResponse"]["functionResponses"].as_array())
-        .flatten()
-        .find(|r| r["id"] == id)
-        .cloned()
+    tool_call(id, "set_timer", json!({"duration_s": secs, "label": label}))
 }
 
 /// When the timer chime first shows in the speaker file (polled every 20 ms), up to `within`.

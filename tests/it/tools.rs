@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use gemlive::demo::Rig;
 use serde_json::{json, Value};
 
-use crate::support::{exe, pcm, Seen, Server, KEY};
+use crate::support::{
+    exe, pcm, tool_call as call, tool_response as response_for, PortServer, Seen, Server, KEY,
+};
 
 const SEC: usize = 32_000;
 
@@ -45,23 +47,6 @@ command = ["sh", "-c", "echo opened >> {d}/door.log"]
 confirm = true
 "#
     )
-}
-
-fn responses(seen: &Seen) -> Vec<Value> {
-    seen.others
-        .iter()
-        .filter_map(|(_, v)| v["toolResponse"]["functionResponses"].as_array())
-        .flatten()
-        .cloned()
-        .collect()
-}
-
-fn response_for(seen: &Seen, id: &str) -> Option<Value> {
-    responses(seen).into_iter().find(|r| r["id"] == id)
-}
-
-fn call(id: &str, name: &str, args: Value) -> Value {
-    json!({"toolCall": {"functionCalls": [{"id": id, "name": name, "args": args}]}})
 }
 
 /// True once the process `pid` (from a pid file) has gone (or is a zombie awaiting its reaper).
@@ -275,41 +260,20 @@ async fn look_sends_a_fresh_frame_before_its_answer() {
     assert!(rig.wait(Duration::from_secs(10)).unwrap().success());
 }
 
-/// Python's http.server on 127.0.0.1, echoing each request as JSON; killed on drop.
-struct EchoServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl EchoServer {
-    fn start() -> EchoServer {
-        use std::io::BufRead;
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http/echo_server.py");
-        let mut child = std::process::Command::new("python3")
-            .arg(script)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3 runs (bash .ci/deps --test installs it)");
-        let mut line = String::new();
-        let out = child.stdout.take().unwrap();
-        std::io::BufReader::new(out).read_line(&mut line).unwrap();
-        let port = line.trim().parse().expect("the server prints its port");
-        EchoServer { child, port }
-    }
-}
-
-impl Drop for EchoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Python's http.server on 127.0.0.1, echoing each request as JSON.
+fn echo_server() -> PortServer {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/http/echo_server.py");
+    PortServer::start(
+        "python3".as_ref(),
+        &[script.as_os_str()],
+        "python3 runs (bash .ci/deps --test installs it)",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_tools_call_a_local_server_with_the_token_unlogged() {
     use std::os::unix::fs::PermissionsExt;
-    let web = EchoServer::start();
+    let web = echo_server();
     let mut sv = Server::start().await;
     let token = "tok-SECRET-0123456789";
     let dir = std::env::temp_dir().join(format!("gemlive-http-tools-{}", std::process::id()));

@@ -278,3 +278,53 @@ pub fn arrivals(notes: &Notes, line: &str) -> Vec<Instant> {
         .map(|(t, _)| *t)
         .collect()
 }
+
+/// A `toolCall` message with one function call.
+pub fn tool_call(id: &str, name: &str, args: Value) -> Value {
+    serde_json::json!({"toolCall": {"functionCalls": [{"id": id, "name": name, "args": args}]}})
+}
+
+/// The `functionResponses` entry the daemon sent for the call `id`, if it did.
+pub fn tool_response(seen: &Seen, id: &str) -> Option<Value> {
+    seen.others
+        .iter()
+        .filter_map(|(_, v)| v["toolResponse"]["functionResponses"].as_array())
+        .flatten()
+        .find(|r| r["id"] == id)
+        .cloned()
+}
+
+/// A helper server (a script in `tests/fixtures`) that prints its port on its first line of
+/// standard output; its log (standard error) is not shown; killed on drop.
+pub struct PortServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl PortServer {
+    /// Starts `program` with `args` and reads the port it prints; `what` says how to get the
+    /// program when it does not start.
+    pub fn start<S: AsRef<std::ffi::OsStr>>(program: S, args: &[S], what: &str) -> PortServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(what);
+        let mut line = String::new();
+        let out = child.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("the server's first line");
+        let port = line.trim().parse().expect("the server prints its port");
+        PortServer { child, port }
+    }
+}
+
+impl Drop for PortServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
