@@ -40,10 +40,14 @@ const REF_QUEUE: usize = 64;
 /// underran) in between; anything less is delay-reading jitter. Misjudging it only ever makes
 /// the reference lead by more, which the canceller tolerates.
 const GAP_S: f64 = 0.030;
+/// How long the canceller is distrusted (the gate shut) after something disturbed it.
+const UNHEALTHY_S: f64 = 2.0;
 /// Capture timestamps further off than this are a real jump (xrun, reopen): resynchronise.
 const RESYNC_S: f64 = 0.150;
-/// Average capture timestamp error corrected in one step.
+/// Average capture timestamp error corrected in one step, when no reply is heard ...
 const SLEW_S: f64 = 0.010;
+/// ... and corrected even while one is.
+const SLEW_MAX_S: f64 = 0.030;
 /// Far-end audio counts as active above this level (`docs/aec.md`, "Half-duplex gate").
 const ACTIVE_DBFS: f64 = -60.0;
 /// The canceller is trusted after this much far-end audio (AEC3 converged within 0.5 s).
@@ -252,7 +256,7 @@ impl Timeline {
                 self.samples.clear();
                 self.t0 = t;
             } else if gap > GAP_S {
-                log::trace!("echo reference: {:.1} ms gap", gap * 1000.0);
+                log::debug!("echo reference: {:.1} ms gap", gap * 1000.0);
                 let n = (gap * self.rate).round() as usize;
                 self.samples.extend(std::iter::repeat_n(0.0, n));
             }
@@ -434,8 +438,9 @@ impl EchoProcessor {
     /// Device delay readings jitter by a period or more (PulseAudio's alternate between 0 and
     /// 20 ms), and every jump of the capture clock would move the reference under the
     /// canceller. So the stream keeps its own sample clock and follows the readings slowly:
-    /// their average error is corrected once it exceeds `SLEW_S` (clock drift, over minutes),
-    /// and only a jump beyond `RESYNC_S` (an xrun, a reopened device) is taken at once.
+    /// their average error is corrected once it exceeds `SLEW_S` (clock drift, over minutes)
+    /// and no reply is heard, and only a jump beyond `RESYNC_S` (an xrun, a reopened device) is
+    /// taken at once.
     pub fn capture(&mut self, t: f64, samples: &[i16]) {
         let expected = self.cap_t0 + self.pending.len() as f64 / f64::from(INPUT_RATE_HZ);
         let err = t - expected;
@@ -446,17 +451,32 @@ impl EchoProcessor {
                     err * 1000.0
                 );
             }
+            self.distrust_if_heard(t);
             self.cap_t0 = t - self.pending.len() as f64 / f64::from(INPUT_RATE_HZ);
             self.cap_err = 0.0;
         } else {
             self.cap_err += (err - self.cap_err) * 0.02;
-            if self.cap_err.abs() > SLEW_S {
-                log::trace!("echo: capture clock slewed {:.1} ms", self.cap_err * 1000.0);
+            // A correction moves the echo under the canceller: while a reply is heard, AEC3's
+            // filter would have to converge again, and until it has, echo leaks (measured on a
+            // throttled CPU: 1.5 s at 18 dB below the mic). So it waits for a pause, unless the
+            // error eats most of the lead (the reference would start to lag its echo).
+            let must = self.cap_err.abs() > SLEW_MAX_S;
+            if self.cap_err.abs() > SLEW_S && (must || !self.far_end_recent()) {
+                log::debug!("echo: capture clock slewed {:.1} ms", self.cap_err * 1000.0);
+                self.distrust_if_heard(t);
                 self.cap_t0 += self.cap_err;
                 self.cap_err = 0.0;
             }
         }
         self.pending.extend(samples.iter().copied());
+    }
+
+    /// The reference just moved under the canceller: while a reply is heard, the half-duplex
+    /// gate covers the time AEC3 takes to converge again (`UNHEALTHY_S`).
+    fn distrust_if_heard(&mut self, t: f64) {
+        if self.cap_t0.is_finite() && self.far_end_recent() {
+            self.unhealthy_until = self.unhealthy_until.max(t + UNHEALTHY_S);
+        }
     }
 
     /// Processes every held frame whose reference is known by `now`, appending the result
@@ -611,7 +631,8 @@ impl EchoProcessor {
                 if let Some(prev) = self.last_delay {
                     if (d - prev).abs() > 50 {
                         // The echo path moved: distrust the canceller for a while.
-                        self.unhealthy_until = t + 2.0;
+                        log::debug!("echo: delay moved {prev} -> {d} ms; gating for 2 s");
+                        self.unhealthy_until = t + UNHEALTHY_S;
                     }
                 }
                 self.last_delay = Some(d);
@@ -640,7 +661,11 @@ impl EchoProcessor {
             if self.far_frames >= WARMUP_FRAMES && m < 10.0 {
                 self.low_erle_s += 1.0;
                 if self.low_erle_s > 2.0 {
-                    self.unhealthy_until = t + 2.0;
+                    log::debug!(
+                        "echo: cancelling only {m:.1} dB for {} s; gating for 2 s",
+                        self.low_erle_s
+                    );
+                    self.unhealthy_until = t + UNHEALTHY_S;
                 }
             } else {
                 self.low_erle_s = 0.0;
@@ -812,6 +837,113 @@ mod tests {
             "pre-roll is the user"
         );
         assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
+    }
+
+    /// Like `drive`, with AEC on, a reply of `ref_secs` out of `secs` and a mic that hears it
+    /// (20 dB down). Before capture frame `j`, `lost(j)` frames were lost (an xrun: the samples
+    /// stand for a later moment), and the device reports them `late(j)` seconds later than they
+    /// were captured. Returns the capture clock's start after each frame and the frames gated
+    /// so far.
+    fn drive_skewed(
+        p: &mut EchoProcessor,
+        stats: &EchoStats,
+        secs: f64,
+        ref_secs: f64,
+        lost: impl Fn(usize) -> usize,
+        late: impl Fn(usize) -> f64,
+    ) -> Vec<(f64, u64)> {
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        // Noise at 8 kHz, interpolated: broadband and never periodic (AEC3 neither converges
+        // on a tone nor finds one delay in a periodic signal).
+        let noise = |i: u64| {
+            let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x2545_f491_4f6c_dd1d;
+            x ^= x >> 29;
+            x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x ^= x >> 32;
+            (x % 20_001) as f64 / 10_000.0 - 1.0
+        };
+        let wave = |t: f64, a: f64| {
+            let p = t * 8_000.0;
+            let (i, f) = (p.floor() as u64, p.fract());
+            ((noise(i) * (1.0 - f) + noise(i + 1) * f) * a) as i16
+        };
+        let mut k = 0usize;
+        for j in 0..(secs * 100.0) as usize {
+            // When this frame was really captured, in 10 ms steps.
+            let at = j + lost(j);
+            // The playback thread stays 50 ms ahead of what is heard.
+            while k <= at + 5 {
+                let mut samples = [0i16; REF_BLOCK];
+                if (k as f64) < ref_secs * 100.0 {
+                    for (n, s) in samples.iter_mut().enumerate().take(240) {
+                        *s = wave((k * 240 + n) as f64 / 24_000.0, 8000.0);
+                    }
+                }
+                p.reference(&RefMsg::Audio {
+                    t: 100.0 + k as f64 * 0.01,
+                    rate_hz: 24_000,
+                    len: 240,
+                    samples,
+                });
+                k += 1;
+            }
+            let heard = (at as f64) < ref_secs * 100.0;
+            let m: Vec<i16> = (0..160)
+                .map(|n| {
+                    if heard {
+                        wave((at * 160 + n) as f64 / 16_000.0, 800.0)
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            p.capture(100.0 + at as f64 * 0.01 + late(j), &m);
+            p.process(100.0 + (at + 1) as f64 * 0.01, &mut out, stats);
+            seen.push((p.cap_t0, stats.gated_frames.load(Ordering::Relaxed)));
+        }
+        seen
+    }
+
+    #[test]
+    fn a_drifting_capture_clock_is_corrected_in_the_pause_not_under_a_reply() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::Aec));
+        // From 2 s on the device reports its samples 20 ms later: more than a slew, less than
+        // what must be corrected at once.
+        let late = |j| if j >= 200 { 0.02 } else { 0.0 };
+        let seen = drive_skewed(&mut p, &stats, 6.0, 4.0, |_| 0, late);
+        let start = |j: usize| seen[j].0 - j as f64 * 0.01;
+        // Under the reply (and its 300 ms tail) the clock stays put ...
+        assert!(
+            (start(420) - start(150)).abs() < 1e-6,
+            "moved under the reply"
+        );
+        // ... and nothing shut the gate after the warm-up.
+        assert_eq!(
+            seen[420].1, seen[150].1,
+            "no gating for a clock it left alone"
+        );
+        // In the pause it follows the device.
+        assert!(
+            start(590) - start(150) > 0.009,
+            "{}",
+            start(590) - start(150)
+        );
+    }
+
+    #[test]
+    fn a_capture_clock_jump_under_a_reply_shuts_the_gate_while_aec3_converges_again() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::Aec));
+        // An xrun at 2 s: 200 ms of capture lost, the canceller's alignment moves.
+        let lost = |j| if j >= 200 { 20 } else { 0 };
+        let seen = drive_skewed(&mut p, &stats, 5.0, 5.0, lost, |_| 0.0);
+        let gated = |a: usize, b: usize| seen[b].1 - seen[a].1;
+        assert_eq!(gated(150, 199), 0, "trusted before the jump");
+        // Gated for `UNHEALTHY_S`.
+        let g = gated(199, 499);
+        assert!((190..=210).contains(&g), "{g} frames gated");
     }
 
     #[test]
