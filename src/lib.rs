@@ -38,3 +38,4 @@ pub mod service;
 pub mod standin;
 pub mod tools;
 pub mod video;
+pub mod wake;

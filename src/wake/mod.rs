@@ -1,0 +1,3 @@
+//! Local wake-word detection: microWakeWord models run natively.
+
+pub mod features;
