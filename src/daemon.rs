@@ -41,6 +41,7 @@ use crate::live::supervisor::{
 use crate::live::transport::Endpoint;
 use crate::machine::{Action, Input, Machine, State};
 use crate::service::{error_chain, join_or_leave, notify, outside, Hangups};
+use crate::silence::SilencePause;
 use crate::tools::{self, Effect as ToolEffect};
 use crate::video::capture::VideoStats;
 use crate::video::Video;
@@ -64,6 +65,9 @@ pub struct RunSummary {
     pub mic_bytes_idle: u64,
     /// Mic bytes captured while muted: never sent.
     pub mic_bytes_muted: u64,
+    /// Mic bytes not sent because the room was silent (`pause_on_silence_s`), and the pauses.
+    pub mic_bytes_paused: u64,
+    pub mic_pauses: u64,
     pub reply_bytes_received: u64,
     pub late_bytes_dropped: u64,
     pub replies: u64,
@@ -298,6 +302,10 @@ struct Daemon {
     mute: Option<Button>,
     muted: bool,
     mute_keeper: Option<StateWriter>,
+    /// Someone talks (the capture thread's voice detector; runs with `wake = "always"`).
+    voice: Arc<AtomicBool>,
+    /// `[audio] pause_on_silence_s`.
+    silence: SilencePause,
     /// The LED's phase in the muted pattern (1 s on, 1 s off).
     mute_blink: bool,
     press: PressTracker,
@@ -466,6 +474,7 @@ pub async fn run(
         }
     };
     let (capture_events_tx, capture_events) = mpsc::channel(8);
+    let voice = Arc::new(AtomicBool::new(false));
     let (capture_control, capture_control_rx) = std::sync::mpsc::channel();
     let capture_thread = capture::spawn(
         capture::CaptureParams {
@@ -479,6 +488,7 @@ pub async fn run(
             reference: ref_rx,
             events: capture_events_tx,
             control: capture_control_rx,
+            voice: (cfg.session.wake == Wake::Always).then(|| voice.clone()),
         },
         mic_tx,
         stop.clone(),
@@ -577,6 +587,8 @@ pub async fn run(
         mute,
         muted: false,
         mute_keeper: None,
+        voice,
+        silence: SilencePause::new(),
         mute_blink: false,
         press: PressTracker::new(Duration::from_millis(u64::from(cfg_long_press))),
         led,
@@ -620,6 +632,7 @@ pub async fn run(
         mic_rx,
         video,
         keeper,
+        mut silence,
         ..
     } = d;
     if let Some(k) = keeper {
@@ -642,7 +655,12 @@ pub async fn run(
         v.join();
     }
     summary.net = sv.counters.clone();
-    summary.mic_bytes_unsent_at_stop = sv.backlog_bytes() + mic_unread;
+    // Kept while paused and never sent: unsent at stop, like the backlog.
+    let kept = silence.kept_bytes() as u64;
+    silence.reset();
+    summary.mic_bytes_unsent_at_stop = sv.backlog_bytes() + mic_unread + kept;
+    summary.mic_bytes_paused = silence.not_sent_bytes.saturating_sub(kept);
+    summary.mic_pauses = silence.pauses;
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;
     summary.gate_openings = AudioStats::get(&stats.echo.gate_openings);
@@ -669,6 +687,13 @@ pub async fn run(
         summary.bytes_up,
         summary.bytes_down,
     );
+    if summary.mic_pauses > 0 {
+        log::info!(
+            "the mic stream paused {} times in silence: {:.1} s of audio not sent",
+            summary.mic_pauses,
+            summary.mic_bytes_paused as f64 / (INPUT_RATE_HZ as f64 * FRAME_BYTES as f64)
+        );
+    }
     if summary.mic_bytes_muted > 0 {
         log::info!(
             "the microphone was muted for {:.1} s of this run (none of it was sent)",
@@ -1728,6 +1753,7 @@ impl Daemon {
         if !self.life.active() {
             // Idle: nothing leaves the box and nothing is kept.
             self.summary.mic_bytes_idle += c.len() as u64;
+            self.silence.reset();
             return;
         }
         if is_speech(&c) {
@@ -1736,7 +1762,28 @@ impl Daemon {
             }
             self.life_event(lifecycle::Event::Activity);
         }
-        self.sv_step(SvInput::Mic(c));
+        if self.cfg.session.wake != Wake::Always {
+            self.sv_step(SvInput::Mic(c));
+            return;
+        }
+        let listening = self.sv.link_state() == crate::live::supervisor::Link::Ready
+            && self.machine.state() == State::Listening;
+        let out = self.silence.chunk(
+            c,
+            self.cfg.audio.pause_on_silence_s,
+            self.voice.load(Ordering::Relaxed),
+            listening,
+        );
+        if out.stream_end {
+            self.sv_step(SvInput::Note(ClientMessage::audio_stream_end().to_json()));
+        }
+        for c in out.send {
+            self.sv_step(SvInput::Mic(c));
+        }
+        if let Some(v) = &self.video {
+            // An empty room is not filmed either.
+            v.gate.set_paused(self.silence.paused());
+        }
     }
 }
 

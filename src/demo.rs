@@ -152,10 +152,20 @@ impl Rig {
         std::fs::write(&alsa_conf, alsa_file_conf(&mic_path, &speaker_path))?;
         // File PCMs have no acoustic path from speaker to mic: no echo to cancel, and the
         // tests compare mic bytes exactly. A `tail` that sets `echo` itself wins.
-        let sets_echo = tail
-            .lines()
-            .any(|l| l.split('=').next().map(str::trim) == Some("echo"));
-        let echo = if sets_echo { "" } else { "echo = \"none\"\n" };
+        let sets = |key: &str| {
+            tail.lines()
+                .any(|l| l.split('=').next().map(str::trim) == Some(key))
+        };
+        let mut echo = if sets("echo") {
+            ""
+        } else {
+            "echo = \"none\"\n"
+        }
+        .to_string();
+        // The same comparison needs every byte sent, silence included: no pausing unless asked.
+        if !sets("pause_on_silence_s") {
+            echo.push_str("pause_on_silence_s = 0\n");
+        }
         let rig = Rig {
             config_text: format!(
                 "[live]\nendpoint = \"{endpoint}\"\n{live_extra}\n\n[audio]\ncapture_device = \"{MIC_PCM}\"\nplayback_device = \"{SPEAKER_PCM}\"\n{echo}{tail}\n"

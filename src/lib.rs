@@ -35,6 +35,7 @@ pub mod live;
 pub mod machine;
 pub mod probe;
 pub mod service;
+pub mod silence;
 pub mod standin;
 pub mod tools;
 pub mod video;

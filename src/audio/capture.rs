@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use crate::service::error_chain;
 
 use super::echo::{EchoProcessor, EchoSettings, ReferenceRx};
+use super::vad::VoiceDetector;
 use super::{
     captured_at, is_device_gone, open_capture, reopen_delay, AudioError, AudioStats, Dir, PcmChunk,
     FRAME_BYTES, INPUT_RATE_HZ,
@@ -60,6 +61,9 @@ pub struct CaptureParams {
     pub events: mpsc::Sender<CaptureEvent>,
     /// Requests from the daemon, taken once per period.
     pub control: std::sync::mpsc::Receiver<CaptureControl>,
+    /// Set while someone talks (voice detection on the processed audio, `audio::vad`), read
+    /// by the daemon with each chunk; `None`: the detector does not run.
+    pub voice: Option<Arc<AtomicBool>>,
 }
 
 /// Starts the capture thread. It stops when `stop` is set or the receiver is dropped.
@@ -85,8 +89,10 @@ fn run(
     // Built on this thread: the canceller's state lives where its frames are processed, and
     // survives a device reopen (the room did not change).
     let mut echo = EchoProcessor::new(params.echo);
+    let mut vad = params.voice.as_ref().map(|_| VoiceDetector::new());
     while !stop.load(Ordering::Relaxed) && !tx.is_closed() {
-        match capture_session(&params, &mut echo, &tx, &stop, &stats, &mut failures) {
+        let state = (&mut echo, vad.as_mut());
+        match capture_session(&params, state, &tx, &stop, &stats, &mut failures) {
             Ok(()) => return,
             Err(e) => {
                 let delay = reopen_delay(failures);
@@ -107,7 +113,7 @@ fn run(
 /// One open PCM's lifetime. `Ok` = asked to stop; `Err` = reopen.
 fn capture_session(
     params: &CaptureParams,
-    echo: &mut EchoProcessor,
+    (echo, mut vad): (&mut EchoProcessor, Option<&mut VoiceDetector>),
     tx: &mpsc::Sender<PcmChunk>,
     stop: &AtomicBool,
     stats: &AudioStats,
@@ -192,6 +198,13 @@ fn capture_session(
                 log::info!("{}", stats.echo.summary());
             }
             next_telemetry = now + TELEMETRY_EVERY_S;
+        }
+        if let (Some(v), Some(flag)) = (vad.as_deref_mut(), &params.voice) {
+            // Before the chunk goes out: the daemon reads the flag with it.
+            if let Some(on) = v.push(&processed) {
+                log::debug!("voice: {}", if on { "speech" } else { "quiet" });
+                flag.store(on, Ordering::Relaxed);
+            }
         }
         for s in &processed {
             chunk.extend_from_slice(&s.to_le_bytes());

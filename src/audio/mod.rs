@@ -12,6 +12,7 @@ pub mod check;
 pub mod devices;
 pub mod echo;
 pub mod playback;
+pub mod vad;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

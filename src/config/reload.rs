@@ -160,6 +160,7 @@ backlog_ms = 2000
 volume = 50
 echo = "none"
 echo_tail_ms = 100
+pause_on_silence_s = 0
 [video]
 enabled = false
 device = "/dev/video1"
@@ -281,6 +282,7 @@ log_level = "debug"
             "[live] max_message_kb",
             "[audio] backlog_ms",
             "[audio] volume",
+            "[audio] pause_on_silence_s",
             "[service] log_level",
         ];
         assert_eq!(live, want);

@@ -171,8 +171,17 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         format!("capture device: {}", a.capture_device),
         format!("playback device: {}", a.playback_device),
         format!(
-            "chunk: {} ms, mic backlog {} ms, volume {}%",
-            a.chunk_ms, a.backlog_ms, a.volume
+            "chunk: {} ms, mic backlog {} ms, volume {}%, {}",
+            a.chunk_ms,
+            a.backlog_ms,
+            a.volume,
+            match (se.wake, a.pause_on_silence_s) {
+                (_, 0) => "mic streams through silence".to_string(),
+                (Wake::Always, n) => format!("mic pauses after {n} s without speech"),
+                (Wake::Button, n) => {
+                    format!("mic would pause after {n} s without speech (with wake = always)")
+                }
+            }
         ),
         format!("echo: {echo}"),
         format!("video: {video}"),

@@ -99,6 +99,9 @@ macro_rules! with_keys {
                 echo_tail_ms: u32 = 300;
                     int(0, 5_000), "milliseconds", Shown::Literal("300"), false, [],
                     "With `half_duplex` (and during the canceller's warm-up): how long the mic stays muted after a reply has played, 0..=5000 ms.";
+                pause_on_silence_s: u32 = 10;
+                    int(0, 3_600), "seconds", Shown::Literal("10"), true, [],
+                    "With `wake = \"always\"`: after this long without speech (local voice detection on the echo-cancelled mic) the mic stream pauses (`audioStreamEnd`, then nothing is sent, so nothing is billed) until someone speaks; the speech goes out with the half second before it. The connection stays open. `0` = always stream, 0..=3600 s.";
             }
             /// `[video]`: the struct is the camera's own ([`crate::video::settings`]); only its keys are declared here.
             [video] VideoConfig RawVideo foreign {

@@ -21,6 +21,8 @@ const SPEECH_HANGOVER: Duration = Duration::from_millis(1500);
 #[derive(Debug)]
 pub struct VideoGate {
     active: AtomicBool,
+    /// The mic stream pauses in an empty room (`pause_on_silence_s`): so do the frames.
+    paused: AtomicBool,
     while_speaking: bool,
     speech: Recent,
 }
@@ -29,6 +31,7 @@ impl VideoGate {
     pub fn new(while_speaking: bool) -> Self {
         VideoGate {
             active: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
             while_speaking,
             speech: Recent::default(),
         }
@@ -39,6 +42,10 @@ impl VideoGate {
         self.active.store(on, Ordering::Relaxed);
     }
 
+    pub fn set_paused(&self, on: bool) {
+        self.paused.store(on, Ordering::Relaxed);
+    }
+
     /// The user is speaking now.
     pub fn speech(&self) {
         self.speech.touch();
@@ -46,6 +53,7 @@ impl VideoGate {
 
     pub fn allowed(&self) -> bool {
         self.active.load(Ordering::Relaxed)
+            && !self.paused.load(Ordering::Relaxed)
             && (!self.while_speaking || self.speech.within(SPEECH_HANGOVER))
     }
 }

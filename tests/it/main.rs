@@ -19,6 +19,7 @@ mod module_graph;
 mod repo_docs;
 mod service;
 mod session_resume;
+mod silence;
 mod timers;
 mod tools;
 mod video;

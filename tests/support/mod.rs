@@ -328,3 +328,43 @@ impl Drop for PortServer {
         let _ = self.child.wait();
     }
 }
+
+/// `text` spoken by espeak-ng (Debian's, installed by `.ci/deps --test`), as 16 kHz S16_LE
+/// mono; `None` without espeak-ng.
+pub fn speech(text: &str, voice: &str, words_per_min: u32) -> Option<Vec<u8>> {
+    let out = std::process::Command::new("espeak-ng")
+        .args([
+            "-v",
+            voice,
+            "-s",
+            &words_per_min.to_string(),
+            "--stdout",
+            text,
+        ])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let wav = out.stdout;
+    // A RIFF header; espeak-ng writes 22050 Hz 16-bit mono, with the data chunk's length
+    // unknown (it streams), so everything after "data" + 4 bytes is audio.
+    let rate = u32::from_le_bytes(wav.get(24..28)?.try_into().ok()?);
+    let data = wav.windows(4).position(|w| w == b"data")? + 8;
+    let src: Vec<f64> = wav[data..]
+        .chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])))
+        .collect();
+    let n = (src.len() as f64 * 16_000.0 / f64::from(rate)) as usize;
+    Some(
+        (0..n)
+            .flat_map(|i| {
+                let p = i as f64 * f64::from(rate) / 16_000.0;
+                let (j, f) = (p.floor() as usize, p.fract());
+                let a = src.get(j).copied().unwrap_or(0.0);
+                let b = src.get(j + 1).copied().unwrap_or(a);
+                ((a * (1.0 - f) + b * f).round() as i16).to_le_bytes()
+            })
+            .collect(),
+    )
+}
