@@ -10,7 +10,7 @@
 //!   button, SIGHUP, SIGTERM, watchdog ───▶ └───────────────────────────────────────┘            monitor)
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -306,6 +306,10 @@ struct Daemon {
     voice: Arc<AtomicBool>,
     /// `[audio] pause_on_silence_s`.
     silence: SilencePause,
+    /// With `wake = "word"`: the last half second of the idle mic, which goes to the session
+    /// that the wake word opens (ahead of the question that follows the phrase).
+    idle_ring: VecDeque<PcmChunk>,
+    idle_ring_bytes: usize,
     /// The LED's phase in the muted pattern (1 s on, 1 s off).
     mute_blink: bool,
     press: PressTracker,
@@ -424,6 +428,10 @@ pub async fn run(
 ) -> anyhow::Result<RunSummary> {
     let button_needed =
         cfg.session.wake == Wake::Button || cfg.button.mode == ButtonMode::PushToTalk;
+    let wake = match cfg.session.wake {
+        Wake::Word => Some(wake_detector(&cfg.wake).context("loading the wake word model")?),
+        Wake::Always | Wake::Button => None,
+    };
     let button = if cfg.button.configured() {
         match Button::open(&cfg.button) {
             Ok(b) => Some(b),
@@ -489,6 +497,7 @@ pub async fn run(
             events: capture_events_tx,
             control: capture_control_rx,
             voice: (cfg.session.wake == Wake::Always).then(|| voice.clone()),
+            wake,
         },
         mic_tx,
         stop.clone(),
@@ -513,7 +522,7 @@ pub async fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos() ^ std::process::id())
         .unwrap_or(1);
-    let cfg_wake_button = cfg.session.wake == Wake::Button;
+    let cfg_wake_button = matches!(cfg.session.wake, Wake::Button | Wake::Word);
     let cfg_ptt = cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk;
     let secs = |s: u64| (s > 0).then(|| Duration::from_secs(s));
     let cfg_idle = secs(cfg.session.idle_timeout_s);
@@ -589,6 +598,8 @@ pub async fn run(
         mute_keeper: None,
         voice,
         silence: SilencePause::new(),
+        idle_ring: VecDeque::new(),
+        idle_ring_bytes: 0,
         mute_blink: false,
         press: PressTracker::new(Duration::from_millis(u64::from(cfg_long_press))),
         led,
@@ -1737,6 +1748,38 @@ impl Daemon {
                 self.step(Input::LocalBargeIn);
             }
             CaptureEvent::BargeIn => {}
+            CaptureEvent::WakeWord { percent } => self.on_wake_word(percent),
+        }
+    }
+
+    /// The wake word works like a short press: it opens a session (chime, LED, connect) or
+    /// stops a reply; a ringing timer is silenced instead. The mute turns it off.
+    fn on_wake_word(&mut self, percent: u8) {
+        if self.muted {
+            log::debug!("wake word while muted: ignored");
+            return;
+        }
+        if self.ringing.is_some() {
+            log::info!("wake word: timer silenced");
+            self.stop_ringing();
+            return;
+        }
+        let was_active = self.life.active();
+        if was_active && self.machine.state() == State::Speaking {
+            log::info!("wake word ({percent} %): stopping the reply");
+        }
+        self.life_event(lifecycle::Event::Press);
+        if !was_active && self.life.active() {
+            log::info!(
+                "wake word ({percent} %): session opened with the {} ms before it",
+                self.idle_ring_bytes * 1000 / (INPUT_RATE_HZ as usize * FRAME_BYTES)
+            );
+            self.idle_ring_bytes = 0;
+            for c in std::mem::take(&mut self.idle_ring) {
+                self.summary.mic_bytes_idle =
+                    self.summary.mic_bytes_idle.saturating_sub(c.len() as u64);
+                self.sv_step(SvInput::Mic(c));
+            }
         }
     }
 
@@ -1751,10 +1794,25 @@ impl Daemon {
             return;
         }
         if !self.life.active() {
-            // Idle: nothing leaves the box and nothing is kept.
+            // Idle: nothing leaves the box; with a wake word the last half second is kept.
             self.summary.mic_bytes_idle += c.len() as u64;
             self.silence.reset();
+            if self.cfg.session.wake == Wake::Word {
+                self.idle_ring_bytes += c.len();
+                self.idle_ring.push_back(c);
+                let max = INPUT_RATE_HZ as usize * FRAME_BYTES * WAKE_PREROLL_MS / 1000;
+                while self.idle_ring_bytes > max {
+                    match self.idle_ring.pop_front() {
+                        Some(old) => self.idle_ring_bytes -= old.len(),
+                        None => break,
+                    }
+                }
+            }
             return;
+        }
+        if !self.idle_ring.is_empty() {
+            self.idle_ring.clear();
+            self.idle_ring_bytes = 0;
         }
         if is_speech(&c) {
             if let Some(v) = &self.video {
@@ -1785,6 +1843,35 @@ impl Daemon {
             v.gate.set_paused(self.silence.paused());
         }
     }
+}
+
+/// Idle mic audio kept for the session a wake word opens.
+const WAKE_PREROLL_MS: usize = 500;
+
+/// The configured wake-word detector; a model that cannot be read is a start-up error.
+fn wake_detector(
+    w: &crate::config::WakeConfig,
+) -> Result<crate::wake::Detector, crate::wake::WakeError> {
+    use crate::wake::{Detector, BUILTIN};
+    let mut d = if BUILTIN.contains(&w.model.as_str()) {
+        Detector::builtin(&w.model)?
+    } else {
+        Detector::load(&w.model)?
+    };
+    if let Some(c) = w.cutoff {
+        d = d.with_cutoff(c as f32)?;
+    }
+    if let Some(n) = w.window {
+        d = d.with_window(n as usize)?;
+    }
+    log::info!(
+        "wake word: \"{}\" ({}, cutoff {:.2}, window {})",
+        crate::service::outside(d.wake_word(), 64),
+        crate::service::outside(&w.model, 200),
+        d.cutoff(),
+        d.window()
+    );
+    Ok(d)
 }
 
 /// `STATUS=` while muted.

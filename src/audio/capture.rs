@@ -42,6 +42,8 @@ pub enum CaptureEvent {
     /// The echo gate's detector fired: the user talks over the reply. Stop it now, without
     /// waiting for the server's `interrupted`.
     BargeIn,
+    /// The wake word was heard (probability of the detection, in percent).
+    WakeWord { percent: u8 },
 }
 
 /// From the daemon to the capture thread.
@@ -64,6 +66,9 @@ pub struct CaptureParams {
     /// Set while someone talks (voice detection on the processed audio, `audio::vad`), read
     /// by the daemon with each chunk; `None`: the detector does not run.
     pub voice: Option<Arc<AtomicBool>>,
+    /// The wake-word detector (`wake = "word"`): it hears the canceller's output before the
+    /// echo gate, so the phrase works while the box talks.
+    pub wake: Option<crate::wake::Detector>,
 }
 
 /// Starts the capture thread. It stops when `stop` is set or the receiver is dropped.
@@ -80,7 +85,7 @@ pub fn spawn(
 
 /// Opens the device (retrying with backoff) until it works or we are told to stop.
 fn run(
-    params: CaptureParams,
+    mut params: CaptureParams,
     tx: mpsc::Sender<PcmChunk>,
     stop: Arc<AtomicBool>,
     stats: Arc<AudioStats>,
@@ -90,8 +95,12 @@ fn run(
     // survives a device reopen (the room did not change).
     let mut echo = EchoProcessor::new(params.echo);
     let mut vad = params.voice.as_ref().map(|_| VoiceDetector::new());
+    let mut wake = params.wake.take();
+    if wake.is_some() {
+        echo.keep_ungated();
+    }
     while !stop.load(Ordering::Relaxed) && !tx.is_closed() {
-        let state = (&mut echo, vad.as_mut());
+        let state = (&mut echo, vad.as_mut(), wake.as_mut());
         match capture_session(&params, state, &tx, &stop, &stats, &mut failures) {
             Ok(()) => return,
             Err(e) => {
@@ -113,7 +122,11 @@ fn run(
 /// One open PCM's lifetime. `Ok` = asked to stop; `Err` = reopen.
 fn capture_session(
     params: &CaptureParams,
-    (echo, mut vad): (&mut EchoProcessor, Option<&mut VoiceDetector>),
+    (echo, mut vad, mut wake): (
+        &mut EchoProcessor,
+        Option<&mut VoiceDetector>,
+        Option<&mut crate::wake::Detector>,
+    ),
     tx: &mpsc::Sender<PcmChunk>,
     stop: &AtomicBool,
     stats: &AudioStats,
@@ -142,6 +155,7 @@ fn capture_session(
     // Processed mic audio of one read (a gate opening adds up to 500 ms of pre-roll).
     let mut processed: Vec<i16> = Vec::with_capacity(period.max(1) + INPUT_RATE_HZ as usize);
     let mut next_telemetry = 0.0f64;
+    let mut ungated: Vec<i16> = Vec::with_capacity(INPUT_RATE_HZ as usize);
     let started = Instant::now();
     let mut frames_total: u64 = 0;
 
@@ -198,6 +212,29 @@ fn capture_session(
                 log::info!("{}", stats.echo.summary());
             }
             next_telemetry = now + TELEMETRY_EVERY_S;
+        }
+        if let Some(w) = wake.as_deref_mut() {
+            ungated.clear();
+            echo.take_ungated(&mut ungated);
+            match w.push(&ungated) {
+                Ok(found) => {
+                    for d in found {
+                        log::info!(
+                            "wake word \"{}\" heard (probability {:.2})",
+                            crate::service::outside(&d.wake_word, 64),
+                            d.probability
+                        );
+                        let percent = (d.probability * 100.0).round().clamp(0.0, 100.0) as u8;
+                        // Full only if the daemon is many events behind: one is as good.
+                        let _ = params.events.try_send(CaptureEvent::WakeWord { percent });
+                    }
+                }
+                Err(e) => {
+                    // A model that fails on audio fails on all of it: say so once, stop.
+                    log::error!("the wake-word detector failed ({e}); it is off until restart");
+                    wake = None;
+                }
+            }
         }
         if let (Some(v), Some(flag)) = (vad.as_deref_mut(), &params.voice) {
             // Before the chunk goes out: the daemon reads the flag with it.

@@ -20,8 +20,8 @@ pub const CONFIG_ERROR_MAX_DELAY_S: u64 = 900;
 pub const CAPTURE_SIDE_RANGE: std::ops::RangeInclusive<u32> = 16..=8192;
 
 /// The tables of the file, in the order the reference lists them.
-pub const SECTIONS: [&str; 7] = [
-    "live", "audio", "video", "session", "button", "tools", "service",
+pub const SECTIONS: [&str; 8] = [
+    "live", "audio", "video", "session", "wake", "button", "tools", "service",
 ];
 
 /// The values a key takes.
@@ -210,7 +210,11 @@ mod tests {
                     }
                 }
                 Kind::Float { lo, hi } => {
-                    assert!(k.doc.contains(&format!("{lo}..={hi:.1}")), "{what}")
+                    let short = format!("{lo}..={hi:.1}");
+                    assert!(
+                        k.doc.contains(&short) || k.doc.contains(&format!("{lo}..={hi}")),
+                        "{what}"
+                    )
                 }
                 Kind::Choice(names) => {
                     for n in names {
@@ -266,6 +270,14 @@ mod tests {
         assert_eq!(
             crate::tools::settings::ToolsConfig::default(),
             crate::tools::settings::ToolsConfig::declared_default()
+        );
+    }
+
+    #[test]
+    fn wake_default_is_the_declared_one() {
+        assert_eq!(
+            crate::config::WakeConfig::default(),
+            crate::config::WakeConfig::declared_default()
         );
     }
 

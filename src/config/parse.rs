@@ -318,6 +318,7 @@ impl<'a> Ctx<'a> {
             audio,
             video,
             session,
+            wake,
             button,
             service,
             tools,
@@ -329,6 +330,7 @@ impl<'a> Ctx<'a> {
         audio.resolve_into(self, &mut cfg.audio)?;
         video.resolve_into(self, &mut cfg.video)?;
         session.resolve_into(self, &mut cfg.session)?;
+        wake.resolve_into(self, &mut cfg.wake)?;
         cfg.button = self.button(&button)?;
         service.resolve_into(self, &mut cfg.service)?;
         tools.resolve_into(self, &mut cfg.tools)?;
@@ -814,6 +816,40 @@ impl<'a> Ctx<'a> {
     }
 
     /// A number (integer or float) in the range of `[video] fps`.
+    /// A shipped model's name, or a manifest file that exists (read when the detector starts).
+    fn wake_model(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let s = self.string(it, "a model name or the path to a manifest")?;
+        let t = s.trim();
+        if crate::wake::BUILTIN.contains(&t) {
+            return Ok(t.to_string());
+        }
+        if t.ends_with(".json") && std::path::Path::new(t).is_file() {
+            return Ok(t.to_string());
+        }
+        Err(self.at(
+            it.span.clone(),
+            format!(
+                "invalid value {t:?} for model in [wake]; allowed: {}, or the path to an existing microWakeWord manifest (.json)",
+                crate::wake::BUILTIN.join(", ")
+            ),
+        ))
+    }
+
+    fn wake_cutoff(&self, it: &Item<'_>) -> Result<Option<f64>, ConfigError> {
+        let (lo, hi) = float_range("wake", "cutoff");
+        let v = match it.value {
+            Value::Float(f) => *f,
+            _ => return Err(self.wrong_type(it, &format!("a number in {lo}..={hi}"))),
+        };
+        if (lo..=hi).contains(&v) {
+            return Ok(Some(v));
+        }
+        Err(self.at(
+            it.span.clone(),
+            format!("invalid value {v} for cutoff in [wake]; allowed: {lo}..={hi} (a probability)"),
+        ))
+    }
+
     fn fps(&self, it: &Item<'_>) -> Result<f64, ConfigError> {
         let (lo, hi) = float_range("video", "fps");
         let allowed = format!("{lo}..={hi:.1} (frames per second)");

@@ -175,6 +175,10 @@ wake = "button"
 idle_timeout_s = 0
 max_session_s = 600
 chimes = false
+[wake]
+model = "alexa"
+cutoff = 0.5
+window = 3
 [button]
 chip = "gpiochip0"
 offset = 17

@@ -81,11 +81,26 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         "off (audio only)".to_string()
     };
     let se = &cfg.session;
+    let word = {
+        let w = &cfg.wake;
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "the model's".to_string());
+        format!(
+            "{}, cutoff {}, window {}{}",
+            w.model,
+            opt(w.cutoff.map(|c| c.to_string())),
+            opt(w.window.map(|n| n.to_string())),
+            if se.wake == Wake::Word {
+                ""
+            } else {
+                " (used with wake = \"word\")"
+            }
+        )
+    };
     let wake = {
         let idle = match (se.wake, se.idle_timeout_s) {
             (Wake::Always, _) => String::new(),
-            (Wake::Button, 0) => ", never idles".to_string(),
-            (Wake::Button, n) => format!(", idle after {n} s without speech"),
+            (Wake::Button | Wake::Word, 0) => ", never idles".to_string(),
+            (Wake::Button | Wake::Word, n) => format!(", idle after {n} s without speech"),
         };
         let max = match se.max_session_s {
             0 => "unlimited".to_string(),
@@ -178,7 +193,7 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             match (se.wake, a.pause_on_silence_s) {
                 (_, 0) => "mic streams through silence".to_string(),
                 (Wake::Always, n) => format!("mic pauses after {n} s without speech"),
-                (Wake::Button, n) => {
+                (Wake::Button | Wake::Word, n) => {
                     format!("mic would pause after {n} s without speech (with wake = always)")
                 }
             }
@@ -186,6 +201,7 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         format!("echo: {echo}"),
         format!("video: {video}"),
         format!("wake: {wake}"),
+        format!("wake word: {word}"),
         format!("button: {button}{led}{mute}"),
         format!(
             "log level: {} (-v and GEMLIVE_LOG override it)",

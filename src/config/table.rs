@@ -133,8 +133,8 @@ macro_rules! with_keys {
             /// `[session]`: when a session runs and how it ends.
             [session] SessionConfig RawSession owned {
                 wake: Wake = Wake::Always;
-                    Kind::Choice(&["always", "button"]), "", Shown::Text("always"), false, [],
-                    "`always`: a session opens at start and listens continuously. `button`: idle until the button is pressed; the session ends on a long press, after `idle_timeout_s` or at `max_session_s`. `button` needs a configured `[button]`.";
+                    Kind::Choice(&["always", "button", "word"]), "", Shown::Text("always"), false, [],
+                    "`always`: a session opens at start and listens continuously. `button`: idle until the button is pressed; the session ends on a long press, after `idle_timeout_s` or at `max_session_s`. `button` needs a configured `[button]`. `word`: idle until the wake word of `[wake]` is heard (on the box, nothing leaves it before) or the button is pressed; the session then ends like a button session.";
                 idle_timeout_s: u64 = 120;
                     zero_or("never", 10, 86_400), "seconds", Shown::Literal("120"), false, [],
                     "With `wake = \"button\"`: no speech either way for this long ends the session; `0` = never, otherwise 10..=86400 s. Not used with `wake = \"always\"`.";
@@ -144,6 +144,18 @@ macro_rules! with_keys {
                 chimes: bool = true;
                     Kind::Bool, "", Shown::Literal("true"), false, [],
                     "Short generated sounds on wake, at the end of a session and on errors.";
+            }
+            /// `[wake]`: the local wake-word detector (`wake = "word"`).
+            [wake] WakeConfig RawWake foreign {
+                model: String = "okay_nabu".to_string();
+                    Kind::Text, "", Shown::Text("okay_nabu"), false, [Ctx::wake_model],
+                    "The wake word: `okay_nabu`, `alexa`, `hey_jarvis` or `hey_mycroft` (shipped microWakeWord models), or the path to the JSON manifest of any microWakeWord model (its `.tflite` beside it).";
+                cutoff: Option<f64> = None;
+                    Kind::Float { lo: 0.01, hi: 0.99 }, "probability", Shown::Unset, false, [Ctx::wake_cutoff],
+                    "Detection threshold, 0.01..=0.99, instead of the manifest's `probability_cutoff` (unset: the manifest's): lower wakes more easily (and falsely). `gemlive test-wake` shows the scores you reach.";
+                window: Option<u32> = None;
+                    int(1, 100), "feature steps", Shown::Unset, false, [],
+                    "Probabilities averaged, 1..=100, instead of the manifest's `sliding_window_size` (unset: the manifest's).";
             }
             /// `[button]`: an optional push button (and LED) on GPIO lines, through the kernel's GPIO
         /// character device.

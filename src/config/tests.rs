@@ -1274,7 +1274,7 @@ fn unknown_keys_point_at_the_key_and_suggest() {
             1,
             2,
             "unknown table `[display]`; valid tables: [live], [audio], [video], [session], \
-             [button], [tools], [service]",
+             [wake], [button], [tools], [service]",
         ),
         (
             "[video]\nframerate = 1\n",

@@ -66,16 +66,19 @@ pub enum Wake {
     /// A press of the `[button]` starts a session; it ends on a long press (mode `toggle`),
     /// after `idle_timeout_s` without speech, or at `max_session_s`. Needs a configured button.
     Button,
+    /// The wake word (`[wake]`) or a press starts a session; it ends as a button session does.
+    Word,
 }
 
 impl Wake {
-    pub const ALL: [Wake; 2] = [Self::Always, Self::Button];
+    pub const ALL: [Wake; 3] = [Self::Always, Self::Button, Self::Word];
 
     /// The name in the config file.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Always => "always",
             Self::Button => "button",
+            Self::Word => "word",
         }
     }
 }
@@ -277,6 +280,7 @@ pub struct Config {
     pub audio: AudioConfig,
     pub video: VideoConfig,
     pub session: SessionConfig,
+    pub wake: WakeConfig,
     pub button: ButtonConfig,
     pub service: ServiceConfig,
     pub tools: ToolsConfig,
@@ -291,9 +295,31 @@ impl Config {
             audio: AudioConfig::default(),
             video: VideoConfig::default(),
             session: SessionConfig::default(),
+            wake: WakeConfig::default(),
             button: ButtonConfig::default(),
             service: ServiceConfig::default(),
             tools: ToolsConfig::default(),
+        }
+    }
+}
+
+/// `[wake]`: declared in the key table, written here because a probability has no `Eq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WakeConfig {
+    /// A shipped model's name or the path to a microWakeWord manifest.
+    pub model: String,
+    /// Instead of the manifest's `probability_cutoff`.
+    pub cutoff: Option<f64>,
+    /// Instead of the manifest's `sliding_window_size`.
+    pub window: Option<u32>,
+}
+
+impl Default for WakeConfig {
+    fn default() -> Self {
+        WakeConfig {
+            model: "okay_nabu".to_string(),
+            cutoff: None,
+            window: None,
         }
     }
 }

@@ -24,3 +24,4 @@ mod timers;
 mod tools;
 mod video;
 mod voice_turn;
+mod wake_word;

@@ -353,6 +353,9 @@ pub struct EchoProcessor {
     gate: Gate,
     /// The button interrupted a reply: open the gate at the next frame and send the pre-roll.
     open_requested: bool,
+    /// The canceller's output before the gate, for a listener that must hear the user while
+    /// the gate is shut (the wake word); `None` unless asked for.
+    ungated: Option<Vec<i16>>,
     dither: u32,
     render: Vec<f32>,
     render_out: Vec<f32>,
@@ -387,6 +390,7 @@ impl EchoProcessor {
                 preroll: VecDeque::with_capacity(PREROLL),
             },
             open_requested: false,
+            ungated: None,
             dither: 0x9e37_79b9,
             render: vec![0.0; settings.render_rate_hz as usize / 100],
             render_out: vec![0.0; settings.render_rate_hz as usize / 100],
@@ -403,6 +407,18 @@ impl EchoProcessor {
     /// they said while it was shut follows, without counting as a detection.
     pub fn open_gate(&mut self) {
         self.open_requested = true;
+    }
+
+    /// Keep the canceller's output before the gate too (see `take_ungated`).
+    pub fn keep_ungated(&mut self) {
+        self.ungated.get_or_insert_with(Vec::new);
+    }
+
+    /// Moves the ungated output processed since the last call into `out`.
+    pub fn take_ungated(&mut self, out: &mut Vec<i16>) {
+        if let Some(u) = self.ungated.as_mut() {
+            out.append(u);
+        }
     }
 
     /// One message from the playback thread.
@@ -502,6 +518,12 @@ impl EchoProcessor {
         }
         if self.settings.mode == EchoMode::None {
             push_f32(out, &self.cap_in);
+            if let Some(u) = self.ungated.as_mut() {
+                if u.len() >= INPUT_RATE_HZ as usize {
+                    u.drain(..FRAME);
+                }
+                push_f32(u, &self.cap_in);
+            }
             return false;
         }
         self.timeline.read(t + LEAD_S, &mut self.render);
@@ -543,6 +565,13 @@ impl EchoProcessor {
             }
         } else {
             self.cap_out = self.cap_in;
+        }
+        if let Some(u) = self.ungated.as_mut() {
+            // Bounded by the caller draining it every period; a stalled caller loses the oldest.
+            if u.len() >= INPUT_RATE_HZ as usize {
+                u.drain(..FRAME);
+            }
+            push_f32(u, &self.cap_out);
         }
         let out_db = dbfs(&self.cap_out);
         self.frames += 1;
