@@ -168,7 +168,14 @@ fn detections_match_reference() {
     for (model, text) in phrases {
         for (k, (voice, speed, gain)) in styles.iter().enumerate() {
             let name = format!("{model}-{k}");
-            let path = synth(&dir, &name, voice, *speed, *gain, &format!("{text}, what time is it"));
+            let path = synth(
+                &dir,
+                &name,
+                voice,
+                *speed,
+                *gain,
+                &format!("{text}, what time is it"),
+            );
             clips.push(Clip {
                 name: format!("{model} {voice} {speed} x{gain}"),
                 target: Some(model),
@@ -198,6 +205,9 @@ fn detections_match_reference() {
     let mut inferences = 0usize;
     let mut raw_differ = 0usize;
     let mut raw_worst = 0i64;
+    let mut shown = 0usize;
+    let mut wrap_differ = 0usize;
+    let mut wrap_worst = 0i64;
     let mut ref_fired_on_target = 0usize;
     let mut we_missed = 0usize;
     let mut ref_false = 0usize;
@@ -211,6 +221,14 @@ fn detections_match_reference() {
         let pcm = read_pcm(&clip.path);
         let r = reference(&py, &clip.path, false, &models);
         for model in models {
+            let mut w = Detector::builtin(model)
+                .expect("builtin")
+                .wrap_input_like_reference(true);
+            w.trace(true);
+            for chunk in pcm.chunks(512) {
+                w.push(chunk).expect("push");
+            }
+            let wrapped = w.take_trace();
             let mut d = Detector::builtin(model).expect("builtin");
             d.trace(true);
             let mut fired = false;
@@ -231,9 +249,23 @@ fn detections_match_reference() {
                 "inference count, {} / {model}",
                 clip.name
             );
-            for (a, b) in trace.iter().zip(&ref_raw) {
+            for (a, b) in wrapped.iter().zip(&ref_raw) {
+                let diff = (a.raw as i64 - b).abs();
+                wrap_differ += usize::from(diff != 0);
+                wrap_worst = wrap_worst.max(diff);
+            }
+            for (k, (a, b)) in trace.iter().zip(&ref_raw).enumerate() {
                 inferences += 1;
                 let diff = (a.raw as i64 - b).abs();
+                if diff != 0 && shown < 12 {
+                    shown += 1;
+                    eprintln!(
+                        "  differs: {} / {model} inference {k} of {}: gemlive {} reference {b}",
+                        clip.name,
+                        trace.len(),
+                        a.raw
+                    );
+                }
                 if diff != 0 {
                     raw_differ += 1;
                 }
@@ -282,9 +314,19 @@ fn detections_match_reference() {
         our_false
     );
     eprintln!(
-        "raw uint8 outputs: {inferences} inferences, {raw_differ} differ, max |diff| = {raw_worst}"
+        "raw uint8 outputs, {inferences} inferences: wrapping loud features like the reference \
+         {wrap_differ} differ (max |diff| {wrap_worst}); saturating them (gemlive's default) \
+         {raw_differ} differ (max |diff| {raw_worst})"
     );
-    assert!(we_missed <= 1, "gemlive missed {we_missed} phrases the reference caught");
+    // Not yet bit-exact (see the report above); guard against regressions meanwhile.
+    assert!(
+        raw_differ * 50 <= inferences,
+        "{raw_differ} of {inferences} raw outputs differ from the reference"
+    );
+    assert!(
+        we_missed <= 1,
+        "gemlive missed {we_missed} phrases the reference caught"
+    );
     assert!(
         our_false <= ref_false,
         "gemlive woke falsely {our_false} times, the reference {ref_false}"

@@ -98,6 +98,7 @@ struct ConvParams {
     act_min: i32,
     act_max: i32,
     mult: Vec<(i32, i32)>,
+    single_rounding: bool,
     bias: Vec<i32>,
     pad_h: usize,
     pad_w: usize,
@@ -643,6 +644,7 @@ fn prepare(
                 act_min,
                 act_max,
                 mult,
+                single_rounding: false,
                 bias,
                 pad_h,
                 pad_w,
@@ -745,6 +747,7 @@ fn prepare(
             }
             let (mut starts, mut stops, mut strides) = (Vec::new(), Vec::new(), Vec::new());
             let mut count = 1usize;
+            #[allow(clippy::needless_range_loop)]
             for d in 0..rank {
                 let dim = i.shape[d] as i64;
                 let stride = vals[2][d] as i64;
@@ -847,6 +850,28 @@ fn prepare(
             Prep::Split { axis, sizes }
         }
     })
+}
+
+#[inline]
+fn requant(p: &ConvParams, c: usize, acc: i32) -> u8 {
+    let (m, s) = p.mult[c];
+    let v = if p.single_rounding {
+        multiply_by_quantized_multiplier_single(acc, m, s)
+    } else {
+        multiply_by_quantized_multiplier(acc, m, s)
+    } + p.out_off;
+    v.clamp(p.act_min, p.act_max) as i8 as u8
+}
+
+/// The single-rounding form the GEMM library behind TFLite's CONV_2D and FULLY_CONNECTED
+/// kernels (ruy) uses: one round-half-up shift instead of two roundings.
+pub fn multiply_by_quantized_multiplier_single(x: i32, q: i32, shift: i32) -> i32 {
+    let total = 31 - shift;
+    if total <= 0 {
+        return (x as i64 * q as i64).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+    }
+    let round = 1i64 << (total - 1);
+    ((x as i64 * q as i64 + round) >> total).clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -969,10 +994,7 @@ fn fully_connected(p: &ConvParams, wt: &Tensor, input: &[u8], w: &[u8], out: &mu
             for (a, bb) in irow.iter().zip(wrow) {
                 acc += (*a as i8 as i32 + p.in_off) * (*bb as i8 as i32 + p.w_off);
             }
-            acc += p.bias[u];
-            let (m, s) = p.mult[u];
-            let v = multiply_by_quantized_multiplier(acc, m, s) + p.out_off;
-            out[b * units + u] = v.clamp(p.act_min, p.act_max) as i8 as u8;
+            out[b * units + u] = requant(p, u, acc + p.bias[u]);
         }
     }
 }
@@ -1053,6 +1075,7 @@ mod tests {
             act_min: if relu { out_zp } else { -128 },
             act_max: 127,
             mult: vec![quantize_multiplier(mult); n],
+            single_rounding: false,
             bias,
             pad_h: 0,
             pad_w: 0,

@@ -173,6 +173,7 @@ pub struct Detector {
     armed: bool,
     best: f32,
     trace: Option<Vec<Inference>>,
+    wrap_input: bool,
 }
 
 impl Detector {
@@ -277,6 +278,7 @@ impl Detector {
             armed: true,
             best: 0.0,
             trace: None,
+            wrap_input: false,
         })
     }
 
@@ -305,6 +307,14 @@ impl Detector {
     /// Quiet time after a detection (0 = fire on every inference above the cutoff).
     pub fn with_refractory_ms(mut self, ms: u32) -> Detector {
         self.refractory_samples = ms as u64 * 16;
+        self
+    }
+
+    /// Quantises out-of-range features the way the Python reference does (numpy's float to
+    /// int8 cast wraps around) instead of saturating. Only for parity testing: wrapping turns
+    /// very loud input into quiet-looking features.
+    pub fn wrap_input_like_reference(mut self, on: bool) -> Detector {
+        self.wrap_input = on;
         self
     }
 
@@ -369,7 +379,7 @@ impl Detector {
         let first_frame_end = {
             // Samples consumed before this call that belong to a frame completed here.
             let produced_before = frames_before(start);
-            produced_before as u64 * STEP_SAMPLES as u64 + WINDOW_SAMPLES as u64
+            produced_before * STEP_SAMPLES as u64 + WINDOW_SAMPLES as u64
         };
         for (k, frame) in frames.iter().enumerate() {
             let frame_end = first_frame_end + k as u64 * STEP_SAMPLES as u64;
@@ -392,7 +402,9 @@ impl Detector {
             // input, where saturating (as ESPHome does) is the meaningful choice.
             let x = (v as f32 * FEATURE_SCALE) as f64 / self.in_scale + self.in_zp as f64;
             let q = x.round_ties_even() as i64;
-            self.pending[base + i] = if self.in_signed {
+            self.pending[base + i] = if self.wrap_input {
+                q as u8
+            } else if self.in_signed {
                 q.clamp(-128, 127) as i8 as u8
             } else {
                 q.clamp(0, 255) as u8
