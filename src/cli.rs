@@ -14,6 +14,9 @@ commands:
   test-audio     record from the configured microphone, report level and clipping, then
                  play the recording back on the configured speaker
                  --seconds N (default 3), --no-playback, --out FILE.wav (keep the recording)
+  test-wake      listen on the configured microphone for the wake word of [wake] and print
+                 each detection and the best score (say the phrase a few times), to tune
+                 [wake] cutoff; --seconds N (default 10)
   snapshot       capture one camera frame through the full pipeline and write it as a JPEG
                  (--out FILE, default snapshot.jpg)
   calibrate-echo play a test signal on the configured speaker, record the mic, and report
@@ -35,7 +38,7 @@ options:
 ";
 
 const COMMANDS: &str =
-    "run, check-config, list-devices, test-audio, snapshot, calibrate-echo, tools, call-tool or demo";
+    "run, check-config, list-devices, test-audio, test-wake, snapshot, calibrate-echo, tools, call-tool or demo";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -45,6 +48,7 @@ pub enum Command {
     Demo,
     Snapshot,
     TestAudio,
+    TestWake,
     CalibrateEcho,
     Tools,
     CallTool,
@@ -118,6 +122,7 @@ where
                     "demo" => Command::Demo,
                     "snapshot" => Command::Snapshot,
                     "test-audio" => Command::TestAudio,
+                    "test-wake" => Command::TestWake,
                     "calibrate-echo" => Command::CalibrateEcho,
                     "tools" => Command::Tools,
                     "call-tool" => Command::CallTool,
@@ -155,8 +160,11 @@ where
     if online && command != Command::CheckConfig {
         return only("--online", "check-config");
     }
-    if (seconds.is_some() || no_playback) && command != Command::TestAudio {
-        return only("--seconds/--no-playback", "test-audio");
+    if no_playback && command != Command::TestAudio {
+        return only("--no-playback", "test-audio");
+    }
+    if seconds.is_some() && !matches!(command, Command::TestAudio | Command::TestWake) {
+        return only("--seconds", "test-audio` or `test-wake");
     }
     Ok(Parsed::Go(Cli {
         config,

@@ -1849,7 +1849,7 @@ impl Daemon {
 const WAKE_PREROLL_MS: usize = 500;
 
 /// The configured wake-word detector; a model that cannot be read is a start-up error.
-fn wake_detector(
+pub fn wake_detector(
     w: &crate::config::WakeConfig,
 ) -> Result<crate::wake::Detector, crate::wake::WakeError> {
     use crate::wake::{Detector, BUILTIN};

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             !cli.no_playback,
             cli.out.as_deref(),
         ),
+        Command::TestWake => test_wake(&path, cli.seconds.unwrap_or(10.0)),
         Command::ListDevices => list_devices(&path),
         Command::Run => run(&path, forced.is_some()),
         Command::Demo => demo(),
@@ -275,6 +276,69 @@ fn check_online(path: &std::path::Path) -> ExitCode {
             ExitCode::from(gemlive::probe::exit_code(&e))
         }
     }
+}
+
+/// `test-wake`: record, run the wake-word detector over it, print what it saw.
+fn test_wake(path: &std::path::Path, seconds: f64) -> ExitCode {
+    use gemlive::audio::check;
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut det = match gemlive::daemon::wake_detector(&cfg.wake) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("gemlive test-wake: {}", error_chain(&e));
+            return ExitCode::from(78);
+        }
+    };
+    let mic = &cfg.audio.capture_device;
+    println!(
+        "listening {seconds:.1} s on `{mic}` for \"{}\" (cutoff {:.2}, window {}): say it a few times ...",
+        gemlive::service::outside(det.wake_word(), 64),
+        det.cutoff(),
+        det.window()
+    );
+    let (rec, _) = match check::record(mic, seconds) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gemlive test-wake: recording failed: {}", error_chain(&e));
+            if let Some(h) = check::hint(&e) {
+                eprintln!("hint: {h}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    // The daemon feeds it period by period; so does this (20 ms).
+    let mut found = Vec::new();
+    for part in rec.chunks(320) {
+        match det.push(part) {
+            Ok(d) => found.extend(d),
+            Err(e) => {
+                eprintln!("gemlive test-wake: the detector failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    for d in &found {
+        println!(
+            "detected at {:.2} s (probability {:.2})",
+            d.sample_offset as f64 / 16_000.0,
+            d.probability
+        );
+    }
+    let best = det.best_probability();
+    println!(
+        "best score {best:.2} against a cutoff of {:.2}: {} detection(s)",
+        det.cutoff(),
+        found.len()
+    );
+    if found.is_empty() {
+        println!(
+            "hint: if you said it and the best score is close, lower [wake] cutoff a little (more false wakes); check the level with `gemlive test-audio`"
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// `test-audio`: record, report the level, play it back.

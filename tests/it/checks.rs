@@ -1,5 +1,5 @@
 //! The checks a user runs over SSH: `test-audio` on alsa-lib `file` PCMs (what it reports, what
-//! reaches the speaker file, what it keeps) and `check-config --online` against a real
+//! reaches the speaker file, what it keeps), `test-wake` on espeak-ng speech, and `check-config --online` against a real
 //! WebSocket server on 127.0.0.1 that accepts, closes with the server's reasons, or refuses the
 //! upgrade with an HTTP error body.
 
@@ -42,6 +42,50 @@ fn run_sync(rig: &Rig, args: &[&str]) -> Output {
 /// A rig whose endpoint nothing listens on: the device checks never dial.
 fn offline_rig(name: &str, mic: &[u8]) -> Rig {
     Rig::new(name, mic, "ws://127.0.0.1:9/", "", "").unwrap()
+}
+
+#[test]
+fn test_wake_prints_each_detection_and_the_best_score() {
+    let (Some(phrase), Some(other)) = (
+        support::speech("Okay, Nabu.", "en-us", 140),
+        support::speech("Good morning, how are you?", "en-us", 150),
+    ) else {
+        eprintln!("SKIP: no espeak-ng");
+        return;
+    };
+    let mut mic = vec![0u8; 16_000];
+    for _ in 0..2 {
+        mic.extend(&phrase);
+        mic.extend(vec![0u8; 48_000]);
+    }
+    mic.extend(&other);
+    mic.extend(vec![0u8; 32_000]);
+    let secs = format!("{:.1}", mic.len() as f64 / 32_000.0);
+    let rig = offline_rig("test-wake", &mic);
+    let out = run_sync(&rig, &["test-wake", "--seconds", &secs]);
+    let stdout = text(&out.stdout);
+    println!("{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.to_lowercase().contains("for \"okay nabu\""),
+        "{stdout}"
+    );
+    // Twice the phrase, two detections; the other sentence adds none.
+    assert_eq!(stdout.matches("detected at").count(), 2, "{stdout}");
+    assert!(stdout.contains(": 2 detection(s)"), "{stdout}");
+
+    // Only the other sentence: no detection, a best score and the hint.
+    let mut quiet = vec![0u8; 16_000];
+    quiet.extend(&other);
+    quiet.extend(vec![0u8; 16_000]);
+    let rig = offline_rig("test-wake-none", &quiet);
+    let out = run_sync(&rig, &["test-wake", "--seconds", "3"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(": 0 detection(s)") && stdout.contains("hint: "),
+        "{stdout}"
+    );
 }
 
 /// `test-audio --seconds 1 --no-playback` on `mic`: exit code and stdout.
