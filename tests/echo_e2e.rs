@@ -50,6 +50,40 @@ fn reply(secs: f64, seed: u32) -> Vec<u8> {
     r.far24.iter().flat_map(|s| s.to_le_bytes()).collect()
 }
 
+/// The longest stretch of `pcm` (24 kHz S16_LE) between `from` and `to` seconds where the
+/// reply is silent (10 ms frames under -60 dBFS): (start, length) in seconds.
+fn longest_pause(pcm: &[u8], from: f64, to: f64) -> (f64, f64) {
+    let frames: Vec<bool> = pcm
+        .chunks(480)
+        .map(|f| {
+            let e: f64 = f
+                .chunks_exact(2)
+                .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])).powi(2))
+                .sum();
+            e / (f.len() / 2).max(1) as f64 > (32_768.0f64 * 1e-3).powi(2)
+        })
+        .collect();
+    let (mut best, mut run_start) = ((from, 0.0), None);
+    for (i, &loud) in frames.iter().enumerate() {
+        let t = i as f64 * 0.01;
+        match (loud || t < from || t > to, run_start) {
+            (false, None) => run_start = Some(t),
+            (true, Some(s)) => {
+                if t - s > best.1 {
+                    best = (s, t - s);
+                }
+                run_start = None;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        best.1 >= 0.45,
+        "the reply has a pause the detector can use: {best:?}"
+    );
+    best
+}
+
 async fn send_reply(conn: &mut standin::Conn, pcm: &[u8]) {
     for c in pcm.chunks(9_600) {
         conn.send(&server_audio(c)).await.unwrap();
@@ -142,10 +176,19 @@ async fn scenario(mode: &str, with_user: bool) -> Option<Measured> {
     );
 
     if with_user {
-        // Phase B: the next reply; 2.5 s in, the user talks over it, ~8 dB above the echo.
-        // AEC3 attenuates a user during double talk by ~7 dB (`docs/aec.md`, "Measured
-        // results"): allow 10.
+        // Phase B: the next reply; the user talks over it, ~8 dB above the echo. AEC3
+        // attenuates a user during double talk by ~7 dB (`docs/aec.md`, "Measured results"):
+        // allow 10. The local detector can only tell them from the echo where the reply
+        // pauses (a user that much louder than the echo does not beat the loudest echo of
+        // the last 300 ms by 10 dB while the reply talks), so the user talks across the
+        // reply's longest pause: placed by the reply itself, not by luck.
         let b = reply(8.0, 8);
+        let (gap_s, gap_len) = longest_pause(&b, 2.0, 6.0);
+        let user_from = gap_s - 0.75;
+        let user_len = gap_len + 1.5;
+        println!(
+            "the reply's longest pause: {gap_s:.2} s + {gap_len:.2} s; the user talks from {user_from:.2} s for {user_len:.2} s"
+        );
         let (sent_b0, mic_b0) = (sent.len(), file_len(&mic_rec));
         let played_before = rig
             .logs()
@@ -156,13 +199,14 @@ async fn scenario(mode: &str, with_user: bool) -> Option<Measured> {
         pump(
             &mut conn,
             &mut sent,
-            Instant::now() + Duration::from_millis(2_500),
+            Instant::now() + Duration::from_secs_f64(user_from),
         )
         .await;
-        let user: Vec<u8> = (0..24_000)
+        let n = (user_len * 16_000.0) as usize;
+        let user: Vec<u8> = (0..n)
             .map(|i| {
-                let t = f64::from(i) / 16_000.0;
-                let ramp = (t / 0.01).min((1.5 - t) / 0.01).clamp(0.0, 1.0);
+                let t = i as f64 / 16_000.0;
+                let ramp = (t / 0.01).min((user_len - t) / 0.01).clamp(0.0, 1.0);
                 ((2.0 * std::f64::consts::PI * USER_HZ * t).sin() * 8_000.0 * ramp) as i16
             })
             .flat_map(|s| s.to_le_bytes())
@@ -171,7 +215,7 @@ async fn scenario(mode: &str, with_user: bool) -> Option<Measured> {
         pump(
             &mut conn,
             &mut sent,
-            Instant::now() + Duration::from_millis(3_000),
+            Instant::now() + Duration::from_secs_f64(user_len + 1.5),
         )
         .await;
         let at_mic = std::fs::read(&mic_rec).unwrap();

@@ -8,13 +8,8 @@ use std::time::Duration;
 
 use gemlive::demo::Rig;
 use gemlive::standin::{client_audio, FromClient, StandIn};
-use support::{exe, speech, KEY};
+use support::{exe, find_bytes as find, quiet_room as room, speech, KEY};
 use tokio::time::{timeout, Instant};
-
-/// Where `needle` starts in `hay` (both S16_LE), exactly.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_room_is_not_streamed_and_the_next_sentence_arrives_whole() {
@@ -29,26 +24,13 @@ async fn a_quiet_room_is_not_streamed_and_the_next_sentence_arrives_whole() {
         eprintln!("SKIP: no espeak-ng");
         return;
     };
-    // A quiet room is not digital silence: low noise, -60 dBFS.
-    let mut x = 0x2545_f491u32;
-    let room = |secs: f64, x: &mut u32| -> Vec<u8> {
-        (0..(secs * 16_000.0) as usize)
-            .map(|_| {
-                *x ^= *x << 13;
-                *x ^= *x >> 17;
-                *x ^= *x << 5;
-                (((*x >> 16) as i32 - 32_768) / 1_000) as i16
-            })
-            .flat_map(|s| s.to_le_bytes())
-            .collect()
-    };
-    let mut mic = room(0.5, &mut x);
+    let mut mic = room(0.5, 1);
     mic.extend(&first);
     let quiet_from = mic.len();
-    mic.extend(room(20.0, &mut x));
+    mic.extend(room(20.0, 2));
     let second_at = mic.len();
     mic.extend(&second);
-    mic.extend(room(3.0, &mut x));
+    mic.extend(room(3.0, 3));
 
     let si = StandIn::bind().await.unwrap();
     let mut rig = Rig::new(

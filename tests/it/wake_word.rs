@@ -8,25 +8,8 @@ use std::time::Duration;
 
 use gemlive::demo::Rig;
 use gemlive::standin::{client_audio, setup_complete, FromClient, StandIn};
-use support::{exe, speech, KEY};
+use support::{exe, find_bytes as find, quiet_room as room, speech, KEY};
 use tokio::time::{timeout, Instant};
-
-fn room(secs: f64, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..(secs * 16_000.0) as usize)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            (((x >> 16) as i32 - 32_768) / 1_000) as i16
-        })
-        .flat_map(|s| s.to_le_bytes())
-        .collect()
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
 
 /// Runs the daemon on `mic` with `wake = "word"`; returns the mic audio the stand-in got
 /// (None: no session opened) and the log.

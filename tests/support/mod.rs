@@ -368,3 +368,22 @@ pub fn speech(text: &str, voice: &str, words_per_min: u32) -> Option<Vec<u8>> {
             .collect(),
     )
 }
+
+/// A quiet room, not digital silence: white noise around -60 dBFS, `secs` of 16 kHz S16_LE.
+pub fn quiet_room(secs: f64, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..(secs * 16_000.0) as usize)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (((x >> 16) as i32 - 32_768) / 1_000) as i16
+        })
+        .flat_map(|s| s.to_le_bytes())
+        .collect()
+}
+
+/// Where `needle` starts in `hay`, byte for byte.
+pub fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
