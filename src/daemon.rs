@@ -643,7 +643,7 @@ pub async fn run(
         mic_rx,
         video,
         keeper,
-        mut silence,
+        silence,
         ..
     } = d;
     if let Some(k) = keeper {
@@ -667,10 +667,9 @@ pub async fn run(
     }
     summary.net = sv.counters.clone();
     // Kept while paused and never sent: unsent at stop, like the backlog.
-    let kept = silence.kept_bytes() as u64;
-    silence.reset();
-    summary.mic_bytes_unsent_at_stop = sv.backlog_bytes() + mic_unread + kept;
-    summary.mic_bytes_paused = silence.not_sent_bytes.saturating_sub(kept);
+    summary.mic_bytes_unsent_at_stop =
+        sv.backlog_bytes() + mic_unread + silence.kept_bytes() as u64;
+    summary.mic_bytes_paused = silence.not_sent_bytes;
     summary.mic_pauses = silence.pauses;
     summary.replies = machine.replies;
     summary.interruptions = machine.interruptions;

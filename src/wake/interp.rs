@@ -98,7 +98,6 @@ struct ConvParams {
     act_min: i32,
     act_max: i32,
     mult: Vec<(i32, i32)>,
-    single_rounding: bool,
     bias: Vec<i32>,
     pad_h: usize,
     pad_w: usize,
@@ -644,7 +643,6 @@ fn prepare(
                 act_min,
                 act_max,
                 mult,
-                single_rounding: false,
                 bias,
                 pad_h,
                 pad_w,
@@ -855,23 +853,8 @@ fn prepare(
 #[inline]
 fn requant(p: &ConvParams, c: usize, acc: i32) -> u8 {
     let (m, s) = p.mult[c];
-    let v = if p.single_rounding {
-        multiply_by_quantized_multiplier_single(acc, m, s)
-    } else {
-        multiply_by_quantized_multiplier(acc, m, s)
-    } + p.out_off;
+    let v = multiply_by_quantized_multiplier(acc, m, s) + p.out_off;
     v.clamp(p.act_min, p.act_max) as i8 as u8
-}
-
-/// The single-rounding form the GEMM library behind TFLite's CONV_2D and FULLY_CONNECTED
-/// kernels (ruy) uses: one round-half-up shift instead of two roundings.
-pub fn multiply_by_quantized_multiplier_single(x: i32, q: i32, shift: i32) -> i32 {
-    let total = 31 - shift;
-    if total <= 0 {
-        return (x as i64 * q as i64).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-    }
-    let round = 1i64 << (total - 1);
-    ((x as i64 * q as i64 + round) >> total).clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1075,7 +1058,6 @@ mod tests {
             act_min: if relu { out_zp } else { -128 },
             act_max: 127,
             mult: vec![quantize_multiplier(mult); n],
-            single_rounding: false,
             bias,
             pad_h: 0,
             pad_w: 0,

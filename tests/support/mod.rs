@@ -329,6 +329,16 @@ impl Drop for PortServer {
     }
 }
 
+/// What a test that needs speech does without espeak-ng: fails where the suite must run
+/// whole (`REQUIRE_PULSE`, as in CI), else skips loudly.
+pub fn no_speech() {
+    assert!(
+        std::env::var_os("REQUIRE_PULSE").is_none(),
+        "espeak-ng is missing (bash .ci/deps --test installs it)"
+    );
+    eprintln!("SKIP: no espeak-ng");
+}
+
 /// `text` spoken by espeak-ng (Debian's, installed by `.ci/deps --test`), as 16 kHz S16_LE
 /// mono; `None` without espeak-ng.
 pub fn speech(text: &str, voice: &str, words_per_min: u32) -> Option<Vec<u8>> {

@@ -519,10 +519,7 @@ impl EchoProcessor {
         if self.settings.mode == EchoMode::None {
             push_f32(out, &self.cap_in);
             if let Some(u) = self.ungated.as_mut() {
-                if u.len() >= INPUT_RATE_HZ as usize {
-                    u.drain(..FRAME);
-                }
-                push_f32(u, &self.cap_in);
+                push_ungated(u, &self.cap_in);
             }
             return false;
         }
@@ -567,11 +564,7 @@ impl EchoProcessor {
             self.cap_out = self.cap_in;
         }
         if let Some(u) = self.ungated.as_mut() {
-            // Bounded by the caller draining it every period; a stalled caller loses the oldest.
-            if u.len() >= INPUT_RATE_HZ as usize {
-                u.drain(..FRAME);
-            }
-            push_f32(u, &self.cap_out);
+            push_ungated(u, &self.cap_out);
         }
         let out_db = dbfs(&self.cap_out);
         self.frames += 1;
@@ -734,6 +727,15 @@ fn build_apm(render_rate_hz: u32) -> sonora::AudioProcessing {
 
 fn to_i16(x: f32) -> i16 {
     (x * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+/// One frame into the ungated copy. Bounded by the caller draining it every period; a
+/// stalled caller loses the oldest second.
+fn push_ungated(u: &mut Vec<i16>, x: &[f32]) {
+    if u.len() >= INPUT_RATE_HZ as usize {
+        u.drain(..FRAME);
+    }
+    push_f32(u, x);
 }
 
 fn push_f32(out: &mut Vec<i16>, x: &[f32]) {
