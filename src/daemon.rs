@@ -493,6 +493,10 @@ pub async fn run(
                 tail_s: f64::from(cfg.audio.echo_tail_ms) / 1000.0,
                 render_rate_hz: crate::audio::OUTPUT_RATE_HZ,
             },
+            clean: crate::audio::clean::CleanSettings {
+                noise_suppression: cfg.audio.noise_suppression,
+                agc: cfg.audio.agc,
+            },
             reference: ref_rx,
             events: capture_events_tx,
             control: capture_control_rx,

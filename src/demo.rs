@@ -166,6 +166,10 @@ impl Rig {
         if !sets("pause_on_silence_s") {
             echo.push_str("pause_on_silence_s = 0\n");
         }
+        // ... and unaltered: the noise suppressor would rewrite them.
+        if !sets("noise_suppression") {
+            echo.push_str("noise_suppression = \"off\"\n");
+        }
         let rig = Rig {
             config_text: format!(
                 "[live]\nendpoint = \"{endpoint}\"\n{live_extra}\n\n[audio]\ncapture_device = \"{MIC_PCM}\"\nplayback_device = \"{SPEAKER_PCM}\"\n{echo}{tail}\n"

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::service::error_chain;
 
+use super::clean::{CleanSettings, Cleaner};
 use super::echo::{EchoProcessor, EchoSettings, ReferenceRx};
 use super::vad::VoiceDetector;
 use super::{
@@ -57,6 +58,8 @@ pub struct CaptureParams {
     pub device: String,
     pub chunk_ms: u32,
     pub echo: EchoSettings,
+    /// Noise suppression and gain after the echo stage.
+    pub clean: CleanSettings,
     /// What the playback thread plays (the canceller's reference); `None` with `echo = none`.
     pub reference: Option<ReferenceRx>,
     /// Events for the daemon (sent with `try_send`: the device is never blocked).
@@ -94,13 +97,14 @@ fn run(
     // Built on this thread: the canceller's state lives where its frames are processed, and
     // survives a device reopen (the room did not change).
     let mut echo = EchoProcessor::new(params.echo);
+    let mut clean = Cleaner::new(params.clean);
     let mut vad = params.voice.as_ref().map(|_| VoiceDetector::new());
     let mut wake = params.wake.take();
     if wake.is_some() {
         echo.keep_ungated();
     }
     while !stop.load(Ordering::Relaxed) && !tx.is_closed() {
-        let state = (&mut echo, vad.as_mut(), wake.as_mut());
+        let state = (&mut echo, &mut clean, vad.as_mut(), wake.as_mut());
         match capture_session(&params, state, &tx, &stop, &stats, &mut failures) {
             Ok(()) => return,
             Err(e) => {
@@ -122,8 +126,9 @@ fn run(
 /// One open PCM's lifetime. `Ok` = asked to stop; `Err` = reopen.
 fn capture_session(
     params: &CaptureParams,
-    (echo, mut vad, mut wake): (
+    (echo, clean, mut vad, mut wake): (
         &mut EchoProcessor,
+        &mut Cleaner,
         Option<&mut VoiceDetector>,
         Option<&mut crate::wake::Detector>,
     ),
@@ -145,8 +150,9 @@ fn capture_session(
     }
     *failures = 0;
     log::info!(
-        "capturing from `{dev}`: {INPUT_RATE_HZ} Hz S16_LE mono, period {period} frames, buffer {buffer} frames, chunks of {} ms",
-        params.chunk_ms
+        "capturing from `{dev}`: {INPUT_RATE_HZ} Hz S16_LE mono, period {period} frames, buffer {buffer} frames, chunks of {} ms; {}",
+        params.chunk_ms,
+        params.clean.describe()
     );
 
     let chunk_frames = (INPUT_RATE_HZ * params.chunk_ms / 1000) as usize;
@@ -236,6 +242,9 @@ fn capture_session(
                 }
             }
         }
+        // After the wake word took its (unprocessed) copy, before voice detection: a fan that
+        // the suppressor removes does not keep the stream from pausing.
+        clean.process(&mut processed);
         if let (Some(v), Some(flag)) = (vad.as_deref_mut(), &params.voice) {
             // Before the chunk goes out: the daemon reads the flag with it.
             if let Some(on) = v.push(&processed) {

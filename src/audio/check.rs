@@ -85,7 +85,8 @@ pub fn verdict(l: &Level) -> (Vec<String>, Vec<String>) {
     } else if l.loudest_dbfs < -40.0 {
         warnings.push(format!(
             "quiet (loudest {:.1} dBFS): speech at arm's length should reach about -30 to -12 \
-             dBFS; speak during the test, or raise the capture gain",
+             dBFS; speak during the test, or raise the capture gain (at its maximum already: \
+             set `[audio] agc = true`)",
             l.loudest_dbfs
         ));
     }
@@ -109,7 +110,8 @@ pub fn verdict(l: &Level) -> (Vec<String>, Vec<String>) {
     if l.floor_dbfs > -40.0 && !l.digital_silence {
         warnings.push(format!(
             "noisy (quietest 100 ms at {:.1} dBFS): a fan or mains hum near the mic; the server's \
-             voice detection may never hear the end of your turn",
+             voice detection may never hear the end of your turn; `[audio] noise_suppression = \
+             \"high\"` takes away more of it than the default",
             l.floor_dbfs
         ));
     }

@@ -9,6 +9,7 @@
 pub mod calibrate;
 pub mod capture;
 pub mod check;
+pub mod clean;
 pub mod devices;
 pub mod echo;
 pub mod playback;

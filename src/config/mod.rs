@@ -23,6 +23,7 @@ mod types;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::audio::clean::NoiseSuppression;
 pub use crate::audio::EchoMode;
 pub use crate::live::ApiKey;
 pub use crate::tools::settings::{CommandTool, HttpTool, McpServer, ToolsConfig};

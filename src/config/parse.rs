@@ -124,6 +124,7 @@ macro_rules! choice_from_item {
 choice_from_item! {
     MediaResolution => MediaResolution::ALL, MediaResolution::as_str;
     EchoMode => EchoMode::ALL, EchoMode::as_str;
+    NoiseSuppression => NoiseSuppression::ALL, NoiseSuppression::as_str;
     VideoSend => VideoSend::ALL, VideoSend::as_str;
     Geometry => GEOMETRIES, geometry_name;
     Wake => Wake::ALL, Wake::as_str;

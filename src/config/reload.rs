@@ -160,6 +160,8 @@ backlog_ms = 2000
 volume = 50
 echo = "none"
 echo_tail_ms = 100
+noise_suppression = "high"
+agc = true
 pause_on_silence_s = 0
 [video]
 enabled = false

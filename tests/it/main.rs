@@ -16,6 +16,7 @@ mod hostile;
 mod live_wire;
 mod mcp;
 mod module_graph;
+mod noise;
 mod repo_docs;
 mod service;
 mod session_resume;

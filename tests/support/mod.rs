@@ -397,3 +397,19 @@ pub fn quiet_room(secs: f64, seed: u32) -> Vec<u8> {
 pub fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+/// A fan or a fridge: brown-ish noise (leaky integration of white noise), `n` samples with an
+/// RMS of about 1; scale it to the level wanted.
+pub fn fan_noise(n: usize, seed: u32) -> Vec<f64> {
+    let mut x = seed | 1;
+    let mut y = 0.0;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            y = 0.98 * y + (f64::from(x >> 8) / f64::from(1u32 << 24) * 2.0 - 1.0);
+            y / 2.9
+        })
+        .collect()
+}
