@@ -230,8 +230,9 @@ async fn scenario(mode: &str, with_user: bool) -> Option<Measured> {
         );
         assert!(
             db(t_sent) - db(t_mic) > -10.0,
-            "the user's voice gets through the canceller: {:.1} dB",
-            db(t_sent) - db(t_mic)
+            "the user's voice gets through the canceller: {:.1} dB\n{}",
+            db(t_sent) - db(t_mic),
+            rig.logs()
         );
         let logs = rig.logs();
         let stopped = logs

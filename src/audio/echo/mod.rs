@@ -45,13 +45,20 @@ const UNHEALTHY_S: f64 = 2.0;
 /// Capture timestamps further off than this are a real jump (xrun, reopen): resynchronise.
 const RESYNC_S: f64 = 0.150;
 /// Average capture timestamp error corrected in one step, when no reply is heard ...
-const SLEW_S: f64 = 0.010;
+// Not less: PulseAudio's reported capture latency wanders by 10-15 ms for minutes on end, and
+// each correction costs the next reply's first 1.5 s in half duplex. Real clock drift (50 ppm)
+// takes 400 s to reach this, and the reference still leads its echo by 20 ms then.
+const SLEW_S: f64 = 0.020;
 /// ... and corrected even while one is.
 const SLEW_MAX_S: f64 = 0.030;
 /// Far-end audio counts as active above this level (`docs/aec.md`, "Half-duplex gate").
 const ACTIVE_DBFS: f64 = -60.0;
 /// The canceller is trusted after this much far-end audio (AEC3 converged within 0.5 s).
 const WARMUP_FRAMES: u32 = 100;
+/// ... and again after this much once the capture clock was corrected, even in a pause: the
+/// reference then sits elsewhere under the echo when the reply resumes (measured through
+/// PulseAudio: an 12 ms slew in a pause leaked echo 15 dB below the mic for 1.5 s).
+const RECONVERGE_FRAMES: u32 = 150;
 /// Local barge-in: the mic must beat the predicted echo by this much ...
 const OPEN_MARGIN_DB: f64 = 10.0;
 /// ... for this many 10 ms frames (net, see `Gate::score`): 150 ms.
@@ -339,11 +346,17 @@ pub struct EchoProcessor {
     ref_levels: VecDeque<f64>,
     /// Far-end-active frames the canceller has seen (warm-up).
     far_frames: u32,
+    /// Not trusted before `far_frames` reaches this (a correction of the capture clock).
+    trust_after: u32,
     /// Not trusted until this time (unhealthy statistics).
     unhealthy_until: f64,
     last_delay: Option<i32>,
     /// The canceller's echo-return-loss estimate (speaker stream to mic), dB.
     erl_db: Option<f64>,
+    /// The last estimate made while the canceller was trusted: a property of the room, which
+    /// a correction of our clock does not change, so the detector keeps it while AEC3
+    /// converges again.
+    erl_trusted: Option<f64>,
     /// Energy in/out over far-end-only frames since the last readout (measured ERLE).
     erle_in: f64,
     erle_out: f64,
@@ -376,9 +389,11 @@ impl EchoProcessor {
             last_active: f64::NEG_INFINITY,
             ref_levels: VecDeque::with_capacity((settings.tail_s * 100.0) as usize + 2),
             far_frames: 0,
+            trust_after: WARMUP_FRAMES,
             unhealthy_until: f64::NEG_INFINITY,
             last_delay: None,
             erl_db: None,
+            erl_trusted: None,
             erle_in: 0.0,
             erle_out: 0.0,
             erle_frames: 0,
@@ -440,6 +455,7 @@ impl EchoProcessor {
                     if self.apm.is_some() {
                         self.apm = Some(build_apm(rate_hz));
                         self.far_frames = 0;
+                        self.trust_after = WARMUP_FRAMES;
                     }
                 }
                 let len = usize::from(len).min(REF_BLOCK);
@@ -467,7 +483,7 @@ impl EchoProcessor {
                     err * 1000.0
                 );
             }
-            self.distrust_if_heard(t);
+            self.distrust_after_correction(t);
             self.cap_t0 = t - self.pending.len() as f64 / f64::from(INPUT_RATE_HZ);
             self.cap_err = 0.0;
         } else {
@@ -479,7 +495,7 @@ impl EchoProcessor {
             let must = self.cap_err.abs() > SLEW_MAX_S;
             if self.cap_err.abs() > SLEW_S && (must || !self.far_end_recent()) {
                 log::debug!("echo: capture clock slewed {:.1} ms", self.cap_err * 1000.0);
-                self.distrust_if_heard(t);
+                self.distrust_after_correction(t);
                 self.cap_t0 += self.cap_err;
                 self.cap_err = 0.0;
             }
@@ -489,9 +505,18 @@ impl EchoProcessor {
 
     /// The reference just moved under the canceller: while a reply is heard, the half-duplex
     /// gate covers the time AEC3 takes to converge again (`UNHEALTHY_S`).
-    fn distrust_if_heard(&mut self, t: f64) {
-        if self.cap_t0.is_finite() && self.far_end_recent() {
+    /// In a pause, the next reply meets the moved reference instead: its first
+    /// `RECONVERGE_FRAMES` are gated.
+    fn distrust_after_correction(&mut self, t: f64) {
+        if !self.cap_t0.is_finite() {
+            return;
+        }
+        if self.far_end_recent() {
             self.unhealthy_until = self.unhealthy_until.max(t + UNHEALTHY_S);
+        } else {
+            self.trust_after = self
+                .trust_after
+                .max(self.far_frames.saturating_add(RECONVERGE_FRAMES));
         }
     }
 
@@ -581,7 +606,7 @@ impl EchoProcessor {
 
         // Which ERLE may the gate count on: none unless the canceller is trusted.
         let trusted =
-            self.apm.is_some() && self.far_frames >= WARMUP_FRAMES && t >= self.unhealthy_until;
+            self.apm.is_some() && self.far_frames >= self.trust_after && t >= self.unhealthy_until;
         let gated = far_recent && !trusted && !self.gate.fired;
         if !far_recent {
             // The stretch of far-end audio is over: re-arm for the next reply.
@@ -593,11 +618,19 @@ impl EchoProcessor {
         // loud at the mic as in the stream): a bad guess then means "speak up or press the
         // button", never a self-interruption. We judge the canceller's output, which holds
         // less echo than the mic, so a residual cannot pass for the user either.
+        // Untrusted again later (a clock correction, a moved delay), the room's ERL is still
+        // known: echo leaking while AEC3 converges is at most the echo itself, 10 dB short of
+        // opening, and the user who talked over a trusted canceller still can.
+        if trusted {
+            self.erl_trusted = self.erl_db;
+        }
         let erl = if trusted {
-            self.erl_db.unwrap_or(0.0).clamp(0.0, 40.0)
+            self.erl_db
         } else {
-            0.0
-        };
+            self.erl_trusted
+        }
+        .unwrap_or(0.0)
+        .clamp(0.0, 40.0);
         let predicted = self.ref_levels.iter().copied().fold(-120.0, f64::max) - erl;
         let mut fired = false;
         // The button: the user asked to talk. Open without counting it as a detection (the
@@ -879,7 +912,7 @@ mod tests {
         p: &mut EchoProcessor,
         stats: &EchoStats,
         secs: f64,
-        ref_secs: f64,
+        plays: impl Fn(usize) -> bool,
         lost: impl Fn(usize) -> usize,
         late: impl Fn(usize) -> f64,
     ) -> Vec<(f64, u64)> {
@@ -906,7 +939,7 @@ mod tests {
             // The playback thread stays 50 ms ahead of what is heard.
             while k <= at + 5 {
                 let mut samples = [0i16; REF_BLOCK];
-                if (k as f64) < ref_secs * 100.0 {
+                if plays(k) {
                     for (n, s) in samples.iter_mut().enumerate().take(240) {
                         *s = wave((k * 240 + n) as f64 / 24_000.0, 8000.0);
                     }
@@ -919,7 +952,7 @@ mod tests {
                 });
                 k += 1;
             }
-            let heard = (at as f64) < ref_secs * 100.0;
+            let heard = plays(at);
             let m: Vec<i16> = (0..160)
                 .map(|n| {
                     if heard {
@@ -931,7 +964,9 @@ mod tests {
                 .collect();
             p.capture(100.0 + at as f64 * 0.01 + late(j), &m);
             p.process(100.0 + (at + 1) as f64 * 0.01, &mut out, stats);
-            seen.push((p.cap_t0, stats.gated_frames.load(Ordering::Relaxed)));
+            // Where the stream's sample clock puts the next sample (held frames included).
+            let clock = p.cap_t0 + p.pending.len() as f64 / f64::from(INPUT_RATE_HZ);
+            seen.push((clock, stats.gated_frames.load(Ordering::Relaxed)));
         }
         seen
     }
@@ -940,10 +975,10 @@ mod tests {
     fn a_drifting_capture_clock_is_corrected_in_the_pause_not_under_a_reply() {
         let stats = EchoStats::default();
         let mut p = EchoProcessor::new(settings(EchoMode::Aec));
-        // From 2 s on the device reports its samples 20 ms later: more than a slew, less than
+        // From 2 s on the device reports its samples 25 ms later: more than a slew, less than
         // what must be corrected at once.
-        let late = |j| if j >= 200 { 0.02 } else { 0.0 };
-        let seen = drive_skewed(&mut p, &stats, 6.0, 4.0, |_| 0, late);
+        let late = |j| if j >= 200 { 0.025 } else { 0.0 };
+        let seen = drive_skewed(&mut p, &stats, 6.0, |k| k < 400, |_| 0, late);
         let start = |j: usize| seen[j].0 - j as f64 * 0.01;
         // Under the reply (and its 300 ms tail) the clock stays put ...
         assert!(
@@ -957,10 +992,39 @@ mod tests {
         );
         // In the pause it follows the device.
         assert!(
-            start(590) - start(150) > 0.009,
+            start(590) - start(150) > 0.019,
             "{}",
             start(590) - start(150)
         );
+    }
+
+    #[test]
+    fn after_a_correction_in_a_pause_the_next_reply_is_gated_until_aec3_has_converged_again() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::Aec));
+        // A reply, a 2 s pause, a reply. The device reports 25 ms later from 2 s on: corrected
+        // in the pause, where no echo is heard, but the second reply meets a moved reference.
+        let late = |j| if j >= 200 { 0.025 } else { 0.0 };
+        let seen = drive_skewed(
+            &mut p,
+            &stats,
+            8.0,
+            |k| k < 300 || (500..800).contains(&k),
+            |_| 0,
+            late,
+        );
+        let start = |j: usize| seen[j].0 - j as f64 * 0.01;
+        assert!(start(480) - start(150) > 0.019, "corrected in the pause");
+        let gated = |a: usize, b: usize| seen[b].1 - seen[a].1;
+        assert_eq!(gated(150, 299), 0, "trusted before");
+        assert_eq!(gated(340, 490), 0, "nothing to gate in the pause");
+        // The first 1.5 s of the second reply gated (its reference leads by 40 ms), then
+        // trusted again.
+        let g = gated(490, 700);
+        assert!((145..=160).contains(&g), "{g} frames gated");
+        assert_eq!(gated(700, 790), 0, "trusted again");
+        // The detector kept the room's ERL meanwhile, and the echo alone never opened it.
+        assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -969,7 +1033,7 @@ mod tests {
         let mut p = EchoProcessor::new(settings(EchoMode::Aec));
         // An xrun at 2 s: 200 ms of capture lost, the canceller's alignment moves.
         let lost = |j| if j >= 200 { 20 } else { 0 };
-        let seen = drive_skewed(&mut p, &stats, 5.0, 5.0, lost, |_| 0.0);
+        let seen = drive_skewed(&mut p, &stats, 5.0, |k| k < 500, lost, |_| 0.0);
         let gated = |a: usize, b: usize| seen[b].1 - seen[a].1;
         assert_eq!(gated(150, 199), 0, "trusted before the jump");
         // Gated for `UNHEALTHY_S`.
