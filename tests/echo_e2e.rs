@@ -5,6 +5,8 @@
 //! - `echo = "aec"`: the echo in what the stand-in receives is ≥ 25 dB below the echo at the
 //!   mic, and a user talking over the next reply gets through and stops it locally.
 //! - `echo = "none"`: the same echo arrives (the proof that the measurement can fail).
+//! - `wake = "word"`: the phrase spoken over the box's own reply is heard on the canceller's
+//!   output and stops the reply; the reply's echo alone never wakes it.
 //!
 //! Skips loudly without PulseAudio unless `REQUIRE_PULSE` is set (CI installs it).
 
@@ -82,6 +84,21 @@ fn longest_pause(pcm: &[u8], from: f64, to: f64) -> (f64, f64) {
         "the reply has a pause the detector can use: {best:?}"
     );
     best
+}
+
+/// One PulseAudio test at a time: two private servers and two daemons on a 2-core machine
+/// would starve each other's real-time audio.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// RMS of S16_LE bytes.
+fn rms(pcm: &[u8]) -> f64 {
+    (energy_sum(pcm) / (pcm.len() / 2).max(1) as f64).sqrt()
+}
+
+fn energy_sum(pcm: &[u8]) -> f64 {
+    pcm.chunks_exact(2)
+        .map(|b| f64::from(i16::from_le_bytes([b[0], b[1]])).powi(2))
+        .sum()
 }
 
 async fn send_reply(conn: &mut standin::Conn, pcm: &[u8]) {
@@ -269,6 +286,7 @@ async fn scenario(mode: &str, with_user: bool) -> Option<Measured> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loudspeaker_echo_is_cancelled_and_the_user_still_gets_through() {
+    let _serial = SERIAL.lock().await;
     let Some(aec) = scenario("aec", true).await else {
         return;
     };
@@ -292,5 +310,125 @@ async fn a_loudspeaker_echo_is_cancelled_and_the_user_still_gets_through() {
         "same echo at the mic in both runs: {:.1} vs {:.1} dB",
         none.at_mic_db,
         aec.at_mic_db
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wake_word_said_over_the_box_s_own_reply_stops_it() {
+    let Some(phrase) = support::speech("Okay, Nabu.", "en-us", 140) else {
+        return support::no_speech();
+    };
+    let _serial = SERIAL.lock().await;
+    let Some(mut pa) = Pulse::start("wake-over-reply", 120, 32_768) else {
+        return;
+    };
+    let si = StandIn::bind().await.unwrap();
+    let mut rig = Rig::new(
+        "echo-wake",
+        &[],
+        &si.url(),
+        "",
+        "echo = \"aec\"\n[session]\nwake = \"word\"\nchimes = false",
+    )
+    .unwrap();
+    std::fs::write(&rig.alsa_conf, pa.alsa_conf(MIC_PCM, SPEAKER_PCM)).unwrap();
+    let speaker_rec = rig.dir.join("speaker.raw");
+    pa.record("speaker.monitor", &speaker_rec);
+    rig.spawn(&exe(), KEY, &["-v"], None).unwrap();
+    // Asleep: nothing connects until the phrase (PulseAudio capture takes ~2 s to start).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        timeout(Duration::from_millis(200), si.accept())
+            .await
+            .is_err(),
+        "no session before the phrase\n{}",
+        rig.logs()
+    );
+    // The reply as loud as in the echo test; the phrase 8 dB above its echo at the mic (the
+    // speaker sink at 50 % is about -18 dB, the loopback adds nothing).
+    let b = reply(10.0, 9);
+    let echo_rms = rms(&b) * 10f64.powf(-18.0 / 20.0);
+    let g = echo_rms * 10f64.powf(8.0 / 20.0) / rms(&phrase);
+    let loud: Vec<u8> = phrase
+        .chunks_exact(2)
+        .flat_map(|c| {
+            let v = f64::from(i16::from_le_bytes([c[0], c[1]])) * g;
+            (v.round().clamp(-32_768.0, 32_767.0) as i16).to_le_bytes()
+        })
+        .collect();
+    pa.play("mic", &loud);
+    let mut conn = timeout(Duration::from_secs(10), si.accept())
+        .await
+        .unwrap_or_else(|_| panic!("the phrase opens a session\n{}", rig.logs()))
+        .unwrap();
+    let _setup = conn.recv().await;
+    conn.send(&standin::setup_complete()).await.unwrap();
+    let mut sent = Vec::new();
+    pump(
+        &mut conn,
+        &mut sent,
+        Instant::now() + Duration::from_millis(1_500),
+    )
+    .await;
+    // The box talks for 10 s; 3 s in (AEC3 has converged), the user says the phrase again.
+    send_reply(&mut conn, &b).await;
+    pump(
+        &mut conn,
+        &mut sent,
+        Instant::now() + Duration::from_secs(3),
+    )
+    .await;
+    let said_at = std::fs::metadata(&speaker_rec)
+        .map(|m| m.len())
+        .unwrap_or(0) as usize;
+    pa.play("mic", &loud);
+    pump(
+        &mut conn,
+        &mut sent,
+        Instant::now() + Duration::from_secs(8),
+    )
+    .await;
+    rig.terminate();
+    let status = rig.wait(Duration::from_secs(10)).unwrap();
+    let logs = rig.logs();
+    assert!(status.success(), "{status:?}\n{logs}");
+    let detections: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("wake word \""))
+        .collect();
+    for l in &detections {
+        println!("{l}");
+    }
+    assert!(
+        logs.contains("%): stopping the reply"),
+        "the phrase over the reply stops it\n{logs}"
+    );
+    assert_eq!(
+        detections.len(),
+        2,
+        "one detection to wake, one over the reply; the echo alone wakes nothing\n{logs}"
+    );
+    // What the speaker played: the reply starts, and stops within a second and a half of the
+    // phrase (about 0.9 s long, then the detector's window), not 7 s later.
+    let played = std::fs::read(&speaker_rec).unwrap();
+    let loud_frames: Vec<usize> = played
+        .chunks(320)
+        .enumerate()
+        .filter(|(_, f)| rms(f) > 100.0)
+        .map(|(i, _)| i)
+        .collect();
+    let first = *loud_frames.first().expect("the reply played");
+    let last = *loud_frames.last().expect("the reply played");
+    let said = said_at / 320;
+    println!(
+        "reply played from {:.2} s; the phrase at {:.2} s; the speaker silent from {:.2} s",
+        first as f64 / 100.0,
+        said as f64 / 100.0,
+        last as f64 / 100.0
+    );
+    assert!(
+        first < said && last < said + 150,
+        "the reply stopped {:.2} s after the phrase began\n{logs}",
+        (last as f64 - said as f64) / 100.0
     );
 }
