@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 DURATION="${1:-60}"
-TARGETS="${TARGETS:-server_message jpeg_pipeline config key_file mcp_message}"
+TARGETS="${TARGETS:-server_message jpeg_pipeline config key_file mcp_message wake_model}"
 
 missing=""
 cargo +nightly --version >/dev/null 2>&1 || missing="the nightly toolchain"

@@ -26,6 +26,9 @@ commands:
   call-tool NAME [JSON]
                  run one tool here and print its answer, e.g.
                  gemlive call-tool garage_door '{\"action\": \"open\"}' (confirm is skipped)
+  ctl COMMAND    talk to the running daemon over [service] control_socket: wake, end,
+                 interrupt, mute, unmute, volume N, status; `ctl events` prints every event
+                 (state changes, mute, volume) as a JSON line until the daemon stops
   demo           one complete voice session against a built-in local stand-in,
                  with file-backed audio devices (no sound card, no API key);
                  writes demo-speaker.wav
@@ -38,7 +41,7 @@ options:
 ";
 
 const COMMANDS: &str =
-    "run, check-config, list-devices, test-audio, test-wake, snapshot, calibrate-echo, tools, call-tool or demo";
+    "run, check-config, list-devices, test-audio, test-wake, snapshot, calibrate-echo, tools, call-tool, ctl or demo";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -52,6 +55,7 @@ pub enum Command {
     CalibrateEcho,
     Tools,
     CallTool,
+    Ctl,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -77,6 +81,8 @@ pub struct Cli {
     /// `call-tool NAME [JSON]`.
     pub tool: Option<String>,
     pub tool_args: Option<String>,
+    /// `ctl WORDS...`.
+    pub ctl: Vec<String>,
 }
 
 pub fn parse<I>(args: I) -> Result<Parsed, lexopt::Error>
@@ -95,6 +101,7 @@ where
     let mut command = None;
     let mut tool = None;
     let mut tool_args = None;
+    let mut ctl = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
@@ -126,6 +133,7 @@ where
                     "calibrate-echo" => Command::CalibrateEcho,
                     "tools" => Command::Tools,
                     "call-tool" => Command::CallTool,
+                    "ctl" => Command::Ctl,
                     other => {
                         return Err(lexopt::Error::Custom(
                             format!("unknown command `{other}` (expected {COMMANDS})").into(),
@@ -139,6 +147,7 @@ where
             Value(v) if command == Some(Command::CallTool) && tool_args.is_none() => {
                 tool_args = Some(v.string()?);
             }
+            Value(v) if command == Some(Command::Ctl) && ctl.len() < 2 => ctl.push(v.string()?),
             _ => return Err(arg.unexpected()),
         }
     }
@@ -176,6 +185,7 @@ where
         command,
         tool,
         tool_args,
+        ctl,
     }))
 }
 

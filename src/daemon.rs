@@ -335,6 +335,10 @@ struct Daemon {
     led_on: bool,
     /// The press that silenced a timer: its release is not a button event either.
     swallow_release: bool,
+    /// `[service] control_socket`: commands in, events out.
+    control: Option<crate::control::Control>,
+    /// The speaker volume now (config, the model's `set_volume`, the control interface).
+    volume: u8,
 }
 
 /// How long an ended timer rings at most.
@@ -456,6 +460,13 @@ pub async fn run(
             }
         }
     });
+    // A socket that cannot be bound costs the control interface, never the appliance.
+    let control = cfg.service.control_socket.as_deref().and_then(|p| {
+        crate::control::listen(p)
+            .map_err(|e| log::error!("{e:#}; continuing without the control interface"))
+            .ok()
+    });
+    let cfg_volume = cfg.audio.volume;
     let led = cfg
         .button
         .led_line
@@ -621,6 +632,8 @@ pub async fn run(
         ringing: None,
         led_on: false,
         swallow_release: false,
+        control,
+        volume: cfg_volume,
     };
     if let Some(dir) = &keeper_dir {
         d.restore_timers(dir);
@@ -740,6 +753,13 @@ async fn next_change(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) {
     }
 }
 
+async fn next_request(c: &mut Option<crate::control::Control>) -> Option<crate::control::Request> {
+    match c {
+        Some(c) => c.requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_button(b: &mut Option<Button>) -> Result<ButtonEvent, ButtonError> {
     match b {
         Some(b) => b.next().await,
@@ -801,6 +821,7 @@ impl Daemon {
                 _ = next_change(&mut self.mcp_changes) => self.on_mcp_change(),
                 ev = next_button(&mut self.button) => self.on_button(ev),
                 ev = next_button(&mut self.mute) => self.on_mute_line(ev),
+                Some(req) = next_request(&mut self.control) => self.on_control(req),
                 _ = sleep_opt(long_due) => {
                     if let Some(Press::Long) = self.press.poll_long(now()) {
                         self.life_event(lifecycle::Event::LongPress);
@@ -1196,10 +1217,7 @@ impl Daemon {
         }
         for e in effects {
             match e {
-                ToolEffect::SetVolume(p) => {
-                    self.player.set_volume(p);
-                    log::info!("speaker volume set to {p} %");
-                }
+                ToolEffect::SetVolume(p) => self.set_volume(p, "the model"),
                 ToolEffect::EndSession => self.life_event(lifecycle::Event::ModelEnded),
                 ToolEffect::TimersChanged => self.keep_timers(),
             }
@@ -1336,16 +1354,19 @@ impl Daemon {
 
     /// Opens the mute state: a switch's position, or a mute button's kept state.
     fn start_mute(&mut self, state_dir: Option<&std::path::Path>) {
-        let Some(m) = &self.mute else { return };
-        let on = match self.cfg.button.mute_mode {
-            MuteMode::Switch => match m.is_pressed() {
+        if self.mute.is_none() && self.control.is_none() {
+            return;
+        }
+        let on = match (&self.mute, self.cfg.button.mute_mode) {
+            (Some(m), MuteMode::Switch) => match m.is_pressed() {
                 Ok(on) => on,
                 Err(e) => {
                     log::warn!("{}; assuming the mute switch is off", error_chain(&e));
                     false
                 }
             },
-            MuteMode::Button => {
+            // A toggle (a mute button, the control interface) is kept across restarts.
+            _ => {
                 if let Some(dir) = state_dir {
                     self.mute_keeper = Some(StateWriter::start(dir.to_path_buf(), MUTE_FILE));
                 }
@@ -1364,9 +1385,9 @@ impl Daemon {
     }
 
     fn mute_reason(&self) -> &'static str {
-        match self.cfg.button.mute_mode {
-            MuteMode::Switch => "mute switch on",
-            MuteMode::Button => "mute button; kept from before",
+        match (&self.mute, self.cfg.button.mute_mode) {
+            (Some(_), MuteMode::Switch) => "mute switch on",
+            _ => "kept from before",
         }
     }
 
@@ -1399,6 +1420,7 @@ impl Daemon {
             return;
         }
         self.muted = on;
+        self.emit("mute", serde_json::json!({ "muted": on }));
         if on {
             log::info!("the microphone is muted: no audio leaves the box");
             if self.life.active() {
@@ -1575,7 +1597,9 @@ impl Daemon {
     }
 
     fn life_event(&mut self, e: lifecycle::Event) {
-        let speaking = self.machine.state() == State::Speaking;
+        // A reply that has fully arrived still speaks until the speaker has played it out:
+        // a press or the wake word then stops it too.
+        let speaking = self.machine.state() == State::Speaking || self.player.queued_ms() > 0;
         let acts = self.life.step(e, now(), speaking);
         self.apply(acts);
     }
@@ -1600,7 +1624,9 @@ impl Daemon {
                     log::info!("button: stopping the reply");
                     // The echo gate opens at once and sends what was said while it was shut.
                     let _ = self.capture_control.send(CaptureControl::OpenGate);
-                    self.step(Input::Interrupted);
+                    // As the local detector does: a reply still arriving is interrupted, one
+                    // that has arrived (turnComplete) is only dropped from the speaker.
+                    self.step(Input::LocalBargeIn);
                 }
                 A::ActivityStart | A::ActivityEnd => {
                     let msg = if a == A::ActivityStart {
@@ -1627,16 +1653,86 @@ impl Daemon {
         }
     }
 
+    fn set_volume(&mut self, p: u8, by: &str) {
+        self.player.set_volume(p);
+        self.volume = p;
+        log::info!("speaker volume set to {p} % by {by}");
+        self.emit("volume", serde_json::json!({ "volume": p }));
+    }
+
+    /// An event for the control interface's subscribers (none configured: nothing).
+    fn emit(&self, name: &str, fields: serde_json::Value) {
+        if let Some(c) = &self.control {
+            c.event(name, fields);
+        }
+    }
+
+    /// A command from the control interface; the answer always carries the state after it.
+    fn on_control(&mut self, req: crate::control::Request) {
+        use crate::control::Command as C;
+        log::info!("control: {:?}", req.command);
+        let note = match req.command {
+            C::Wake if self.life.active() => Some("a session is already open"),
+            C::Wake => {
+                self.life_event(lifecycle::Event::Press);
+                None
+            }
+            C::End if !self.life.active() => Some("no session is open"),
+            C::End => {
+                self.life_event(lifecycle::Event::LongPress);
+                None
+            }
+            C::Interrupt
+                if self.machine.state() != State::Speaking && self.player.queued_ms() == 0 =>
+            {
+                Some("the model is not speaking")
+            }
+            C::Interrupt => {
+                self.life_event(lifecycle::Event::Press);
+                None
+            }
+            C::Mute => {
+                self.set_muted(true);
+                None
+            }
+            C::Unmute => {
+                self.set_muted(false);
+                None
+            }
+            C::Volume(p) => {
+                self.set_volume(p, "the control interface");
+                None
+            }
+            C::Status => None,
+        };
+        self.update_state();
+        let mut answer = serde_json::json!({
+            "ok": true,
+            "state": self.shown,
+            "muted": self.muted,
+            "volume": self.volume,
+            "session": self.life.active(),
+        });
+        if let Some(n) = note {
+            answer["note"] = serde_json::Value::from(n);
+        }
+        let _ = req.reply.send(answer);
+    }
+
     fn flush_heard(&mut self) {
         if !self.transcript.heard.is_empty() {
-            log::info!(role = "user"; "heard: {}", outside(self.transcript.heard.trim(), TRANSCRIPT_FLUSH_BYTES));
+            let text = outside(self.transcript.heard.trim(), TRANSCRIPT_FLUSH_BYTES);
+            self.emit("heard", serde_json::json!({ "text": text }));
+            log::info!(role = "user"; "heard: {}", text);
             self.transcript.heard.clear();
         }
     }
 
     fn flush_said(&mut self) {
         if !self.transcript.said.is_empty() {
-            log::info!(role = "model"; "replied: {}", outside(self.transcript.said.trim(), TRANSCRIPT_FLUSH_BYTES));
+            let text = outside(self.transcript.said.trim(), TRANSCRIPT_FLUSH_BYTES);
+            self.emit("said", serde_json::json!({ "text": text }));
+            log::info!(role = "model"; "replied: {}", text);
             self.transcript.said.clear();
         }
     }
@@ -1663,6 +1759,7 @@ impl Daemon {
             self.shown = s;
             log::info!("state: {s}");
             notify::status(s);
+            self.emit("state", serde_json::json!({ "state": s }));
         }
     }
 
@@ -1718,8 +1815,7 @@ impl Daemon {
             settings != self.settings || merged.live.endpoint != old.live.endpoint;
         crate::service::apply_config_level(merged.service.log_level.filter());
         if merged.audio.volume != old.audio.volume {
-            self.player.set_volume(merged.audio.volume);
-            log::info!("speaker volume set to {} %", merged.audio.volume);
+            self.set_volume(merged.audio.volume, "the config file");
         }
         self.sv
             .set_backlog_bytes(backlog_bytes(merged.audio.backlog_ms));
@@ -1768,7 +1864,7 @@ impl Daemon {
             return;
         }
         let was_active = self.life.active();
-        if was_active && self.machine.state() == State::Speaking {
+        if was_active && (self.machine.state() == State::Speaking || self.player.queued_ms() > 0) {
             log::info!("wake word ({percent} %): stopping the reply");
         }
         self.life_event(lifecycle::Event::Press);

@@ -28,6 +28,7 @@ pub mod audio;
 pub mod button;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod demo;
 pub mod lifecycle;

@@ -65,6 +65,7 @@ fn main() -> ExitCode {
             cli.tool_args.as_deref(),
         ),
         Command::CalibrateEcho => calibrate_echo(&path),
+        Command::Ctl => ctl(&path, &cli.ctl),
         Command::Snapshot => snapshot(
             &path,
             cli.out
@@ -231,6 +232,37 @@ fn call_tool(path: &std::path::Path, name: &str, args: Option<&str>) -> ExitCode
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `ctl ...`: one request to the running daemon's control socket.
+fn ctl(path: &std::path::Path, words: &[String]) -> ExitCode {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(socket) = cfg.service.control_socket.clone() else {
+        eprintln!(
+            "gemlive ctl: {} sets no control_socket in [service]; add e.g. \
+             control_socket = \"/run/gemlive/control.sock\" and restart gemlive",
+            path.display()
+        );
+        return ExitCode::from(2);
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gemlive: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(gemlive::control::client(&socket, words)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("gemlive ctl: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -129,10 +129,11 @@ async fn daemon_on_real_drivers_in_a_vm() {
     std::fs::write(share.join("mic.raw"), &mic).unwrap();
     let cam: Vec<u8> = (0..7).flat_map(gemlive::demo::camera_frame).collect();
     std::fs::write(share.join("camera.mjpeg"), cam).unwrap();
+    // Noise suppression off: the mic check correlates what arrives with the signal fed in.
     std::fs::write(
         share.join("gemlive.toml"),
         format!(
-            "[live]\nendpoint = \"ws://127.0.0.1:{port}{}\"\n\n[audio]\ncapture_device = \"plughw:Loopback,1,0\"\nplayback_device = \"plughw:Loopback,0,1\"\necho = \"none\"\n\n[video]\ndevice = \"/dev/video10\"\n\n[session]\nwake = \"button\"\n\n[button]\nline = \"BTN\"\nled_line = \"LED\"\nmute_line = \"MUTE\"\ndebounce_ms = 10\n",
+            "[live]\nendpoint = \"ws://127.0.0.1:{port}{}\"\n\n[audio]\ncapture_device = \"plughw:Loopback,1,0\"\nplayback_device = \"plughw:Loopback,0,1\"\necho = \"none\"\nnoise_suppression = \"off\"\n\n[video]\ndevice = \"/dev/video10\"\n\n[session]\nwake = \"button\"\n\n[button]\nline = \"BTN\"\nled_line = \"LED\"\nmute_line = \"MUTE\"\ndebounce_ms = 10\n",
             gemlive::standin::PATH
         ),
     )

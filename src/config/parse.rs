@@ -350,10 +350,15 @@ impl<'a> Ctx<'a> {
             }
         }
 
-        // A button is needed by wake = "button" and by push-to-talk.
+        // A button is needed by wake = "button" (unless the control interface can wake it)
+        // and by push-to-talk.
         if !cfg.button.configured() {
             let needs = [
-                (cfg.session.wake == Wake::Button, "wake", &session.wake),
+                (
+                    cfg.session.wake == Wake::Button && cfg.service.control_socket.is_none(),
+                    "wake",
+                    &session.wake,
+                ),
                 (
                     cfg.button.mode == ButtonMode::PushToTalk,
                     "mode",
@@ -370,7 +375,12 @@ impl<'a> Ctx<'a> {
                         sp.span(),
                         format!(
                             "{key} = \"{value}\" needs a button: set line (e.g. \"GPIO17\") or \
-                             chip + offset in [button]"
+                             chip + offset in [button]{}",
+                            if key == "wake" {
+                                ", or control_socket in [service] to wake it with `gemlive ctl wake`"
+                            } else {
+                                ""
+                            }
                         ),
                     ));
                 }
@@ -460,6 +470,26 @@ impl<'a> Ctx<'a> {
             ));
         }
         let p = Path::new(s);
+        Ok(Some(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new("")).join(p)
+        }))
+    }
+
+    fn control_socket(&self, it: &Item<'_>) -> Result<Option<PathBuf>, ConfigError> {
+        let s = self.string(it, "a string (path of the socket)")?;
+        if s.trim().is_empty() || s.starts_with('~') {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {} for control_socket in [service]; give a full path such \
+                     as \"/run/gemlive/control.sock\", or remove the line",
+                    quote(s)
+                ),
+            ));
+        }
+        let p = Path::new(s.trim());
         Ok(Some(if p.is_absolute() {
             p.to_path_buf()
         } else {

@@ -207,6 +207,7 @@ name = "time"
 command = ["/bin/true"]
 [service]
 log_level = "debug"
+control_socket = "/run/x/ctl.sock"
 "#;
 
     #[test]

@@ -198,9 +198,8 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
                 }
             }
         ),
-        format!("echo: {echo}"),
         format!(
-            "mic cleaning: {}",
+            "echo: {echo}; {}",
             crate::audio::clean::CleanSettings {
                 noise_suppression: a.noise_suppression,
                 agc: a.agc
@@ -214,6 +213,16 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         format!(
             "log level: {} (-v and GEMLIVE_LOG override it)",
             cfg.service.log_level.as_str()
+        ),
+        format!(
+            "control interface: {}",
+            cfg.service
+                .control_socket
+                .as_ref()
+                .map_or("off".to_string(), |p| format!(
+                    "{} (gemlive ctl)",
+                    p.display()
+                ))
         ),
         format!("api key: {key_line}"),
     ];

@@ -223,6 +223,10 @@ macro_rules! with_keys {
                 log_level: LogLevel = LogLevel::Info;
                     Kind::Choice(&["error", "warn", "info", "debug", "trace"]), "", Shown::Text("info"), true, [],
                     "`error` \\| `warn` \\| `info` \\| `debug` \\| `trace`. The `-v` flag and the `GEMLIVE_LOG` environment variable override it.";
+                /// A relative path is stored joined to the config file's directory.
+                control_socket: Option<PathBuf> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::control_socket],
+                    "Unix socket of the local control interface (JSON lines; `gemlive ctl`), e.g. `/run/gemlive/control.sock` (the service's runtime directory). Mode 0660. Unset = no control interface. With it, `wake = \"button\"` needs no `[button]`: `gemlive ctl wake` starts a conversation.";
             }
         }
     };

@@ -995,7 +995,20 @@ fn wake_button_and_push_to_talk_need_a_button() {
     let need = "needs a button: set line (e.g. \"GPIO17\") or chip + offset in [button]";
     let (l, c, m) = err("[session]\nwake = \"Button\"\n");
     assert_eq!((l, c), (2, 8), "{m}");
-    assert_eq!(m, format!("wake = \"button\" {need}"));
+    assert_eq!(
+        m,
+        format!(
+            "wake = \"button\" {need}, or control_socket in [service] to wake it with \
+             `gemlive ctl wake`"
+        )
+    );
+    // The control interface can wake it instead.
+    let c = parse("[session]\nwake = \"button\"\n[service]\ncontrol_socket = \"/run/g.sock\"\n")
+        .expect("control socket instead of a button");
+    assert_eq!(
+        c.service.control_socket.as_deref(),
+        Some(std::path::Path::new("/run/g.sock"))
+    );
     let (l, c, m) = err("[button]\nmode = \"push_to_talk\"\n");
     assert_eq!((l, c), (2, 8), "{m}");
     assert_eq!(m, format!("mode = \"push_to_talk\" {need}"));
@@ -1745,10 +1758,12 @@ fn summary_shows_settings_but_never_the_key() {
          ping 15 s, dead after 45 s, stalled after 5 s, max message 4096 KiB",
         "reconnect: backoff 0.5 s…30 s, config errors wait 60 s (doubling up to 900 s)",
         "tools: end_session, set_volume",
-        "echo: echo cancellation (AEC3; mic muted while it converges, 300 ms tail)\n",
+        "echo: echo cancellation (AEC3; mic muted while it converges, 300 ms tail); \
+         noise suppression moderate, automatic gain off\n",
         "wake: always, max session unlimited, chimes on\n",
         "button: none\n",
         "log level: info (-v and GEMLIVE_LOG override it)\n",
+        "control interface: off\n",
         "api key: set (from GEMINI_API_KEY)",
     ] {
         assert!(s.contains(w), "{s} lacks {w}");
@@ -1800,7 +1815,8 @@ fn summary_shows_settings_but_never_the_key() {
     let s = summary(&c, &Ok(None));
     assert!(s.lines().count() <= 22, "{s}");
     for w in [
-        "echo: half duplex (mic muted while a reply plays and 300 ms after)\n",
+        "echo: half duplex (mic muted while a reply plays and 300 ms after); noise \
+         suppression moderate, automatic gain off\n",
         "wake: button, idle after 120 s without speech, max session unlimited, chimes on\n",
         "button: GPIO17 (active low, pull-up, debounce 30 ms), toggle (long press 1500 ms \
          ends), LED gpiochip0 line 27\n",

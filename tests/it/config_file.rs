@@ -340,7 +340,7 @@ fn wake_button_without_a_button_is_refused_at_wake() {
     assert!(
         shown.ends_with(
             ": wake = \"button\" needs a button: set line (e.g. \"GPIO17\") or chip + offset \
-             in [button]"
+             in [button], or control_socket in [service] to wake it with `gemlive ctl wake`"
         ),
         "{shown}"
     );

@@ -12,6 +12,7 @@ mod button;
 mod checks;
 mod cli;
 mod config_file;
+mod control;
 mod hostile;
 mod live_wire;
 mod mcp;
