@@ -62,8 +62,10 @@ fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 }
 
 pub fn multiply_by_quantized_multiplier(x: i32, q: i32, shift: i32) -> i32 {
-    let left = shift.max(0);
-    let right = (-shift).max(0);
+    // A real model's multipliers are below 2^30 (and above 2^-31, see quantize_multiplier); a
+    // broken one's scales must not overflow the shifts.
+    let left = shift.clamp(0, 30);
+    let right = (-shift).clamp(0, 31);
     rounding_divide_by_pot(
         saturating_rounding_doubling_high_mul(x.wrapping_mul(1 << left), q),
         right,
@@ -171,10 +173,18 @@ impl Interpreter {
         let mut handles = Vec::new();
         for sg in &model.subgraphs {
             let mut tensors = Vec::new();
-            for t in &sg.tensors {
+            for (ti, t) in sg.tensors.iter().enumerate() {
                 let b = &model.buffers[t.buffer];
+                let need = t.elements() * t.ty.size();
+                // Every kernel indexes by shape: data of another length is a broken model.
+                if !b.is_empty() && b.len() != need {
+                    return Err(bad(format!(
+                        "tensor {ti} holds {} bytes, its shape needs {need}",
+                        b.len()
+                    )));
+                }
                 tensors.push(if b.is_empty() {
-                    vec![0u8; t.elements() * t.ty.size()]
+                    vec![0u8; need]
                 } else {
                     b.clone()
                 });
@@ -505,6 +515,12 @@ fn prepare(
     n_subgraphs: usize,
 ) -> Result<Prep, WakeError> {
     let o = &op.options;
+    // Kernels read their inputs while they write their outputs (taken out of the tensor list
+    // meanwhile): an operator writing a tensor it reads is a broken model.
+    require(
+        op.outputs.iter().all(|o| *o < 0 || !op.inputs.contains(o)),
+        "an operator's output is also its input",
+    )?;
     Ok(match op.kind {
         OpKind::CallOnce => {
             require(
@@ -853,7 +869,7 @@ fn prepare(
 #[inline]
 fn requant(p: &ConvParams, c: usize, acc: i32) -> u8 {
     let (m, s) = p.mult[c];
-    let v = multiply_by_quantized_multiplier(acc, m, s) + p.out_off;
+    let v = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(p.out_off);
     v.clamp(p.act_min, p.act_max) as i8 as u8
 }
 
@@ -896,13 +912,17 @@ fn conv2d(
                             let irow = &input[ib..ib + ic];
                             let wrow = &w[wb..wb + ic];
                             for (a, bb) in irow.iter().zip(wrow) {
-                                acc += (*a as i8 as i32 + p.in_off) * (*bb as i8 as i32 + p.w_off);
+                                acc = acc.wrapping_add(
+                                    (*a as i8 as i32)
+                                        .wrapping_add(p.in_off)
+                                        .wrapping_mul((*bb as i8 as i32).wrapping_add(p.w_off)),
+                                );
                             }
                         }
                     }
-                    acc += p.bias[c];
+                    acc = acc.wrapping_add(p.bias[c]);
                     let (m, s) = p.mult[c];
-                    let v = multiply_by_quantized_multiplier(acc, m, s) + p.out_off;
+                    let v = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(p.out_off);
                     out[((b * oh + y) * ow + x) * oc + c] =
                         v.clamp(p.act_min, p.act_max) as i8 as u8;
                 }
@@ -951,12 +971,15 @@ fn depthwise(
                                 * ic
                                 + icn] as i8 as i32;
                             let wv = w[(ky * kw + kx) * oc + c] as i8 as i32;
-                            acc += (iv + p.in_off) * (wv + p.w_off);
+                            acc = acc.wrapping_add(
+                                iv.wrapping_add(p.in_off)
+                                    .wrapping_mul(wv.wrapping_add(p.w_off)),
+                            );
                         }
                     }
-                    acc += p.bias[c];
+                    acc = acc.wrapping_add(p.bias[c]);
                     let (m, s) = p.mult[c];
-                    let v = multiply_by_quantized_multiplier(acc, m, s) + p.out_off;
+                    let v = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(p.out_off);
                     out[((b * oh + y) * ow + x) * oc + c] =
                         v.clamp(p.act_min, p.act_max) as i8 as u8;
                 }
@@ -975,9 +998,13 @@ fn fully_connected(p: &ConvParams, wt: &Tensor, input: &[u8], w: &[u8], out: &mu
             let wrow = &w[u * depth..(u + 1) * depth];
             let mut acc: i32 = 0;
             for (a, bb) in irow.iter().zip(wrow) {
-                acc += (*a as i8 as i32 + p.in_off) * (*bb as i8 as i32 + p.w_off);
+                acc = acc.wrapping_add(
+                    (*a as i8 as i32)
+                        .wrapping_add(p.in_off)
+                        .wrapping_mul((*bb as i8 as i32).wrapping_add(p.w_off)),
+                );
             }
-            out[b * units + u] = requant(p, u, acc + p.bias[u]);
+            out[b * units + u] = requant(p, u, acc.wrapping_add(p.bias[u]));
         }
     }
 }

@@ -496,6 +496,36 @@ mod tests {
         .is_err());
     }
 
+    /// Models the fuzzer (`fuzz/`, target wake_model) broke the interpreter with: an
+    /// operator whose output is its input, a scale so large its shift overflowed, and zero
+    /// points that overflowed an accumulator. Refused or run, never a panic.
+    #[test]
+    fn fuzzed_models_are_refused_or_run_without_panicking() {
+        let manifest =
+            || Manifest::parse(include_str!("../../models/wake/okay_nabu.json")).expect("manifest");
+        let out_is_in = include_bytes!("../../tests/fixtures/wake/fuzz-output-is-input.tflite");
+        let e = Detector::from_parts(manifest(), out_is_in)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("output is also its input"), "{e}");
+        for model in [
+            include_bytes!("../../tests/fixtures/wake/fuzz-huge-scale.tflite").as_slice(),
+            include_bytes!("../../tests/fixtures/wake/fuzz-accumulator-overflow.tflite").as_slice(),
+        ] {
+            let Ok(mut d) = Detector::from_parts(manifest(), model) else {
+                continue;
+            };
+            let noise: Vec<i16> = (0..8_000)
+                .map(|i| ((i * 7_919) % 4_096) as i16 - 2_048)
+                .collect();
+            for c in noise.chunks(320) {
+                if d.push(c).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
     #[test]
     fn silence_never_fires_and_offsets_advance() {
         let mut d = Detector::builtin("okay_nabu").expect("load");

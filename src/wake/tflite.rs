@@ -258,7 +258,15 @@ impl Tensor {
     /// Per-tensor scale and zero point (the first entry for per-channel tensors).
     pub fn scale_zp(&self) -> Result<(f32, i32), WakeError> {
         match (self.quant.scale.first(), self.quant.zero_point.first()) {
-            (Some(&s), zp) if s > 0.0 && s.is_finite() => Ok((s, zp.copied().unwrap_or(0) as i32)),
+            // Zero points of 8- and 16-bit tensors; anything wider is a broken file (and would
+            // overflow the kernels' offsets).
+            (Some(&s), zp)
+                if s > 0.0
+                    && s.is_finite()
+                    && (-65_536..=65_536).contains(&zp.copied().unwrap_or(0)) =>
+            {
+                Ok((s, zp.copied().unwrap_or(0) as i32))
+            }
             _ => Err(bad(format!("tensor {} is not quantised", self.name))),
         }
     }
