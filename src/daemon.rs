@@ -1596,10 +1596,15 @@ impl Daemon {
         }
     }
 
+    /// A reply arrives or, having arrived (turnComplete), still plays out of the speaker.
+    fn reply_playing(&self) -> bool {
+        self.machine.state() == State::Speaking || self.player.queued_ms() > 0
+    }
+
     fn life_event(&mut self, e: lifecycle::Event) {
         // A reply that has fully arrived still speaks until the speaker has played it out:
         // a press or the wake word then stops it too.
-        let speaking = self.machine.state() == State::Speaking || self.player.queued_ms() > 0;
+        let speaking = self.reply_playing();
         let acts = self.life.step(e, now(), speaking);
         self.apply(acts);
     }
@@ -1682,11 +1687,7 @@ impl Daemon {
                 self.life_event(lifecycle::Event::LongPress);
                 None
             }
-            C::Interrupt
-                if self.machine.state() != State::Speaking && self.player.queued_ms() == 0 =>
-            {
-                Some("the model is not speaking")
-            }
+            C::Interrupt if !self.reply_playing() => Some("the model is not speaking"),
             C::Interrupt => {
                 self.life_event(lifecycle::Event::Press);
                 None
@@ -1864,7 +1865,7 @@ impl Daemon {
             return;
         }
         let was_active = self.life.active();
-        if was_active && (self.machine.state() == State::Speaking || self.player.queued_ms() > 0) {
+        if was_active && self.reply_playing() {
             log::info!("wake word ({percent} %): stopping the reply");
         }
         self.life_event(lifecycle::Event::Press);
