@@ -22,8 +22,11 @@ const MAX_CLIENTS: usize = 16;
 /// Events kept for a slow subscriber before it loses the oldest (and is told how many).
 pub const EVENT_BACKLOG: usize = 256;
 
+/// Longest text `announce` takes (about a minute of speech).
+pub const MAX_ANNOUNCE: usize = 1_000;
+
 /// What a client may ask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Open a session (like a button press while idle).
     Wake,
@@ -35,10 +38,15 @@ pub enum Command {
     Unmute,
     /// Speaker volume, 0..=100 %.
     Volume(u8),
+    /// Have the model say this (opening a session if none is open).
+    Announce(String),
+    /// Silence a ringing timer.
+    Silence,
     Status,
 }
 
-pub const COMMANDS: &str = "wake, end, interrupt, mute, unmute, volume N, status, events";
+pub const COMMANDS: &str =
+    "wake, end, interrupt, mute, unmute, volume N, announce TEXT, silence, status, events";
 
 impl Command {
     /// A request line's command, or why not.
@@ -53,6 +61,10 @@ impl Command {
             "mute" => Command::Mute,
             "unmute" => Command::Unmute,
             "status" => Command::Status,
+            "silence" => Command::Silence,
+            "announce" => Command::Announce(announcement(
+                v.get("text").and_then(Value::as_str).unwrap_or(""),
+            )?),
             "volume" => {
                 let n = v
                     .get("value")
@@ -78,21 +90,94 @@ pub struct Request {
     pub reply: oneshot::Sender<Value>,
 }
 
-/// The daemon's end: commands in, events out.
-pub struct Control {
-    pub requests: mpsc::Receiver<Request>,
-    pub events: broadcast::Sender<String>,
-    path: PathBuf,
+/// The text of an `announce`: trimmed, not empty, at most [`MAX_ANNOUNCE`] bytes.
+pub fn announcement(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("announce needs \"text\": what to say".into());
+    }
+    if t.len() > MAX_ANNOUNCE {
+        return Err(format!(
+            "announce takes at most {MAX_ANNOUNCE} bytes of text, not {}",
+            t.len()
+        ));
+    }
+    Ok(t.to_string())
 }
 
-impl Control {
+/// One event, as every outlet (control subscribers, hooks, MQTT) gets it.
+#[derive(Debug)]
+pub struct Event {
+    pub name: &'static str,
+    /// The fields, with `"event": name` among them.
+    pub fields: Value,
+    /// `fields` as one JSON line (without the newline).
+    pub line: String,
+}
+
+/// Where commands come in and events go out, whatever carries them (the socket, MQTT): the
+/// daemon holds the receiving end of the commands and the sending end of the events.
+pub struct Hub {
+    pub requests: mpsc::Receiver<Request>,
+    requests_tx: mpsc::Sender<Request>,
+    events: broadcast::Sender<std::sync::Arc<Event>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        let (requests_tx, requests) = mpsc::channel(32);
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        Hub {
+            requests,
+            requests_tx,
+            events,
+        }
+    }
+}
+
+impl Hub {
+    /// A handle for an outlet: it sends commands and receives every event from now on.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            requests: self.requests_tx.clone(),
+            events: self.events.clone(),
+        }
+    }
+
     /// Sends an event to every subscriber (none: nothing happens).
-    pub fn event(&self, name: &str, mut fields: Value) {
+    pub fn event(&self, name: &'static str, mut fields: Value) {
         if let Some(m) = fields.as_object_mut() {
             m.insert("event".into(), Value::from(name));
         }
-        let _ = self.events.send(fields.to_string());
+        let line = fields.to_string();
+        let _ = self.events.send(std::sync::Arc::new(Event { name, fields, line }));
     }
+}
+
+/// An outlet's end of the [`Hub`].
+#[derive(Clone)]
+pub struct Handle {
+    pub requests: mpsc::Sender<Request>,
+    pub events: broadcast::Sender<std::sync::Arc<Event>>,
+}
+
+impl Handle {
+    /// Sends a command and waits (at most 5 s) for the daemon's answer.
+    pub async fn ask(&self, command: Command) -> Value {
+        let (reply, rx) = oneshot::channel();
+        if self.requests.send(Request { command, reply }).await.is_err() {
+            return refuse("the daemon is stopping");
+        }
+        match tokio::time::timeout(Duration::from_secs(5), rx).await {
+            Ok(Ok(v)) => v,
+            _ => refuse("the daemon did not answer"),
+        }
+    }
+}
+
+/// The bound socket; dropping it removes the socket file.
+pub struct Control {
+    path: PathBuf,
 }
 
 impl Drop for Control {
@@ -103,7 +188,7 @@ impl Drop for Control {
 
 /// Binds the socket (replacing a stale one; refusing one a live daemon answers on) and starts
 /// serving it. Mode 0660: the service's group may control the box.
-pub fn listen(path: &Path) -> anyhow::Result<Control> {
+pub fn listen(path: &Path, hub: Handle) -> anyhow::Result<Control> {
     use anyhow::Context;
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     if let Ok(meta) = std::fs::symlink_metadata(path) {
@@ -122,9 +207,6 @@ pub fn listen(path: &Path) -> anyhow::Result<Control> {
         UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("chmod 660 {}", path.display()))?;
-    let (tx, requests) = mpsc::channel(32);
-    let (events, _) = broadcast::channel(EVENT_BACKLOG);
-    let ev = events.clone();
     tokio::spawn(async move {
         let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CLIENTS));
         loop {
@@ -133,9 +215,9 @@ pub fn listen(path: &Path) -> anyhow::Result<Control> {
             };
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    let (tx, ev) = (tx.clone(), ev.clone());
+                    let hub = hub.clone();
                     tokio::spawn(async move {
-                        serve(stream, tx, ev).await;
+                        serve(stream, hub).await;
                         drop(permit);
                     });
                 }
@@ -148,13 +230,11 @@ pub fn listen(path: &Path) -> anyhow::Result<Control> {
     });
     log::info!("control interface on {}", path.display());
     Ok(Control {
-        requests,
-        events,
         path: path.to_path_buf(),
     })
 }
 
-async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>, events: broadcast::Sender<String>) {
+async fn serve(stream: UnixStream, hub: Handle) {
     let (r, mut w) = stream.into_split();
     let mut r = BufReader::new(r);
     let mut line = Vec::new();
@@ -180,19 +260,10 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>, events: broadcast:
             Ok(v) => match Command::parse(&v) {
                 Err(e) => refuse(&e),
                 Ok(None) => {
-                    stream_events(&mut w, events.subscribe()).await;
+                    stream_events(&mut w, hub.events.subscribe()).await;
                     return;
                 }
-                Ok(Some(command)) => {
-                    let (reply, rx) = oneshot::channel();
-                    if tx.send(Request { command, reply }).await.is_err() {
-                        return;
-                    }
-                    match tokio::time::timeout(Duration::from_secs(5), rx).await {
-                        Ok(Ok(v)) => v,
-                        _ => refuse("the daemon did not answer"),
-                    }
-                }
+                Ok(Some(command)) => hub.ask(command).await,
             },
         };
         if write_line(&mut w, &answer).await.is_err() {
@@ -203,7 +274,7 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<Request>, events: broadcast:
 
 async fn stream_events(
     w: &mut tokio::net::unix::OwnedWriteHalf,
-    mut rx: broadcast::Receiver<String>,
+    mut rx: broadcast::Receiver<std::sync::Arc<Event>>,
 ) {
     if write_line(w, &json!({"ok": true, "events": true}))
         .await
@@ -213,7 +284,7 @@ async fn stream_events(
     }
     loop {
         let line = match rx.recv().await {
-            Ok(l) => l,
+            Ok(e) => e.line.clone(),
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 json!({"event": "lost", "count": n}).to_string()
             }
@@ -255,6 +326,8 @@ pub fn request_for(words: &[String]) -> Result<Value, String> {
             json!({"command": "volume", "value": n})
         }
         ("volume", _) => return Err("gemlive ctl volume N (0..=100)".into()),
+        ("announce", []) => return Err("gemlive ctl announce TEXT...".into()),
+        ("announce", text) => json!({"command": "announce", "text": text.join(" ")}),
         (c, []) => json!({ "command": c }),
         _ => return Err(usage()),
     };
@@ -319,6 +392,11 @@ mod tests {
             .contains("unknown command"));
         assert!(request_for(&[]).is_err());
         assert_eq!(
+            request_for(&words("announce dinner is  ready")).unwrap(),
+            json!({"command": "announce", "text": "dinner is ready"})
+        );
+        assert!(request_for(&words("announce")).is_err());
+        assert_eq!(
             request_for(&words("events")).unwrap(),
             json!({"command": "events"})
         );
@@ -335,6 +413,13 @@ mod tests {
         assert!(p(r#"{"command":"volume","value":-1}"#).is_err());
         assert!(p(r#"{"cmd":"mute"}"#).is_err());
         assert_eq!(p(r#"{"command":"events"}"#), Ok(None));
+        assert_eq!(
+            p(r#"{"command":"announce","text":" Dinner! "}"#),
+            Ok(Some(Command::Announce("Dinner!".into())))
+        );
+        assert!(p(r#"{"command":"announce","text":"  "}"#).is_err());
+        let long = format!(r#"{{"command":"announce","text":"{}"}}"#, "x".repeat(1001));
+        assert!(p(&long).unwrap_err().contains("at most 1000"));
         // Outside text is escaped and cut before it is shown.
         let e = p(&format!(r#"{{"command":"{}\u001b"}}"#, "x".repeat(100))).unwrap_err();
         assert!(!e.contains('\u{1b}') && e.len() < 200, "{e}");

@@ -73,6 +73,15 @@ pub struct RunSummary {
     pub replies: u64,
     pub interruptions: u64,
     pub tool_calls: u64,
+    /// Tool calls whose answer was an error.
+    pub tool_failures: u64,
+    /// Tokens the server counted (`usageMetadata`), summed over its reports: prompt (the
+    /// context each turn reads), response, and total.
+    pub tokens_prompt: u64,
+    pub tokens_response: u64,
+    pub tokens_total: u64,
+    /// Wake-word detections.
+    pub wake_words: u64,
     pub video_frames_captured: u64,
     pub video_frames_corrupt: u64,
     pub video_stalls: u64,
@@ -105,6 +114,99 @@ impl RunSummary {
             s(n.mic_bytes_unconfirmed)
         )
     }
+}
+
+/// What the metrics show beside the counters.
+#[derive(Debug, Clone)]
+pub struct Gauges {
+    pub state: &'static str,
+    pub muted: bool,
+    pub volume: u8,
+    pub session: bool,
+    pub started_unix_s: f64,
+}
+
+/// The metrics (`[metrics]`): the run's counters, in samples as the log counts them (one mic
+/// sample = 2 bytes), and the state.
+pub fn samples(
+    sum: &RunSummary,
+    stats: &AudioStats,
+    g: &Gauges,
+) -> Vec<crate::metrics::Sample> {
+    use crate::metrics::Sample as S;
+    let smp = |b: u64| b / FRAME_BYTES as u64;
+    let n = &sum.net;
+    let mic = "Microphone samples (16 kHz), by what became of them.";
+    let xr = "ALSA over- and underruns.";
+    let frames = "Camera frames.";
+    let tok = "Tokens the server counted (usageMetadata), summed over its reports.";
+    let mut v = vec![
+        S::gauge("gemlive_info", "The running gemlive.", 1.0)
+            .label("version", env!("CARGO_PKG_VERSION")),
+        S::gauge(
+            "gemlive_start_time_seconds",
+            "When gemlive started, in seconds since 1970.",
+            g.started_unix_s.floor(),
+        ),
+        S::counter("gemlive_mic_samples_total", mic, smp(AudioStats::get(&stats.captured_bytes)))
+            .label("stage", "captured"),
+        S::counter("gemlive_mic_samples_total", mic, smp(n.mic_bytes_sent)).label("stage", "sent"),
+        S::counter("gemlive_mic_samples_total", mic, smp(n.mic_bytes_resent))
+            .label("stage", "resent"),
+        S::counter("gemlive_mic_samples_total", mic, smp(n.mic_bytes_acked))
+            .label("stage", "acknowledged"),
+        S::counter(
+            "gemlive_mic_samples_total",
+            mic,
+            smp(n.mic_bytes_dropped + AudioStats::get(&stats.capture_dropped_bytes)),
+        )
+        .label("stage", "dropped"),
+        S::counter("gemlive_mic_samples_total", mic, smp(sum.mic_bytes_muted))
+            .label("stage", "muted"),
+        S::counter("gemlive_mic_samples_total", mic, smp(sum.mic_bytes_paused))
+            .label("stage", "paused"),
+        S::counter("gemlive_connections_total", "Connections to the Live API that became ready.", n.connections),
+        S::counter("gemlive_reconnects_total", "Connections made again after one was lost.", n.reconnects),
+        S::counter("gemlive_resumptions_total", "Connections that resumed the conversation.", n.resumptions),
+        S::counter("gemlive_go_aways_total", "goAway messages from the server.", n.go_aways),
+        S::counter("gemlive_replies_total", "Replies the model began.", sum.replies),
+        S::counter("gemlive_interruptions_total", "Replies cut short by the user.", sum.interruptions),
+        S::counter("gemlive_tool_calls_total", "Tool calls the model made.", sum.tool_calls),
+        S::counter("gemlive_tool_failures_total", "Tool calls that answered with an error.", sum.tool_failures),
+        S::counter("gemlive_wake_words_total", "Wake-word detections.", sum.wake_words),
+        S::counter("gemlive_xruns_total", xr, AudioStats::get(&stats.capture_xruns))
+            .label("direction", "capture"),
+        S::counter("gemlive_xruns_total", xr, AudioStats::get(&stats.playback_xruns))
+            .label("direction", "playback"),
+        S::counter("gemlive_camera_frames_total", frames, sum.video_frames_captured)
+            .label("stage", "captured"),
+        S::counter("gemlive_camera_frames_total", frames, n.video_frames_sent)
+            .label("stage", "sent"),
+        S::counter("gemlive_camera_frames_total", frames, sum.video_frames_corrupt)
+            .label("stage", "corrupt"),
+        S::counter("gemlive_tokens_total", tok, sum.tokens_prompt).label("kind", "prompt"),
+        S::counter("gemlive_tokens_total", tok, sum.tokens_response).label("kind", "response"),
+        S::counter("gemlive_tokens_total", tok, sum.tokens_total).label("kind", "total"),
+        S::counter("gemlive_websocket_bytes_total", "WebSocket payload bytes.", sum.bytes_up)
+            .label("direction", "up"),
+        S::counter("gemlive_websocket_bytes_total", "WebSocket payload bytes.", sum.bytes_down)
+            .label("direction", "down"),
+        S::counter("gemlive_malformed_frames_total", "Server frames that could not be read.", sum.malformed_frames),
+        S::counter("gemlive_barge_ins_total", "Local barge-ins: the echo gate opened for the user's voice.", sum.gate_openings),
+        S::gauge("gemlive_muted", "1 while the microphone is muted.", f64::from(u8::from(g.muted))),
+        S::gauge("gemlive_session_open", "1 while a session is open.", f64::from(u8::from(g.session))),
+        S::gauge("gemlive_volume_percent", "Speaker volume.", f64::from(g.volume)),
+        S::gauge("gemlive_state", "The shown state (1 for the current one).", 1.0)
+            .label("state", g.state),
+    ];
+    if let Some(erle) = sum.echo_erle_db {
+        v.push(S::gauge(
+            "gemlive_echo_erle_db",
+            "The echo canceller's measured echo return loss enhancement.",
+            (erle * 10.0).round() / 10.0,
+        ));
+    }
+    v
 }
 
 pub fn setup_params(cfg: &Config) -> SetupParams {
@@ -335,8 +437,16 @@ struct Daemon {
     led_on: bool,
     /// The press that silenced a timer: its release is not a button event either.
     swallow_release: bool,
-    /// `[service] control_socket`: commands in, events out.
+    /// Commands in (control socket, MQTT), events out (their subscribers, hooks).
+    hub: crate::control::Hub,
+    /// `[service] control_socket`, kept for its socket file.
     control: Option<crate::control::Control>,
+    /// `[metrics]`: where snapshots go.
+    metrics: Option<crate::metrics::Exporter>,
+    /// An `announce` waiting for its session to be ready.
+    announce: Option<String>,
+    /// When the daemon started (`gemlive_start_time_seconds`).
+    started_unix_s: f64,
     /// The speaker volume now (config, the model's `set_volume`, the control interface).
     volume: u8,
 }
@@ -460,12 +570,26 @@ pub async fn run(
             }
         }
     });
+    let hub = crate::control::Hub::default();
     // A socket that cannot be bound costs the control interface, never the appliance.
     let control = cfg.service.control_socket.as_deref().and_then(|p| {
-        crate::control::listen(p)
+        crate::control::listen(p, hub.handle())
             .map_err(|e| log::error!("{e:#}; continuing without the control interface"))
             .ok()
     });
+    crate::hooks::start(
+        cfg.hooks.on_event.clone(),
+        Duration::from_secs(cfg.hooks.timeout_s),
+        hub.handle().events.subscribe(),
+    );
+    let metrics = if cfg.metrics.textfile.is_some() || cfg.metrics.listen.is_some() {
+        crate::metrics::Exporter::start(cfg.metrics.textfile.clone(), cfg.metrics.listen)
+            .await
+            .map_err(|e| log::error!("{e:#}; continuing without metrics"))
+            .ok()
+    } else {
+        None
+    };
     let cfg_volume = cfg.audio.volume;
     let led = cfg
         .button
@@ -632,7 +756,13 @@ pub async fn run(
         ringing: None,
         led_on: false,
         swallow_release: false,
+        hub,
         control,
+        metrics,
+        announce: None,
+        started_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64()),
         volume: cfg_volume,
     };
     if let Some(dir) = &keeper_dir {
@@ -643,6 +773,7 @@ pub async fn run(
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
     // that boots without network must still start, and keep the mic buffered.
     notify::status("waiting for the microphone");
+    d.publish_metrics();
     let why = d.run(shutdown).await;
     for (_, t) in d.running_tools.drain() {
         // The task's process group is killed as the task is dropped.
@@ -652,6 +783,7 @@ pub async fn run(
     d.stop_connections().await;
 
     stop.store(true, Ordering::Relaxed);
+    let gauges = d.gauges();
     let Daemon {
         mut summary,
         sv,
@@ -661,6 +793,7 @@ pub async fn run(
         video,
         keeper,
         silence,
+        metrics,
         ..
     } = d;
     if let Some(k) = keeper {
@@ -714,6 +847,9 @@ pub async fn run(
         summary.bytes_up,
         summary.bytes_down,
     );
+    if let Some(m) = &metrics {
+        m.publish_final(crate::metrics::render(&samples(&summary, &stats, &gauges)));
+    }
     if summary.mic_pauses > 0 {
         log::info!(
             "the mic stream paused {} times in silence: {:.1} s of audio not sent",
@@ -753,12 +889,6 @@ async fn next_change(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) {
     }
 }
 
-async fn next_request(c: &mut Option<crate::control::Control>) -> Option<crate::control::Request> {
-    match c {
-        Some(c) => c.requests.recv().await,
-        None => std::future::pending().await,
-    }
-}
 
 async fn next_button(b: &mut Option<Button>) -> Result<ButtonEvent, ButtonError> {
     match b {
@@ -790,6 +920,9 @@ impl Daemon {
         );
         wd_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut hangups = Hangups::new();
+        let mut metrics_tick =
+            tokio::time::interval(Duration::from_secs(self.cfg.metrics.interval_s));
+        metrics_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let acts = self.life.step(lifecycle::Event::Started, now(), false);
@@ -821,12 +954,13 @@ impl Daemon {
                 _ = next_change(&mut self.mcp_changes) => self.on_mcp_change(),
                 ev = next_button(&mut self.button) => self.on_button(ev),
                 ev = next_button(&mut self.mute) => self.on_mute_line(ev),
-                Some(req) = next_request(&mut self.control) => self.on_control(req),
+                Some(req) = self.hub.requests.recv() => self.on_control(req),
                 _ = sleep_opt(long_due) => {
                     if let Some(Press::Long) = self.press.poll_long(now()) {
                         self.life_event(lifecycle::Event::LongPress);
                     }
                 }
+                _ = metrics_tick.tick(), if self.metrics.is_some() => self.publish_metrics(),
                 _ = tick.tick() => {
                     self.life_event(lifecycle::Event::Tick);
                     self.mute_led_step();
@@ -947,11 +1081,16 @@ impl Daemon {
                         self.log_counters(conn, "dropped");
                     }
                 }
-                Effect::Machine(m) => self.step(match m {
-                    MachineInput::SessionReady => Input::SessionReady,
-                    MachineInput::Disconnected => Input::Disconnected,
-                    MachineInput::ReplyConnectionClosed => Input::ReplyConnectionClosed,
-                }),
+                Effect::Machine(m) => {
+                    self.step(match m {
+                        MachineInput::SessionReady => Input::SessionReady,
+                        MachineInput::Disconnected => Input::Disconnected,
+                        MachineInput::ReplyConnectionClosed => Input::ReplyConnectionClosed,
+                    });
+                    if m == MachineInput::SessionReady {
+                        self.send_announcement();
+                    }
+                }
                 Effect::VideoActive(on) => {
                     if let Some(v) = &self.video {
                         v.gate.set_active(on);
@@ -986,6 +1125,9 @@ impl Daemon {
                     why: error_chain(&e),
                     closed_by_server: matches!(e, SessionError::Closed { .. }),
                 });
+                if let Err(f) = &result {
+                    self.emit_error(&f.why);
+                }
                 let speaking = self.machine.state() == State::Speaking;
                 self.sv_step(SvInput::Dialed {
                     conn,
@@ -1002,11 +1144,15 @@ impl Daemon {
                 self.sv_step(SvInput::Received { conn });
                 self.on_frame(conn, frame);
             }
-            ConnEvent::Lost { conn, error } => self.sv_step(SvInput::Lost {
-                conn,
-                failure: error.failure(),
-                why: error_chain(&error),
-            }),
+            ConnEvent::Lost { conn, error } => {
+                let why = error_chain(&error);
+                self.emit_error(&why);
+                self.sv_step(SvInput::Lost {
+                    conn,
+                    failure: error.failure(),
+                    why,
+                })
+            }
             ConnEvent::Progress {
                 conn,
                 acked_through,
@@ -1126,7 +1272,14 @@ impl Daemon {
                 log::debug!("session resumption update (resumable: {resumable})");
                 self.sv_step(SvInput::Resumption { handle, resumable });
             }
-            ServerEvent::Usage(u) => log::debug!("usage: {u:?}"),
+            ServerEvent::Usage(u) => {
+                log::debug!("usage: {u:?}");
+                let n = |v: Option<i64>| v.map_or(0, |v| v.max(0) as u64);
+                self.summary.tokens_prompt += n(u.prompt_token_count);
+                self.summary.tokens_response +=
+                    n(u.response_token_count.or(u.candidates_token_count));
+                self.summary.tokens_total += n(u.total_token_count);
+            }
         }
     }
 
@@ -1281,6 +1434,10 @@ impl Daemon {
         }
         self.keep_timers();
         let labels: Vec<String> = due.iter().map(|t| t.label.clone()).collect();
+        self.emit(
+            "timer",
+            serde_json::json!({ "status": "ringing", "labels": labels }),
+        );
         for t in &due {
             log::info!(
                 "timer {} ({}) ended: ringing",
@@ -1343,7 +1500,11 @@ impl Daemon {
     }
 
     fn stop_ringing(&mut self) {
-        if self.ringing.take().is_some() {
+        if let Some(r) = self.ringing.take() {
+            self.emit(
+                "timer",
+                serde_json::json!({ "status": "silenced", "labels": r.labels }),
+            );
             if self.muted {
                 self.mute_led_step();
             } else {
@@ -1354,7 +1515,7 @@ impl Daemon {
 
     /// Opens the mute state: a switch's position, or a mute button's kept state.
     fn start_mute(&mut self, state_dir: Option<&std::path::Path>) {
-        if self.mute.is_none() && self.control.is_none() {
+        if self.mute.is_none() && self.control.is_none() && self.cfg.mqtt.url.is_none() {
             return;
         }
         let on = match (&self.mute, self.cfg.button.mute_mode) {
@@ -1495,6 +1656,16 @@ impl Daemon {
             // Cancelled (or replaced) while its answer was on the way: no response.
             return;
         }
+        let failed = done.response.get("error").is_some();
+        self.summary.tool_failures += u64::from(failed);
+        self.emit(
+            "tool",
+            serde_json::json!({
+                "name": outside(&done.name, 64),
+                "ok": !failed,
+                "seconds": (done.took.as_secs_f64() * 100.0).round() / 100.0,
+            }),
+        );
         let outcome = match done.response.get("error") {
             Some(e) => format!("error: {}", outside(&e.to_string(), TEXT_LOG_BYTES)),
             None => format!(
@@ -1665,18 +1836,99 @@ impl Daemon {
         self.emit("volume", serde_json::json!({ "volume": p }));
     }
 
-    /// An event for the control interface's subscribers (none configured: nothing).
-    fn emit(&self, name: &str, fields: serde_json::Value) {
-        if let Some(c) = &self.control {
-            c.event(name, fields);
+    /// An event for the control interface's subscribers, the hooks and MQTT.
+    fn emit(&self, name: &'static str, fields: serde_json::Value) {
+        self.hub.event(name, fields);
+    }
+
+    fn emit_error(&self, why: &str) {
+        self.emit(
+            "error",
+            serde_json::json!({ "message": outside(why, TEXT_LOG_BYTES) }),
+        );
+    }
+
+    /// `announce`: said at once on a ready session, else kept (the newest only) until the
+    /// session it opens is ready.
+    fn announce(&mut self, text: String) -> Option<&'static str> {
+        let note = format!(
+            "[device note, not the user speaking] Say this to the user now, briefly, in your own \
+             voice and without adding anything: {text}"
+        );
+        if self.announce.replace(note).is_some() {
+            log::info!("announce: an earlier announcement not yet said is replaced");
+        }
+        if self.sv.link_state() == supervisor::Link::Ready {
+            self.send_announcement();
+            return None;
+        }
+        if !self.life.active() {
+            self.life_event(lifecycle::Event::Press);
+        }
+        Some("it is said once the session is ready")
+    }
+
+    fn send_announcement(&mut self) {
+        if let Some(note) = self.announce.take() {
+            log::info!("announce: sent to the model");
+            self.sv_step(SvInput::Note(ClientMessage::text(&note).to_json()));
+        }
+    }
+
+    /// The state shown beside the counters.
+    fn gauges(&self) -> Gauges {
+        Gauges {
+            state: self.shown,
+            muted: self.muted,
+            volume: self.volume,
+            session: self.life.active(),
+            started_unix_s: self.started_unix_s,
+        }
+    }
+
+    /// The run's counters so far, as [`RunSummary`] holds them at the stop.
+    fn summary_now(&self) -> RunSummary {
+        let mut s = self.summary.clone();
+        s.net = self.sv.counters.clone();
+        s.replies = self.machine.replies;
+        s.interruptions = self.machine.interruptions;
+        s.gate_openings = AudioStats::get(&self.stats.echo.gate_openings);
+        s.echo_erle_db = self.stats.echo.measured_erle_db();
+        s.echo_delay_ms = self.stats.echo.delay_ms();
+        if let Some(v) = &self.video {
+            s.video_frames_captured = VideoStats::get(&v.stats.captured);
+            s.video_frames_corrupt = VideoStats::get(&v.stats.corrupt);
+            s.video_stalls = VideoStats::get(&v.stats.stalls);
+        }
+        s
+    }
+
+    fn publish_metrics(&self) {
+        if let Some(m) = &self.metrics {
+            m.publish(crate::metrics::render(&samples(
+                &self.summary_now(),
+                &self.stats,
+                &self.gauges(),
+            )));
         }
     }
 
     /// A command from the control interface; the answer always carries the state after it.
     fn on_control(&mut self, req: crate::control::Request) {
         use crate::control::Command as C;
-        log::info!("control: {:?}", req.command);
+        match &req.command {
+            crate::control::Command::Announce(t) => {
+                log::info!("control: announce {}", outside(t, TEXT_LOG_BYTES))
+            }
+            c => log::info!("control: {c:?}"),
+        }
         let note = match req.command {
+            // As the wake word does: a ringing timer takes a wake or an interrupt.
+            C::Wake | C::Interrupt if self.ringing.is_some() => {
+                log::info!("control: timer silenced");
+                self.stop_ringing();
+                Some("a timer was ringing: silenced")
+            }
             C::Wake if self.life.active() => Some("a session is already open"),
             C::Wake => {
                 self.life_event(lifecycle::Event::Press);
@@ -1704,6 +1956,13 @@ impl Daemon {
                 self.set_volume(p, "the control interface");
                 None
             }
+            C::Silence if self.ringing.is_none() => Some("no timer is ringing"),
+            C::Silence => {
+                log::info!("control: timer silenced");
+                self.stop_ringing();
+                None
+            }
+            C::Announce(text) => self.announce(text),
             C::Status => None,
         };
         self.update_state();
@@ -1859,6 +2118,8 @@ impl Daemon {
             log::debug!("wake word while muted: ignored");
             return;
         }
+        self.summary.wake_words += 1;
+        self.emit("wake", serde_json::json!({ "percent": percent }));
         if self.ringing.is_some() {
             log::info!("wake word: timer silenced");
             self.stop_ringing();

@@ -20,8 +20,9 @@ pub const CONFIG_ERROR_MAX_DELAY_S: u64 = 900;
 pub const CAPTURE_SIDE_RANGE: std::ops::RangeInclusive<u32> = 16..=8192;
 
 /// The tables of the file, in the order the reference lists them.
-pub const SECTIONS: [&str; 8] = [
-    "live", "audio", "video", "session", "wake", "button", "tools", "service",
+pub const SECTIONS: [&str; 11] = [
+    "live", "audio", "video", "session", "wake", "button", "tools", "service", "hooks", "metrics",
+    "mqtt",
 ];
 
 /// The values a key takes.

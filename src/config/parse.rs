@@ -323,6 +323,9 @@ impl<'a> Ctx<'a> {
             button,
             service,
             tools,
+            hooks,
+            metrics,
+            mqtt,
         } = raw;
 
         live.resolve_into(self, &mut cfg.live)?;
@@ -335,6 +338,9 @@ impl<'a> Ctx<'a> {
         cfg.button = self.button(&button)?;
         service.resolve_into(self, &mut cfg.service)?;
         tools.resolve_into(self, &mut cfg.tools)?;
+        hooks.resolve_into(self, &mut cfg.hooks)?;
+        metrics.resolve_into(self, &mut cfg.metrics)?;
+        mqtt.resolve_into(self, &mut cfg.mqtt)?;
         // Names are unique across all kinds of tool.
         for (i, h) in cfg.tools.http.iter().enumerate() {
             if cfg.tools.command.iter().any(|c| c.name == h.name) {
@@ -355,7 +361,9 @@ impl<'a> Ctx<'a> {
         if !cfg.button.configured() {
             let needs = [
                 (
-                    cfg.session.wake == Wake::Button && cfg.service.control_socket.is_none(),
+                    cfg.session.wake == Wake::Button
+                        && cfg.service.control_socket.is_none()
+                        && cfg.mqtt.url.is_none(),
                     "wake",
                     &session.wake,
                 ),
@@ -377,7 +385,8 @@ impl<'a> Ctx<'a> {
                             "{key} = \"{value}\" needs a button: set line (e.g. \"GPIO17\") or \
                              chip + offset in [button]{}",
                             if key == "wake" {
-                                ", or control_socket in [service] to wake it with `gemlive ctl wake`"
+                                ", or control_socket in [service] to wake it with `gemlive ctl wake`, \
+                                 or url in [mqtt] to wake it from Home Assistant"
                             } else {
                                 ""
                             }
@@ -475,6 +484,106 @@ impl<'a> Ctx<'a> {
         } else {
             self.path.parent().unwrap_or(Path::new("")).join(p)
         }))
+    }
+
+    /// A path that must not be empty or start with `~`; relative to the config file's directory.
+    fn some_path(&self, it: &Item<'_>, example: &str) -> Result<PathBuf, ConfigError> {
+        let s = self.string(it, "a string (a path)")?.trim();
+        if s.is_empty() || s.starts_with('~') {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {} for {} in [{}]; give a full path such as \"{example}\", \
+                     or remove the line",
+                    quote(s),
+                    it.key,
+                    it.table
+                ),
+            ));
+        }
+        let p = Path::new(s);
+        Ok(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new("")).join(p)
+        })
+    }
+
+    /// `on_event`: one path or a list of them.
+    fn hook_programs(&self, it: &Item<'_>) -> Result<Vec<PathBuf>, ConfigError> {
+        let example = "/usr/local/bin/gemlive-hook";
+        match it.value {
+            Value::Array(a) => a
+                .iter()
+                .map(|v| {
+                    self.some_path(
+                        &Item {
+                            table: it.table,
+                            key: it.key,
+                            value: v,
+                            span: it.span.clone(),
+                        },
+                        example,
+                    )
+                })
+                .collect(),
+            _ => Ok(vec![self.some_path(it, example)?]),
+        }
+    }
+
+    fn metrics_textfile(&self, it: &Item<'_>) -> Result<Option<PathBuf>, ConfigError> {
+        self.some_path(it, "/var/lib/node_exporter/textfile_collector/gemlive.prom")
+            .map(Some)
+    }
+
+    fn metrics_listen(&self, it: &Item<'_>) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let s = self.string(it, "a string (ADDRESS:PORT)")?.trim();
+        s.parse().map(Some).map_err(|_| {
+            self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {} for listen in [metrics]; expected ADDRESS:PORT such as \
+                     \"127.0.0.1:9465\"",
+                    quote(s)
+                ),
+            )
+        })
+    }
+
+    fn mqtt_url(&self, it: &Item<'_>) -> Result<Option<String>, ConfigError> {
+        let s = self.string(it, "a string (mqtt://HOST[:PORT])")?.trim();
+        crate::mqtt::Broker::parse(s).map_err(|e| {
+            self.at(
+                it.span.clone(),
+                format!("invalid value {} for url in [mqtt]: {e}", quote(s)),
+            )
+        })?;
+        Ok(Some(s.to_string()))
+    }
+
+    fn mqtt_password_file(&self, it: &Item<'_>) -> Result<Option<PathBuf>, ConfigError> {
+        self.some_path(it, "/etc/gemlive/mqtt-password").map(Some)
+    }
+
+    fn mqtt_ca_file(&self, it: &Item<'_>) -> Result<Option<PathBuf>, ConfigError> {
+        self.some_path(it, "/etc/gemlive/mqtt-ca.pem").map(Some)
+    }
+
+    /// A topic level: letters, digits, `_`, `-` (no `/`, `+`, `#`, spaces).
+    fn mqtt_topic_part(&self, it: &Item<'_>) -> Result<String, ConfigError> {
+        let s = self.string(it, "a string")?.trim();
+        let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+        if (it.key == "discovery_prefix" && s.is_empty()) || !s.chars().all(ok) {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {} for {} in [mqtt]; use letters, digits, `_` and `-` only",
+                    quote(s),
+                    it.key
+                ),
+            ));
+        }
+        Ok(s.to_string())
     }
 
     fn control_socket(&self, it: &Item<'_>) -> Result<Option<PathBuf>, ConfigError> {

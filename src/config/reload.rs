@@ -208,6 +208,20 @@ command = ["/bin/true"]
 [service]
 log_level = "debug"
 control_socket = "/run/x/ctl.sock"
+[hooks]
+on_event = ["/usr/local/bin/led", "log-event"]
+timeout_s = 3
+[metrics]
+textfile = "/var/lib/node_exporter/textfile_collector/gemlive.prom"
+listen = "127.0.0.1:9465"
+interval_s = 60
+[mqtt]
+url = "mqtts://broker.lan"
+username = "gemlive"
+password_file = "mqtt-password"
+ca_file = "ca.pem"
+discovery_prefix = "ha"
+node_id = "kitchen"
 "#;
 
     #[test]
@@ -304,6 +318,14 @@ control_socket = "/run/x/ctl.sock"
         "[button] offset",
         // Shown with the mute line only (the base has none).
         "[button] mute_mode",
+        // Shown with what they qualify (hooks, the metrics file, the broker URL) only.
+        "[hooks] timeout_s",
+        "[metrics] interval_s",
+        "[mqtt] username",
+        "[mqtt] password_file",
+        "[mqtt] ca_file",
+        "[mqtt] discovery_prefix",
+        "[mqtt] node_id",
     ];
 
     #[test]

@@ -215,18 +215,76 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             cfg.service.log_level.as_str()
         ),
         format!(
-            "control interface: {}",
+            "control interface: {}; hooks: {}; mqtt: {}; metrics: {}",
             cfg.service
                 .control_socket
                 .as_ref()
                 .map_or("off".to_string(), |p| format!(
                     "{} (gemlive ctl)",
                     p.display()
-                ))
+                )),
+            if cfg.hooks.on_event.is_empty() {
+                "none".to_string()
+            } else {
+                format!(
+                    "{} (killed after {} s)",
+                    cfg.hooks
+                        .on_event
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cfg.hooks.timeout_s
+                )
+            },
+            mqtt(&cfg.mqtt),
+            metrics(&cfg.metrics)
         ),
         format!("api key: {key_line}"),
     ];
     let mut out = lines.join("\n");
     out.push('\n');
     out
+}
+
+fn metrics(m: &super::MetricsConfig) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = &m.textfile {
+        parts.push(format!("written to {} every {} s", p.display(), m.interval_s));
+    }
+    if let Some(a) = &m.listen {
+        parts.push(format!("served on http://{a}/metrics"));
+    }
+    if parts.is_empty() {
+        "off".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn mqtt(m: &super::MqttConfig) -> String {
+    let Some(url) = &m.url else {
+        return "off".into();
+    };
+    let who = match (m.username.is_empty(), &m.password_file) {
+        (true, None) => "anonymous".to_string(),
+        (u, p) => format!(
+            "as {}{}",
+            if u { "(no user)" } else { m.username.as_str() },
+            p.as_ref()
+                .map_or(String::new(), |p| format!(", password from {}", p.display()))
+        ),
+    };
+    format!(
+        "{url} {who}{}; Home Assistant discovery under {}/, node {}",
+        m.ca_file
+            .as_ref()
+            .map_or(String::new(), |p| format!(", CA {}", p.display())),
+        m.discovery_prefix,
+        if m.node_id.is_empty() {
+            "(the host name)"
+        } else {
+            m.node_id.as_str()
+        }
+    )
 }

@@ -228,6 +228,53 @@ macro_rules! with_keys {
                     Kind::Text, "", Shown::Unset, false, [Ctx::control_socket],
                     "Unix socket of the local control interface (JSON lines; `gemlive ctl`), e.g. `/run/gemlive/control.sock` (the service's runtime directory). Mode 0660. Unset = no control interface. With it, `wake = \"button\"` needs no `[button]`: `gemlive ctl wake` starts a conversation.";
             }
+            /// `[hooks]`: programs run for every event.
+            [hooks] HooksConfig RawHooks owned {
+                /// Relative paths are stored joined to the config file's directory.
+                on_event: Vec<PathBuf> = Vec::new();
+                    Kind::Text, "", Shown::Unset, false, [Ctx::hook_programs],
+                    "Programs run for every event (see [Hooks](#hooks)): a path or a list of paths. Each gets the event as one JSON line on standard input and its name in `GEMLIVE_EVENT`.";
+                timeout_s: u64 = 10;
+                    int(1, 600), "seconds", Shown::Literal("10"), false, [],
+                    "A hook still running after this long is killed, 1..=600 s.";
+            }
+            /// `[metrics]`: counters in Prometheus text format.
+            [metrics] MetricsConfig RawMetrics owned {
+                /// A relative path is stored joined to the config file's directory.
+                textfile: Option<PathBuf> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::metrics_textfile],
+                    "File the metrics are written to (replaced atomically), for node_exporter's textfile collector, e.g. `/var/lib/node_exporter/textfile_collector/gemlive.prom`. Unset = no file.";
+                listen: Option<std::net::SocketAddr> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::metrics_listen],
+                    "Serve the metrics over HTTP at `/metrics` on this address, e.g. `127.0.0.1:9465`. Unset = no listener.";
+                interval_s: u64 = 15;
+                    int(1, 3_600), "seconds", Shown::Literal("15"), false, [],
+                    "How often the metrics file is rewritten, 1..=3600 s.";
+            }
+            /// `[mqtt]`: Home Assistant over MQTT.
+            [mqtt] MqttConfig RawMqtt owned {
+                url: Option<String> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::mqtt_url],
+                    "Broker, `mqtt://HOST[:PORT]` (1883) or `mqtts://HOST[:PORT]` (8883, verified TLS). Unset = no MQTT.";
+                username: String = String::new();
+                    Kind::Text, "", Shown::Text(""), false, [],
+                    "User name for the broker (empty: none).";
+                /// A relative path is stored joined to the config file's directory.
+                password_file: Option<PathBuf> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::mqtt_password_file],
+                    "File holding only the broker password, mode 0600.";
+                /// A relative path is stored joined to the config file's directory.
+                ca_file: Option<PathBuf> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::mqtt_ca_file],
+                    "PEM certificate(s) that sign the broker's certificate, for `mqtts://` with your own CA. Unset = the public roots.";
+                discovery_prefix: String = "homeassistant".to_string();
+                    Kind::Text, "", Shown::Text("homeassistant"), false, [Ctx::mqtt_topic_part],
+                    "Home Assistant's discovery prefix.";
+                /// Empty: the host name (made topic-safe) at start.
+                node_id: String = String::new();
+                    Kind::Text, "", Shown::Text(""), false, [Ctx::mqtt_topic_part],
+                    "Empty: the host name. This box's id in topics (`gemlive/NODE_ID/...`) and in Home Assistant: letters, digits, `_` and `-`.";
+            }
         }
     };
 }

@@ -999,7 +999,7 @@ fn wake_button_and_push_to_talk_need_a_button() {
         m,
         format!(
             "wake = \"button\" {need}, or control_socket in [service] to wake it with \
-             `gemlive ctl wake`"
+             `gemlive ctl wake`, or url in [mqtt] to wake it from Home Assistant"
         )
     );
     // The control interface can wake it instead.
@@ -1763,7 +1763,7 @@ fn summary_shows_settings_but_never_the_key() {
         "wake: always, max session unlimited, chimes on\n",
         "button: none\n",
         "log level: info (-v and GEMLIVE_LOG override it)\n",
-        "control interface: off\n",
+        "control interface: off; hooks: none; mqtt: off; metrics: off\n",
         "api key: set (from GEMINI_API_KEY)",
     ] {
         assert!(s.contains(w), "{s} lacks {w}");

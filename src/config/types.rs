@@ -284,6 +284,9 @@ pub struct Config {
     pub button: ButtonConfig,
     pub service: ServiceConfig,
     pub tools: ToolsConfig,
+    pub hooks: HooksConfig,
+    pub metrics: MetricsConfig,
+    pub mqtt: MqttConfig,
 }
 
 impl Config {
@@ -299,6 +302,9 @@ impl Config {
             button: ButtonConfig::default(),
             service: ServiceConfig::default(),
             tools: ToolsConfig::default(),
+            hooks: HooksConfig::default(),
+            metrics: MetricsConfig::default(),
+            mqtt: MqttConfig::default(),
         }
     }
 }

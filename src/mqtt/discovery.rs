@@ -1,0 +1,1 @@
+//! Home Assistant discovery configs and the topics they name.
