@@ -27,8 +27,9 @@ commands:
                  run one tool here and print its answer, e.g.
                  gemlive call-tool garage_door '{\"action\": \"open\"}' (confirm is skipped)
   ctl COMMAND    talk to the running daemon over [service] control_socket: wake, end,
-                 interrupt, mute, unmute, volume N, status; `ctl events` prints every event
-                 (state changes, mute, volume) as a JSON line until the daemon stops
+                 interrupt, mute, unmute, volume N, announce TEXT, silence (a ringing
+                 timer), status; `ctl events` prints every event (state, mute, volume,
+                 heard, said, tool, timer, wake, error) as a JSON line until it stops
   demo           one complete voice session against a built-in local stand-in,
                  with file-backed audio devices (no sound card, no API key);
                  writes demo-speaker.wav
@@ -147,7 +148,14 @@ where
             Value(v) if command == Some(Command::CallTool) && tool_args.is_none() => {
                 tool_args = Some(v.string()?);
             }
-            Value(v) if command == Some(Command::Ctl) && ctl.len() < 2 => ctl.push(v.string()?),
+            // `announce` takes the rest of the line as its text (bounded by the daemon).
+            Value(v)
+                if command == Some(Command::Ctl)
+                    && (ctl.len() < 2 || ctl.first().is_some_and(|c| c == "announce"))
+                    && ctl.len() < 200 =>
+            {
+                ctl.push(v.string()?)
+            }
             _ => return Err(arg.unexpected()),
         }
     }

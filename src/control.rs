@@ -150,7 +150,9 @@ impl Hub {
             m.insert("event".into(), Value::from(name));
         }
         let line = fields.to_string();
-        let _ = self.events.send(std::sync::Arc::new(Event { name, fields, line }));
+        let _ = self
+            .events
+            .send(std::sync::Arc::new(Event { name, fields, line }));
     }
 }
 
@@ -165,7 +167,12 @@ impl Handle {
     /// Sends a command and waits (at most 5 s) for the daemon's answer.
     pub async fn ask(&self, command: Command) -> Value {
         let (reply, rx) = oneshot::channel();
-        if self.requests.send(Request { command, reply }).await.is_err() {
+        if self
+            .requests
+            .send(Request { command, reply })
+            .await
+            .is_err()
+        {
             return refuse("the daemon is stopping");
         }
         match tokio::time::timeout(Duration::from_secs(5), rx).await {

@@ -128,11 +128,7 @@ pub struct Gauges {
 
 /// The metrics (`[metrics]`): the run's counters, in samples as the log counts them (one mic
 /// sample = 2 bytes), and the state.
-pub fn samples(
-    sum: &RunSummary,
-    stats: &AudioStats,
-    g: &Gauges,
-) -> Vec<crate::metrics::Sample> {
+pub fn samples(sum: &RunSummary, stats: &AudioStats, g: &Gauges) -> Vec<crate::metrics::Sample> {
     use crate::metrics::Sample as S;
     let smp = |b: u64| b / FRAME_BYTES as u64;
     let n = &sum.net;
@@ -148,8 +144,12 @@ pub fn samples(
             "When gemlive started, in seconds since 1970.",
             g.started_unix_s.floor(),
         ),
-        S::counter("gemlive_mic_samples_total", mic, smp(AudioStats::get(&stats.captured_bytes)))
-            .label("stage", "captured"),
+        S::counter(
+            "gemlive_mic_samples_total",
+            mic,
+            smp(AudioStats::get(&stats.captured_bytes)),
+        )
+        .label("stage", "captured"),
         S::counter("gemlive_mic_samples_total", mic, smp(n.mic_bytes_sent)).label("stage", "sent"),
         S::counter("gemlive_mic_samples_total", mic, smp(n.mic_bytes_resent))
             .label("stage", "resent"),
@@ -165,39 +165,123 @@ pub fn samples(
             .label("stage", "muted"),
         S::counter("gemlive_mic_samples_total", mic, smp(sum.mic_bytes_paused))
             .label("stage", "paused"),
-        S::counter("gemlive_connections_total", "Connections to the Live API that became ready.", n.connections),
-        S::counter("gemlive_reconnects_total", "Connections made again after one was lost.", n.reconnects),
-        S::counter("gemlive_resumptions_total", "Connections that resumed the conversation.", n.resumptions),
-        S::counter("gemlive_go_aways_total", "goAway messages from the server.", n.go_aways),
-        S::counter("gemlive_replies_total", "Replies the model began.", sum.replies),
-        S::counter("gemlive_interruptions_total", "Replies cut short by the user.", sum.interruptions),
-        S::counter("gemlive_tool_calls_total", "Tool calls the model made.", sum.tool_calls),
-        S::counter("gemlive_tool_failures_total", "Tool calls that answered with an error.", sum.tool_failures),
-        S::counter("gemlive_wake_words_total", "Wake-word detections.", sum.wake_words),
-        S::counter("gemlive_xruns_total", xr, AudioStats::get(&stats.capture_xruns))
-            .label("direction", "capture"),
-        S::counter("gemlive_xruns_total", xr, AudioStats::get(&stats.playback_xruns))
-            .label("direction", "playback"),
-        S::counter("gemlive_camera_frames_total", frames, sum.video_frames_captured)
-            .label("stage", "captured"),
+        S::counter(
+            "gemlive_connections_total",
+            "Connections to the Live API that became ready.",
+            n.connections,
+        ),
+        S::counter(
+            "gemlive_reconnects_total",
+            "Connections made again after one was lost.",
+            n.reconnects,
+        ),
+        S::counter(
+            "gemlive_resumptions_total",
+            "Connections that resumed the conversation.",
+            n.resumptions,
+        ),
+        S::counter(
+            "gemlive_go_aways_total",
+            "goAway messages from the server.",
+            n.go_aways,
+        ),
+        S::counter(
+            "gemlive_replies_total",
+            "Replies the model began.",
+            sum.replies,
+        ),
+        S::counter(
+            "gemlive_interruptions_total",
+            "Replies cut short by the user.",
+            sum.interruptions,
+        ),
+        S::counter(
+            "gemlive_tool_calls_total",
+            "Tool calls the model made.",
+            sum.tool_calls,
+        ),
+        S::counter(
+            "gemlive_tool_failures_total",
+            "Tool calls that answered with an error.",
+            sum.tool_failures,
+        ),
+        S::counter(
+            "gemlive_wake_words_total",
+            "Wake-word detections.",
+            sum.wake_words,
+        ),
+        S::counter(
+            "gemlive_xruns_total",
+            xr,
+            AudioStats::get(&stats.capture_xruns),
+        )
+        .label("direction", "capture"),
+        S::counter(
+            "gemlive_xruns_total",
+            xr,
+            AudioStats::get(&stats.playback_xruns),
+        )
+        .label("direction", "playback"),
+        S::counter(
+            "gemlive_camera_frames_total",
+            frames,
+            sum.video_frames_captured,
+        )
+        .label("stage", "captured"),
         S::counter("gemlive_camera_frames_total", frames, n.video_frames_sent)
             .label("stage", "sent"),
-        S::counter("gemlive_camera_frames_total", frames, sum.video_frames_corrupt)
-            .label("stage", "corrupt"),
+        S::counter(
+            "gemlive_camera_frames_total",
+            frames,
+            sum.video_frames_corrupt,
+        )
+        .label("stage", "corrupt"),
         S::counter("gemlive_tokens_total", tok, sum.tokens_prompt).label("kind", "prompt"),
         S::counter("gemlive_tokens_total", tok, sum.tokens_response).label("kind", "response"),
         S::counter("gemlive_tokens_total", tok, sum.tokens_total).label("kind", "total"),
-        S::counter("gemlive_websocket_bytes_total", "WebSocket payload bytes.", sum.bytes_up)
-            .label("direction", "up"),
-        S::counter("gemlive_websocket_bytes_total", "WebSocket payload bytes.", sum.bytes_down)
-            .label("direction", "down"),
-        S::counter("gemlive_malformed_frames_total", "Server frames that could not be read.", sum.malformed_frames),
-        S::counter("gemlive_barge_ins_total", "Local barge-ins: the echo gate opened for the user's voice.", sum.gate_openings),
-        S::gauge("gemlive_muted", "1 while the microphone is muted.", f64::from(u8::from(g.muted))),
-        S::gauge("gemlive_session_open", "1 while a session is open.", f64::from(u8::from(g.session))),
-        S::gauge("gemlive_volume_percent", "Speaker volume.", f64::from(g.volume)),
-        S::gauge("gemlive_state", "The shown state (1 for the current one).", 1.0)
-            .label("state", g.state),
+        S::counter(
+            "gemlive_websocket_bytes_total",
+            "WebSocket payload bytes.",
+            sum.bytes_up,
+        )
+        .label("direction", "up"),
+        S::counter(
+            "gemlive_websocket_bytes_total",
+            "WebSocket payload bytes.",
+            sum.bytes_down,
+        )
+        .label("direction", "down"),
+        S::counter(
+            "gemlive_malformed_frames_total",
+            "Server frames that could not be read.",
+            sum.malformed_frames,
+        ),
+        S::counter(
+            "gemlive_barge_ins_total",
+            "Local barge-ins: the echo gate opened for the user's voice.",
+            sum.gate_openings,
+        ),
+        S::gauge(
+            "gemlive_muted",
+            "1 while the microphone is muted.",
+            f64::from(u8::from(g.muted)),
+        ),
+        S::gauge(
+            "gemlive_session_open",
+            "1 while a session is open.",
+            f64::from(u8::from(g.session)),
+        ),
+        S::gauge(
+            "gemlive_volume_percent",
+            "Speaker volume.",
+            f64::from(g.volume),
+        ),
+        S::gauge(
+            "gemlive_state",
+            "The shown state (1 for the current one).",
+            1.0,
+        )
+        .label("state", g.state),
     ];
     if let Some(erle) = sum.echo_erle_db {
         v.push(S::gauge(
@@ -889,7 +973,6 @@ async fn next_change(rx: &mut Option<tokio::sync::watch::Receiver<u64>>) {
     }
 }
 
-
 async fn next_button(b: &mut Option<Button>) -> Result<ButtonEvent, ButtonError> {
     match b {
         Some(b) => b.next().await,
@@ -1299,6 +1382,7 @@ impl Daemon {
                         "tool call {name_log}({args_log}) -> {}",
                         outside(&resp.response.to_string(), TEXT_LOG_BYTES)
                     );
+                    self.tool_finished(&call.name, &resp.response, Duration::ZERO);
                     responses.push(resp);
                     effects.extend(effect);
                     continue;
@@ -1315,6 +1399,7 @@ impl Daemon {
                             name: call.name.clone(),
                             response: serde_json::json!({"error": "the camera is off"}),
                         };
+                        self.tool_finished(&call.name, &resp.response, Duration::ZERO);
                         responses.push(resp);
                         continue;
                     }
@@ -1651,21 +1736,26 @@ impl Daemon {
     }
 
     /// A tool's task finished: log it once and answer on the connection that asked.
+    /// A tool call answered: counted, and told to the event outlets.
+    fn tool_finished(&mut self, name: &str, response: &serde_json::Value, took: Duration) {
+        let failed = response.get("error").is_some();
+        self.summary.tool_failures += u64::from(failed);
+        self.emit(
+            "tool",
+            serde_json::json!({
+                "name": outside(name, 64),
+                "ok": !failed,
+                "seconds": (took.as_secs_f64() * 100.0).round() / 100.0,
+            }),
+        );
+    }
+
     fn on_tool_done(&mut self, done: ToolDone) {
         if self.running_tools.remove(&done.key).is_none() {
             // Cancelled (or replaced) while its answer was on the way: no response.
             return;
         }
-        let failed = done.response.get("error").is_some();
-        self.summary.tool_failures += u64::from(failed);
-        self.emit(
-            "tool",
-            serde_json::json!({
-                "name": outside(&done.name, 64),
-                "ok": !failed,
-                "seconds": (done.took.as_secs_f64() * 100.0).round() / 100.0,
-            }),
-        );
+        self.tool_finished(&done.name, &done.response, done.took);
         let outcome = match done.response.get("error") {
             Some(e) => format!("error: {}", outside(&e.to_string(), TEXT_LOG_BYTES)),
             None => format!(
@@ -1977,6 +2067,8 @@ impl Daemon {
             answer["note"] = serde_json::Value::from(n);
         }
         let _ = req.reply.send(answer);
+        // A scrape right after a command sees it.
+        self.publish_metrics();
     }
 
     fn flush_heard(&mut self) {

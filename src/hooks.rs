@@ -35,7 +35,9 @@ pub fn start(
             let ev = match events.recv().await {
                 Ok(ev) => ev,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    log::warn!("hooks: {n} events were not given to the hooks: they run too slowly");
+                    log::warn!(
+                        "hooks: {n} events were not given to the hooks: they run too slowly"
+                    );
                     continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => return,

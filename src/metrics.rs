@@ -218,10 +218,7 @@ async fn serve(l: tokio::net::TcpListener, rx: watch::Receiver<String>) {
 }
 
 /// HTTP/1.0-style: read the request head, answer, close.
-async fn answer(
-    mut s: tokio::net::TcpStream,
-    rx: watch::Receiver<String>,
-) -> std::io::Result<()> {
+async fn answer(mut s: tokio::net::TcpStream, rx: watch::Receiver<String>) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {

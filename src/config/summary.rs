@@ -250,7 +250,11 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
 fn metrics(m: &super::MetricsConfig) -> String {
     let mut parts = Vec::new();
     if let Some(p) = &m.textfile {
-        parts.push(format!("written to {} every {} s", p.display(), m.interval_s));
+        parts.push(format!(
+            "written to {} every {} s",
+            p.display(),
+            m.interval_s
+        ));
     }
     if let Some(a) = &m.listen {
         parts.push(format!("served on http://{a}/metrics"));
@@ -271,8 +275,10 @@ fn mqtt(m: &super::MqttConfig) -> String {
         (u, p) => format!(
             "as {}{}",
             if u { "(no user)" } else { m.username.as_str() },
-            p.as_ref()
-                .map_or(String::new(), |p| format!(", password from {}", p.display()))
+            p.as_ref().map_or(String::new(), |p| format!(
+                ", password from {}",
+                p.display()
+            ))
         ),
     };
     format!(

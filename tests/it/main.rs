@@ -13,6 +13,7 @@ mod checks;
 mod cli;
 mod config_file;
 mod control;
+mod home;
 mod hostile;
 mod live_wire;
 mod mcp;

@@ -413,3 +413,20 @@ pub fn fan_noise(n: usize, seed: u32) -> Vec<f64> {
         })
         .collect()
 }
+
+/// The tests' Python virtual environment from PyPI (`bash .ci/deps --test` makes it):
+/// `$GEMLIVE_TEST_VENV`, default `~/.cache/gemlive-test/venv`.
+pub fn venv() -> PathBuf {
+    let v = std::env::var_os("GEMLIVE_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/gemlive-test/venv")
+        });
+    assert!(
+        v.join("bin/python").exists(),
+        "no test venv in {}: run `bash .ci/deps --test` (it installs the test clients from PyPI there)",
+        v.display()
+    );
+    v
+}
