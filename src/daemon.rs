@@ -293,6 +293,48 @@ pub fn samples(sum: &RunSummary, stats: &AudioStats, g: &Gauges) -> Vec<crate::m
     v
 }
 
+/// `[mqtt]` as the MQTT task takes it: the password and CA read from their files, the node id
+/// from the host name when the file has none. `None` when MQTT is off.
+pub fn mqtt_settings(cfg: &Config) -> Result<Option<crate::mqtt::Settings>, String> {
+    let m = &cfg.mqtt;
+    let Some(url) = &m.url else {
+        return Ok(None);
+    };
+    let broker = crate::mqtt::Broker::parse(url).map_err(|e| format!("[mqtt] url: {e}"))?;
+    let password = m
+        .password_file
+        .as_deref()
+        .map(|p| crate::service::read_secret(p, "[mqtt] password_file", 4096))
+        .transpose()?;
+    let ca_pem = m
+        .ca_file
+        .as_deref()
+        .map(|p| {
+            use std::io::Read;
+            let mut pem = Vec::new();
+            std::fs::File::open(p)
+                .and_then(|f| f.take(1 << 20).read_to_end(&mut pem))
+                .map_err(|e| format!("[mqtt] ca_file {}: {e}", p.display()))?;
+            Ok::<_, String>(pem)
+        })
+        .transpose()?;
+    let node_id = if m.node_id.is_empty() {
+        crate::mqtt::node_id_from(
+            &std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default(),
+        )
+    } else {
+        m.node_id.clone()
+    };
+    Ok(Some(crate::mqtt::Settings {
+        broker,
+        username: m.username.clone(),
+        password,
+        ca_pem,
+        discovery_prefix: m.discovery_prefix.clone(),
+        node_id,
+    }))
+}
+
 pub fn setup_params(cfg: &Config) -> SetupParams {
     let si = cfg.live.system_instruction.trim();
     SetupParams {
@@ -661,6 +703,14 @@ pub async fn run(
             .map_err(|e| log::error!("{e:#}; continuing without the control interface"))
             .ok()
     });
+    // A broker that cannot be reached is retried; settings that cannot work cost MQTT only.
+    match mqtt_settings(&cfg).and_then(|s| match s {
+        Some(s) => crate::mqtt::start(s, hub.handle()),
+        None => Ok(()),
+    }) {
+        Ok(()) => {}
+        Err(e) => log::error!("mqtt: {e}; continuing without MQTT"),
+    }
     crate::hooks::start(
         cfg.hooks.on_event.clone(),
         Duration::from_secs(cfg.hooks.timeout_s),

@@ -109,6 +109,13 @@ fn check_offline(path: &std::path::Path) -> Result<config::Config, ExitCode> {
     if !problems.is_empty() {
         return Err(ExitCode::from(EX_CONFIG));
     }
+    // The broker's password and CA files are read as the daemon would read them.
+    if let Err(e) = gemlive::daemon::mqtt_settings(&cfg)
+        .and_then(|s| s.map_or(Ok(()), |s| gemlive::mqtt::check(&s)))
+    {
+        eprintln!("{}: mqtt: {e}", path.display());
+        return Err(ExitCode::from(EX_CONFIG));
+    }
     Ok(cfg)
 }
 
@@ -214,12 +221,9 @@ fn call_tool(path: &std::path::Path, name: &str, args: Option<&str>) -> ExitCode
             return ExitCode::from(2);
         }
     };
-    let rt = match runtime() {
+    let rt = match runtime_or_exit() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("gemlive: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let started = std::time::Instant::now();
     let response = rt.block_on(gemlive::tools::call_here(&cfg.tools, name, args));
@@ -249,12 +253,9 @@ fn ctl(path: &std::path::Path, words: &[String]) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    let rt = match runtime() {
+    let rt = match runtime_or_exit() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("gemlive: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match rt.block_on(gemlive::control::client(&socket, words)) {
         Ok(true) => ExitCode::SUCCESS,
@@ -282,14 +283,26 @@ fn check_online(path: &std::path::Path) -> ExitCode {
         "\nonline: opening a session at {} with model {} ...",
         cfg.live.endpoint, cfg.live.model
     );
-    let rt = match runtime() {
+    let rt = match runtime_or_exit() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("gemlive: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    match rt.block_on(gemlive::probe::open_and_close(&cfg, &key)) {
+    // The broker first: its answer is quick, and it is independent of the Live API's.
+    let mut broker_failed = false;
+    if let Ok(Some(m)) = gemlive::daemon::mqtt_settings(&cfg) {
+        println!(
+            "\nonline: connecting to the MQTT broker {} ...",
+            m.broker.host
+        );
+        match rt.block_on(gemlive::mqtt::probe(&m)) {
+            Ok(what) => println!("online: MQTT OK: {what}"),
+            Err(e) => {
+                println!("online: MQTT FAILED: {e}");
+                broker_failed = true;
+            }
+        }
+    }
+    let code = match rt.block_on(gemlive::probe::open_and_close(&cfg, &key)) {
         Ok(o) => {
             println!(
                 "online: OK: {} accepted the key and model {} (setupComplete after {} ms{}); closed with 1000",
@@ -307,6 +320,11 @@ fn check_online(path: &std::path::Path) -> ExitCode {
             println!("online: what to do: {}", gemlive::probe::advice(&e, &cfg));
             ExitCode::from(gemlive::probe::exit_code(&e))
         }
+    };
+    if broker_failed && code == ExitCode::SUCCESS {
+        ExitCode::FAILURE
+    } else {
+        code
     }
 }
 
@@ -489,6 +507,14 @@ fn list_devices(path: &std::path::Path) -> ExitCode {
     status
 }
 
+/// The runtime for a one-shot command, or the exit code after saying why not.
+fn runtime_or_exit() -> Result<tokio::runtime::Runtime, ExitCode> {
+    runtime().map_err(|e| {
+        eprintln!("gemlive: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     // Two workers are plenty: the audio threads do the device I/O.
     tokio::runtime::Builder::new_multi_thread()
@@ -519,12 +545,9 @@ fn run(path: &std::path::Path, level_forced: bool) -> ExitCode {
             return ExitCode::from(EX_CONFIG);
         }
     };
-    let rt = match runtime() {
+    let rt = match runtime_or_exit() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("gemlive: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match rt.block_on(gemlive::daemon::run(cfg, key, service::stop_signal())) {
         Ok(_) => ExitCode::SUCCESS,
@@ -572,12 +595,9 @@ fn snapshot(path: &std::path::Path, out: PathBuf) -> ExitCode {
 
 fn demo() -> ExitCode {
     let out = PathBuf::from(".");
-    let rt = match runtime() {
+    let rt = match runtime_or_exit() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("gemlive: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     match rt.block_on(gemlive::demo::run(&out)) {
         Ok(()) => ExitCode::SUCCESS,

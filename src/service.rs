@@ -40,6 +40,38 @@ pub fn apply_config_level(level: LevelFilter) {
     }
 }
 
+/// A secret from its own file (`what` names the key in messages): mode 0600 like the API key,
+/// a regular file, at most `max` bytes, one line (surrounding whitespace trimmed). Registered
+/// with [`redact`] at once, so no log record can show it.
+pub fn read_secret(path: &std::path::Path, what: &str, max: u64) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(format!(
+            "{what} {} can be read by others: chmod 600 {}",
+            path.display(),
+            path.display()
+        ));
+    }
+    if !meta.is_file() {
+        return Err(format!("{what} {} is not a regular file", path.display()));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max).read_to_string(&mut text))
+        .map_err(|e| format!("{what} {}: {e}", path.display()))?;
+    let t = text.trim();
+    if t.is_empty() || t.contains('\n') {
+        return Err(format!(
+            "{what} {} must hold only the secret, on one line",
+            path.display()
+        ));
+    }
+    redact(t);
+    Ok(t.to_string())
+}
+
 /// Registers a secret: from now on it is replaced by `<redacted>` in every log record.
 pub fn redact(secret: &str) {
     if secret.len() >= 4 {

@@ -8,6 +8,424 @@
 
 pub mod discovery;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::control::{Command, Handle};
+use crate::service::outside;
+use discovery::Topics;
+
+/// Longest command payload taken from the broker (an announcement is at most 1000 bytes).
+const MAX_INCOMING: usize = 8 * 1024;
+/// Home Assistant's limit for a state.
+pub const STATE_CHARS: usize = 255;
+/// The back-off between connection attempts: 1 s doubling to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// What the MQTT task needs, read from `[mqtt]` at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub broker: Broker,
+    pub username: String,
+    /// Read from `password_file` (and registered as a secret).
+    pub password: Option<String>,
+    /// PEM certificates from `ca_file`.
+    pub ca_pem: Option<Vec<u8>>,
+    pub discovery_prefix: String,
+    pub node_id: String,
+}
+
+impl Settings {
+    fn options(&self) -> Result<MqttOptions, String> {
+        let t = Topics::new(&self.discovery_prefix, &self.node_id);
+        let mut o = MqttOptions::new(
+            format!("gemlive-{}", self.node_id),
+            &self.broker.host,
+            self.broker.port,
+        );
+        o.set_keep_alive(Duration::from_secs(30))
+            .set_clean_session(true)
+            .set_max_packet_size(MAX_INCOMING + 1024, 64 * 1024)
+            .set_last_will(LastWill::new(
+                t.availability(),
+                "offline",
+                QoS::AtLeastOnce,
+                true,
+            ));
+        if !self.username.is_empty() || self.password.is_some() {
+            o.set_credentials(&self.username, self.password.clone().unwrap_or_default());
+        }
+        if self.broker.tls {
+            o.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(Arc::new(tls_config(self.ca_pem.as_deref())?)),
+            ));
+        }
+        Ok(o)
+    }
+}
+
+/// rustls with the ring provider, verifying the broker against `ca_pem` (your own CA) or the
+/// public roots.
+fn tls_config(ca_pem: Option<&[u8]>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_pem {
+        Some(pem) => {
+            let mut n = 0;
+            for c in CertificateDer::pem_slice_iter(pem) {
+                let c = c.map_err(|e| format!("ca_file: {e}"))?;
+                roots
+                    .add(c)
+                    .map_err(|e| format!("ca_file: a certificate is not usable: {e}"))?;
+                n += 1;
+            }
+            if n == 0 {
+                return Err("ca_file holds no PEM certificate".into());
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Checks the settings (TLS, credentials) and starts the MQTT task. It never ends on its own:
+/// a broker that is away is retried with back-off.
+pub fn start(s: Settings, hub: Handle) -> Result<(), String> {
+    let options = s.options()?;
+    if !s.broker.tls && !s.broker.is_loopback() && s.password.is_some() {
+        log::warn!(
+            "mqtt: the password goes to {} without encryption; use mqtts:// if the broker offers it",
+            s.broker.host
+        );
+    }
+    let events = hub.events.subscribe();
+    let (client, eventloop) = AsyncClient::new(options, 256);
+    let topics = Topics::new(&s.discovery_prefix, &s.node_id);
+    log::info!(
+        "mqtt: {}://{}:{} as node {} (Home Assistant discovery under {}/)",
+        if s.broker.tls { "mqtts" } else { "mqtt" },
+        s.broker.host,
+        s.broker.port,
+        s.node_id,
+        s.discovery_prefix
+    );
+    spawn_tasks(client, eventloop, topics, hub, events, s.broker.host);
+    Ok(())
+}
+
+/// What `check-config` can tell without the network: the TLS settings (a CA file that holds
+/// no certificate) and the options.
+pub fn check(s: &Settings) -> Result<(), String> {
+    s.options().map(|_| ())
+}
+
+/// `check-config --online`: connects once (TLS and credentials included), waits for the
+/// broker's answer, and disconnects. Ok says what was reached.
+pub async fn probe(s: &Settings) -> Result<String, String> {
+    let mut o = s.options()?;
+    // Not this box's client id: a running daemon must not be thrown off the broker.
+    o.set_client_id(format!("gemlive-{}-check", s.node_id));
+    let (client, mut eventloop) = AsyncClient::new(o, 4);
+    let wait = async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(10), wait).await {
+        Ok(Ok(())) => {
+            let _ = client.try_disconnect();
+            let _ = tokio::time::timeout(Duration::from_secs(1), eventloop.poll()).await;
+            Ok(format!(
+                "connected to {}:{}{}",
+                s.broker.host,
+                s.broker.port,
+                if s.broker.tls { " (TLS verified)" } else { "" }
+            ))
+        }
+        Ok(Err(e)) => Err(format!("{}:{}: {e}", s.broker.host, s.broker.port)),
+        Err(_) => Err(format!(
+            "{}:{}: no answer within 10 s",
+            s.broker.host, s.broker.port
+        )),
+    }
+}
+
+/// The last text values, republished after a reconnect (a restarted broker may have lost them).
+#[derive(Default, Clone)]
+struct Last {
+    heard: Option<String>,
+    said: Option<String>,
+    error: Option<String>,
+}
+
+type Shared = Arc<std::sync::Mutex<Last>>;
+
+/// Two tasks: one drives the connection (rumqttc's `poll`, never cancelled half-way), one
+/// turns the hub's events into publishes.
+fn spawn_tasks(
+    client: AsyncClient,
+    eventloop: EventLoop,
+    t: Topics,
+    hub: Handle,
+    events: broadcast::Receiver<Arc<crate::control::Event>>,
+    host: String,
+) {
+    let last = Shared::default();
+    tokio::spawn(follow_events(
+        client.clone(),
+        t.clone(),
+        events,
+        last.clone(),
+    ));
+    tokio::spawn(drive(client, eventloop, t, hub, host, last));
+}
+
+async fn follow_events(
+    client: AsyncClient,
+    t: Topics,
+    mut events: broadcast::Receiver<Arc<crate::control::Event>>,
+    last: Shared,
+) {
+    loop {
+        match events.recv().await {
+            Ok(ev) => on_event(&client, &t, &ev, &last),
+            Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+async fn drive(
+    client: AsyncClient,
+    mut eventloop: EventLoop,
+    t: Topics,
+    hub: Handle,
+    host: String,
+    last: Shared,
+) {
+    let mut backoff = Duration::from_secs(1);
+    let mut down_since: Option<tokio::time::Instant> = None;
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = Duration::from_secs(1);
+                match down_since.take() {
+                    Some(t0) => log::info!(
+                        "mqtt: connected to {host} again after {:.0} s",
+                        t0.elapsed().as_secs_f64()
+                    ),
+                    None => log::info!("mqtt: connected to {host}"),
+                }
+                let kept = last.lock().map(|l| l.clone()).unwrap_or_default();
+                on_connect(&client, &t, &hub, &kept).await;
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                on_message(&client, &t, &hub, &p.topic, &p.payload).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if down_since.is_none() {
+                    log::warn!(
+                        "mqtt: {host}: {}; retrying with back-off (nothing else waits for it)",
+                        outside(&e.to_string(), 300)
+                    );
+                    down_since = Some(tokio::time::Instant::now());
+                } else {
+                    log::debug!("mqtt: {host}: {e}");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Retained discovery, availability and the present state; subscriptions (the session is
+/// clean, so every connection subscribes again).
+async fn on_connect(client: &AsyncClient, t: &Topics, hub: &Handle, last: &Last) {
+    let _ = client.try_subscribe(t.commands(), QoS::AtLeastOnce);
+    let _ = client.try_subscribe(t.ha_status(), QoS::AtLeastOnce);
+    publish_discovery(client, t);
+    let _ = client.try_publish(t.availability(), QoS::AtLeastOnce, true, "online");
+    let status = hub.ask(Command::Status).await;
+    if let Some(s) = status.get("state").and_then(Value::as_str) {
+        publish_state(client, t, s);
+    }
+    if let Some(m) = status.get("muted").and_then(Value::as_bool) {
+        publish_retained(client, &t.state("mute"), if m { "ON" } else { "OFF" });
+    }
+    if let Some(v) = status.get("volume").and_then(Value::as_u64) {
+        publish_retained(client, &t.state("volume"), &v.to_string());
+    }
+    for (what, text) in [
+        ("heard", &last.heard),
+        ("said", &last.said),
+        ("last_error", &last.error),
+    ] {
+        if let Some(text) = text {
+            publish_text(client, t, what, text);
+        }
+    }
+}
+
+fn publish_discovery(client: &AsyncClient, t: &Topics) {
+    for (topic, payload) in discovery::configs(t, env!("CARGO_PKG_VERSION")) {
+        let _ = client.try_publish(topic, QoS::AtLeastOnce, true, payload.to_string());
+    }
+}
+
+fn publish_retained(client: &AsyncClient, topic: &str, payload: &str) {
+    let _ = client.try_publish(topic, QoS::AtLeastOnce, true, payload.to_string());
+}
+
+/// Home Assistant's enum sensor takes one of its listed options: "muted (listening)" is shown
+/// as "muted" (the mute switch has the rest).
+fn publish_state(client: &AsyncClient, t: &Topics, state: &str) {
+    let s = if state.starts_with("muted") {
+        "muted"
+    } else {
+        state
+    };
+    publish_retained(client, &t.state("state"), s);
+}
+
+/// A text sensor: the state cut to Home Assistant's 255 characters, the whole text as an
+/// attribute.
+fn publish_text(client: &AsyncClient, t: &Topics, what: &str, text: &str) {
+    publish_retained(client, &t.state(what), &cut(text, STATE_CHARS));
+    publish_retained(
+        client,
+        &t.attributes(what),
+        &serde_json::json!({ "text": text }).to_string(),
+    );
+}
+
+/// The sensor an event's text goes to.
+fn text_sensor(event: &str) -> &'static str {
+    match event {
+        "heard" => "heard",
+        "said" => "said",
+        _ => "last_error",
+    }
+}
+
+/// At most `n` characters (not bytes: a cut never splits one).
+pub fn cut(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((i, _)) => text[..i].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// An event from the hub: its state topic follows, and every event goes to `events`.
+fn on_event(client: &AsyncClient, t: &Topics, ev: &crate::control::Event, last: &Shared) {
+    let f = &ev.fields;
+    let text = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_string);
+    match ev.name {
+        "state" => {
+            if let Some(s) = text("state") {
+                publish_state(client, t, &s);
+            }
+        }
+        "mute" => {
+            if let Some(m) = f.get("muted").and_then(Value::as_bool) {
+                publish_retained(client, &t.state("mute"), if m { "ON" } else { "OFF" });
+            }
+        }
+        "volume" => {
+            if let Some(v) = f.get("volume").and_then(Value::as_u64) {
+                publish_retained(client, &t.state("volume"), &v.to_string());
+            }
+        }
+        "heard" | "said" | "error" => {
+            if let Some(s) = text(if ev.name == "error" {
+                "message"
+            } else {
+                "text"
+            }) {
+                publish_text(client, t, text_sensor(ev.name), &s);
+                if let Ok(mut l) = last.lock() {
+                    let slot = match ev.name {
+                        "heard" => &mut l.heard,
+                        "said" => &mut l.said,
+                        _ => &mut l.error,
+                    };
+                    *slot = Some(s);
+                }
+            }
+        }
+        _ => {}
+    }
+    let _ = client.try_publish(t.events(), QoS::AtMostOnce, false, ev.line.clone());
+}
+
+/// A message on a command topic (or Home Assistant's status).
+async fn on_message(client: &AsyncClient, t: &Topics, hub: &Handle, topic: &str, payload: &[u8]) {
+    if topic == t.ha_status() {
+        if payload == b"online" {
+            log::info!("mqtt: Home Assistant is back: discovery published again");
+            publish_discovery(client, t);
+        }
+        return;
+    }
+    let Some(what) = t.command_of(topic) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(MAX_INCOMING)]);
+    let command = match parse_command(what, text.trim()) {
+        Ok(c) => c,
+        Err(e) => {
+            log::warn!(
+                "mqtt: ignoring {} on {}: {e}",
+                outside(text.trim(), 100),
+                outside(topic, 200)
+            );
+            return;
+        }
+    };
+    let answer = hub.ask(command).await;
+    if answer.get("ok") != Some(&Value::Bool(true)) {
+        log::warn!("mqtt: {what}: {}", outside(&answer.to_string(), 300));
+    }
+}
+
+/// A command topic's last level and payload as a control command.
+pub fn parse_command(what: &str, payload: &str) -> Result<Command, String> {
+    Ok(match what {
+        "wake" => Command::Wake,
+        "end" => Command::End,
+        "interrupt" => Command::Interrupt,
+        "silence" => Command::Silence,
+        "mute" => match payload.to_ascii_uppercase().as_str() {
+            "ON" => Command::Mute,
+            "OFF" => Command::Unmute,
+            _ => return Err("expected ON or OFF".into()),
+        },
+        "volume" => {
+            let v: f64 = payload.parse().map_err(|_| "expected a number 0..=100")?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err("expected a number 0..=100".into());
+            }
+            Command::Volume(v.round() as u8)
+        }
+        "announce" => Command::Announce(crate::control::announcement(payload)?),
+        other => return Err(format!("unknown command topic {other:?}")),
+    })
+}
+
 /// Where the broker is, from `[mqtt] url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broker {
@@ -123,6 +541,30 @@ mod tests {
         assert!(b("mqtt://x:99999").is_err());
         assert!(b("mqtt://u:p@x").unwrap_err().contains("password_file"));
         assert!(b("mqtt://x/topic").is_err());
+    }
+
+    #[test]
+    fn command_payloads_parse_or_say_why() {
+        assert_eq!(parse_command("mute", "on"), Ok(Command::Mute));
+        assert_eq!(parse_command("mute", "OFF"), Ok(Command::Unmute));
+        assert!(parse_command("mute", "maybe").is_err());
+        assert_eq!(parse_command("volume", "35.0"), Ok(Command::Volume(35)));
+        assert!(parse_command("volume", "101").is_err());
+        assert!(parse_command("volume", "NaN").is_err());
+        assert_eq!(parse_command("wake", "PRESS"), Ok(Command::Wake));
+        assert_eq!(
+            parse_command("announce", " Dinner "),
+            Ok(Command::Announce("Dinner".into()))
+        );
+        assert!(parse_command("announce", "").is_err());
+        assert!(parse_command("launch", "").is_err());
+    }
+
+    #[test]
+    fn states_are_cut_by_characters() {
+        assert_eq!(cut("héllo", 2), "hé");
+        assert_eq!(cut("hi", 255), "hi");
+        assert_eq!(cut(&"ü".repeat(300), 255).chars().count(), 255);
     }
 
     #[test]

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use std::io::Read as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::settings::{fill, placeholders, HttpTool};
@@ -118,36 +117,14 @@ pub fn body(template: &Value, args: &Map<String, Value>) -> Value {
 
 /// A bearer token from its file: mode 0600 (like the API key), one line.
 pub fn read_token(path: &std::path::Path) -> Result<String, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| format!("bearer_token_file {}: {e}", path.display()))?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(format!(
-            "bearer_token_file {} can be read by others: chmod 600 {}",
-            path.display(),
-            path.display()
-        ));
-    }
-    if !meta.is_file() {
-        return Err(format!(
-            "bearer_token_file {} is not a regular file",
-            path.display()
-        ));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| std::io::Read::take(f, MAX_TOKEN_BYTES).read_to_string(&mut text))
-        .map_err(|e| format!("bearer_token_file {}: {e}", path.display()))?;
-    let t = text.trim();
-    if t.is_empty() || t.contains(char::is_whitespace) {
+    let t = crate::service::read_secret(path, "bearer_token_file", MAX_TOKEN_BYTES)?;
+    if t.contains(char::is_whitespace) {
         return Err(format!(
             "bearer_token_file {} must hold only the token, on one line",
             path.display()
         ));
     }
-    // Never in the log, even when a server echoes it back.
-    crate::service::redact(t);
-    Ok(t.to_string())
+    Ok(t)
 }
 
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

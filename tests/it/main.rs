@@ -18,6 +18,7 @@ mod hostile;
 mod live_wire;
 mod mcp;
 mod module_graph;
+mod mqtt;
 mod noise;
 mod repo_docs;
 mod service;
