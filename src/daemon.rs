@@ -319,9 +319,7 @@ pub fn mqtt_settings(cfg: &Config) -> Result<Option<crate::mqtt::Settings>, Stri
         })
         .transpose()?;
     let node_id = if m.node_id.is_empty() {
-        crate::mqtt::node_id_from(
-            &std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default(),
-        )
+        crate::mqtt::host_node_id()
     } else {
         m.node_id.clone()
     };

@@ -173,7 +173,13 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
+    // The service's umask is 0077, but node_exporter runs as another user: the counters are
+    // no secret.
     std::fs::write(&tmp, text)
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+        })
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| format!("writing {}: {e}", path.display()))
 }

@@ -496,6 +496,21 @@ impl Broker {
     }
 }
 
+/// This machine's host name as a topic level (`gethostname`: the service's sandbox hides
+/// `/proc/sys`).
+pub fn host_node_id() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let name = if r == 0 {
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        String::new()
+    };
+    node_id_from(&name)
+}
+
 /// A host name made into a topic level: lower case, letters, digits, `_` and `-`.
 pub fn node_id_from(host: &str) -> String {
     let id: String = host

@@ -340,7 +340,8 @@ fn wake_button_without_a_button_is_refused_at_wake() {
     assert!(
         shown.ends_with(
             ": wake = \"button\" needs a button: set line (e.g. \"GPIO17\") or chip + offset \
-             in [button], or control_socket in [service] to wake it with `gemlive ctl wake`"
+             in [button], or control_socket in [service] to wake it with `gemlive ctl wake`, \
+             or url in [mqtt] to wake it from Home Assistant"
         ),
         "{shown}"
     );
