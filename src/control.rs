@@ -17,6 +17,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// A request line longer than this is refused (and the connection closed).
 const MAX_LINE: usize = 4_096;
+/// A connection without a request for this long is closed (`events` streams are not).
+const IDLE: Duration = Duration::from_secs(300);
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CLIENTS: usize = 16;
 /// Events kept for a slow subscriber before it loses the oldest (and is told how many).
@@ -164,20 +166,20 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Sends a command and waits (at most 5 s) for the daemon's answer.
+    /// Sends a command and waits (at most 5 s, the queueing included) for the daemon's answer.
     pub async fn ask(&self, command: Command) -> Value {
         let (reply, rx) = oneshot::channel();
-        if self
-            .requests
-            .send(Request { command, reply })
-            .await
-            .is_err()
-        {
-            return refuse("the daemon is stopping");
-        }
-        match tokio::time::timeout(Duration::from_secs(5), rx).await {
+        let asked = async {
+            self.requests
+                .send(Request { command, reply })
+                .await
+                .map_err(|_| "the daemon is stopping")?;
+            rx.await.map_err(|_| "the daemon is stopping")
+        };
+        match tokio::time::timeout(Duration::from_secs(5), asked).await {
             Ok(Ok(v)) => v,
-            _ => refuse("the daemon did not answer"),
+            Ok(Err(why)) => refuse(why),
+            Err(_) => refuse("the daemon did not answer"),
         }
     }
 }
@@ -247,13 +249,12 @@ async fn serve(stream: UnixStream, hub: Handle) {
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = match (&mut r)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .await
-        {
-            Ok(n) => n,
-            Err(_) => return,
+        // A client that says nothing for a while gives its slot back.
+        let mut limited = (&mut r).take(MAX_LINE as u64 + 1);
+        let read = limited.read_until(b'\n', &mut line);
+        let n = match tokio::time::timeout(IDLE, read).await {
+            Ok(Ok(n)) => n,
+            _ => return,
         };
         if n == 0 {
             return;

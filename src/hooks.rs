@@ -7,7 +7,7 @@
 //! hub's backlog, a hook that outlives `timeout_s` is killed, and a backlog that overflows
 //! loses the oldest events, which is logged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +20,8 @@ use crate::service::outside;
 
 /// What a failing hook printed that is logged.
 const STDERR_LOG_BYTES: usize = 300;
+/// What is kept of a hook's stderr while it runs.
+const STDERR_KEEP: usize = 4096;
 
 /// Starts the hook runner; it ends when the hub does.
 pub fn start(
@@ -29,6 +31,9 @@ pub fn start(
 ) {
     if programs.is_empty() {
         return;
+    }
+    for p in &programs {
+        check(p);
     }
     tokio::spawn(async move {
         loop {
@@ -49,21 +54,35 @@ pub fn start(
     });
 }
 
+/// A hook that cannot run is said once at start, not at every event.
+fn check(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+        Ok(_) => log::warn!(
+            "hook {} is not an executable file (chmod +x it); it will fail for every event",
+            p.display()
+        ),
+        Err(e) => log::warn!(
+            "hook {}: {e}; it will fail for every event until it exists",
+            p.display()
+        ),
+    }
+}
+
 async fn run(program: &PathBuf, ev: &Event, timeout: Duration) {
-    let spawned = tokio::process::Command::new(program)
-        .env("GEMLIVE_EVENT", ev.name)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn();
-    let mut child = match spawned {
+    // As a tool's process: its own process group (killed whole, a script's children too),
+    // none of the daemon's secrets or its systemd sockets in the environment.
+    let mut cmd = crate::tools::command::tool_process(program, &[]);
+    cmd.env("GEMLIVE_EVENT", ev.name).stdout(Stdio::null());
+    let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            log::warn!("hook {}: could not start it: {e}", program.display());
+            log::debug!("hook {}: could not start it: {e}", program.display());
             return;
         }
     };
+    let mut group = crate::tools::command::Group(child.id().map(|p| p as i32));
     let mut stdin = child.stdin.take();
     let mut stderr = child.stderr.take();
     let line = format!("{}\n", ev.line);
@@ -79,7 +98,7 @@ async fn run(program: &PathBuf, ev: &Event, timeout: Duration) {
         let mut buf = [0u8; 1024];
         let wait = child.wait();
         tokio::pin!(wait);
-        loop {
+        let status = loop {
             let read = async {
                 match stderr.as_mut() {
                     Some(r) => r.read(&mut buf).await,
@@ -87,19 +106,37 @@ async fn run(program: &PathBuf, ev: &Event, timeout: Duration) {
                 }
             };
             tokio::select! {
-                st = &mut wait => return (st, err),
+                st = &mut wait => break st,
                 n = read => match n {
                     Ok(0) | Err(_) => stderr = None,
                     Ok(n) => {
-                        if err.len() < 4096 {
+                        if err.len() < STDERR_KEEP {
                             err.extend_from_slice(&buf[..n]);
                         }
                     }
                 },
             }
+        };
+        // What it wrote just before it ended may still be in the pipe.
+        if let Some(r) = stderr.as_mut() {
+            let drain = async {
+                while let Ok(n) = r.read(&mut buf).await {
+                    if n == 0 || err.len() >= STDERR_KEEP {
+                        break;
+                    }
+                    err.extend_from_slice(&buf[..n]);
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_millis(100), drain).await;
         }
+        (status, err)
     };
-    match tokio::time::timeout(timeout, work).await {
+    let done = tokio::time::timeout(timeout, work).await;
+    if done.is_ok() {
+        // Reaped: its group id may belong to someone else now; what it left running stays.
+        group.0 = None;
+    }
+    match done {
         Ok((Ok(st), _)) if st.success() => {
             log::debug!("hook {} ran for {}", program.display(), ev.name)
         }
@@ -111,7 +148,7 @@ async fn run(program: &PathBuf, ev: &Event, timeout: Duration) {
         ),
         Ok((Err(e), _)) => log::warn!("hook {}: {e}", program.display()),
         Err(_) => {
-            // kill_on_drop: the child is killed when `work` is dropped here.
+            // The group is killed as `group` is dropped here.
             log::warn!(
                 "hook {} did not finish within {} s for event {}: killed",
                 program.display(),

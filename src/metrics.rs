@@ -61,7 +61,9 @@ impl Sample {
 }
 
 /// The text exposition format (version 0.0.4): a family's HELP and TYPE once, before its
-/// first sample; samples of one family must be adjacent, so they are grouped here.
+/// first sample, under the samples' own name (`_total` included: stripping it is the
+/// OpenMetrics rule, and node_exporter's parser would then see an untyped family); samples of
+/// one family must be adjacent, so they are grouped here.
 pub fn render(samples: &[Sample]) -> String {
     let mut order: Vec<&'static str> = Vec::new();
     for s in samples {
@@ -74,16 +76,12 @@ pub fn render(samples: &[Sample]) -> String {
         let mut first = true;
         for s in samples.iter().filter(|s| s.name == name) {
             if first {
-                let family = match s.kind {
-                    Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
-                    Kind::Gauge => name,
-                };
-                let _ = writeln!(out, "# HELP {family} {}", escape_help(s.help));
+                let _ = writeln!(out, "# HELP {name} {}", escape_help(s.help));
                 let kind = match s.kind {
                     Kind::Counter => "counter",
                     Kind::Gauge => "gauge",
                 };
-                let _ = writeln!(out, "# TYPE {family} {kind}");
+                let _ = writeln!(out, "# TYPE {name} {kind}");
                 first = false;
             }
             out.push_str(name);
@@ -160,7 +158,8 @@ impl Exporter {
     /// The last snapshot, written before the daemon exits (no task runs after that).
     pub fn publish_final(&self, text: String) {
         if let Some(p) = &self.textfile {
-            if let Err(e) = write_atomically(p, &text) {
+            // Its own temporary file: the writer task may be writing the previous snapshot.
+            if let Err(e) = write_atomically(p, &text, "final") {
                 log::warn!("metrics: {e}");
             }
         }
@@ -169,9 +168,9 @@ impl Exporter {
 }
 
 /// Written to a temporary file beside it and renamed, so a collector never reads half a file.
-fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+fn write_atomically(path: &Path, text: &str, tag: &str) -> Result<(), String> {
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".{tag}.tmp"));
     let tmp = PathBuf::from(tmp);
     // The service's umask is 0077, but node_exporter runs as another user: the counters are
     // no secret.
@@ -189,7 +188,7 @@ async fn write_on_change(path: PathBuf, mut rx: watch::Receiver<String>) {
     while rx.changed().await.is_ok() {
         let text = rx.borrow_and_update().clone();
         let p = path.clone();
-        let r = tokio::task::spawn_blocking(move || write_atomically(&p, &text)).await;
+        let r = tokio::task::spawn_blocking(move || write_atomically(&p, &text, "next")).await;
         match r {
             Ok(Err(e)) if !failing => {
                 // Logged once per failing stretch, not every interval.
@@ -227,7 +226,9 @@ async fn serve(l: tokio::net::TcpListener, rx: watch::Receiver<String>) {
 async fn answer(mut s: tokio::net::TcpStream, rx: watch::Receiver<String>) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_REQUEST {
+    let ended =
+        |h: &[u8]| h.windows(4).any(|w| w == b"\r\n\r\n") || h.windows(2).any(|w| w == b"\n\n");
+    while !ended(&head) && head.len() < MAX_REQUEST {
         let n = s.read(&mut buf).await?;
         if n == 0 {
             break;
@@ -279,8 +280,8 @@ mod tests {
         ]);
         assert_eq!(
             text,
-            "# HELP gemlive_xruns Over- and underruns.\n\
-             # TYPE gemlive_xruns counter\n\
+            "# HELP gemlive_xruns_total Over- and underruns.\n\
+             # TYPE gemlive_xruns_total counter\n\
              gemlive_xruns_total{direction=\"capture\"} 3\n\
              gemlive_xruns_total{direction=\"play\\\"back\\n\"} 0\n\
              # HELP gemlive_volume_percent Speaker volume.\n\

@@ -77,11 +77,14 @@ pub fn configs(t: &Topics, version: &str) -> Vec<(String, Value)> {
         "model": "Gemini Live appliance",
         "sw_version": version,
     });
-    let entity = |object: &str, name: &str, icon: &str| {
+    // `default_entity_id` is what Home Assistant 2025.10 and newer read; `object_id`, which it
+    // replaced, is what older ones read.
+    let entity = |component: &str, object: &str, name: &str, icon: &str| {
         json!({
             "name": name,
             "unique_id": format!("gemlive_{node}_{object}"),
             "object_id": format!("gemlive_{node}_{object}"),
+            "default_entity_id": format!("{component}.gemlive_{node}_{object}"),
             "icon": icon,
             "availability_topic": t.availability(),
             "payload_available": "online",
@@ -99,7 +102,7 @@ pub fn configs(t: &Topics, version: &str) -> Vec<(String, Value)> {
     };
     let text_sensor = |object: &str, name: &str, icon: &str| {
         with(
-            entity(object, name, icon),
+            entity("sensor", object, name, icon),
             json!({
                 "state_topic": t.state(object),
                 "json_attributes_topic": t.attributes(object),
@@ -110,7 +113,7 @@ pub fn configs(t: &Topics, version: &str) -> Vec<(String, Value)> {
         (
             t.config("sensor", "state"),
             with(
-                entity("state", "State", "mdi:account-voice"),
+                entity("sensor", "state", "State", "mdi:account-voice"),
                 json!({
                     "state_topic": t.state("state"),
                     "device_class": "enum",
@@ -121,7 +124,7 @@ pub fn configs(t: &Topics, version: &str) -> Vec<(String, Value)> {
         (
             t.config("switch", "mute"),
             with(
-                entity("mute", "Mute", "mdi:microphone-off"),
+                entity("switch", "mute", "Mute", "mdi:microphone-off"),
                 json!({
                     "command_topic": t.command("mute"),
                     "state_topic": t.state("mute"),
@@ -133,7 +136,7 @@ pub fn configs(t: &Topics, version: &str) -> Vec<(String, Value)> {
         (
             t.config("number", "volume"),
             with(
-                entity("volume", "Volume", "mdi:volume-high"),
+                entity("number", "volume", "Volume", "mdi:volume-high"),
                 json!({
                     "command_topic": t.command("volume"),
                     "state_topic": t.state("volume"),
@@ -148,21 +151,31 @@ pub fn configs(t: &Topics, version: &str) -> Vec<(String, Value)> {
         (
             t.config("button", "start"),
             with(
-                entity("start", "Start conversation", "mdi:microphone-message"),
+                entity(
+                    "button",
+                    "start",
+                    "Start conversation",
+                    "mdi:microphone-message",
+                ),
                 json!({ "command_topic": t.command("wake"), "payload_press": "PRESS" }),
             ),
         ),
         (
             t.config("button", "end"),
             with(
-                entity("end", "End conversation", "mdi:stop-circle-outline"),
+                entity(
+                    "button",
+                    "end",
+                    "End conversation",
+                    "mdi:stop-circle-outline",
+                ),
                 json!({ "command_topic": t.command("end"), "payload_press": "PRESS" }),
             ),
         ),
         (
             t.config("text", "announce"),
             with(
-                entity("announce", "Announce", "mdi:bullhorn"),
+                entity("text", "announce", "Announce", "mdi:bullhorn"),
                 json!({
                     "command_topic": t.command("announce"),
                     "max": 255,

@@ -41,6 +41,11 @@ pub struct Settings {
 
 impl Settings {
     fn options(&self) -> Result<MqttOptions, String> {
+        self.options_with(true)
+    }
+
+    /// With `will`: a retained `offline` on the availability topic when the link dies.
+    fn options_with(&self, will: bool) -> Result<MqttOptions, String> {
         let t = Topics::new(&self.discovery_prefix, &self.node_id);
         let mut o = MqttOptions::new(
             format!("gemlive-{}", self.node_id),
@@ -49,13 +54,17 @@ impl Settings {
         );
         o.set_keep_alive(Duration::from_secs(30))
             .set_clean_session(true)
-            .set_max_packet_size(MAX_INCOMING + 1024, 64 * 1024)
-            .set_last_will(LastWill::new(
+            // rumqttc drops the connection on a larger packet (and a retained one would do it
+            // at every reconnect): generous here, cut to MAX_INCOMING when read.
+            .set_max_packet_size(256 * 1024, 64 * 1024);
+        if will {
+            o.set_last_will(LastWill::new(
                 t.availability(),
                 "offline",
                 QoS::AtLeastOnce,
                 true,
             ));
+        }
         if !self.username.is_empty() || self.password.is_some() {
             o.set_credentials(&self.username, self.password.clone().unwrap_or_default());
         }
@@ -131,8 +140,9 @@ pub fn check(s: &Settings) -> Result<(), String> {
 /// `check-config --online`: connects once (TLS and credentials included), waits for the
 /// broker's answer, and disconnects. Ok says what was reached.
 pub async fn probe(s: &Settings) -> Result<String, String> {
-    let mut o = s.options()?;
-    // Not this box's client id: a running daemon must not be thrown off the broker.
+    // Not this box's client id (a running daemon must not be thrown off the broker), and no
+    // last will (it would mark the running box offline).
+    let mut o = s.options_with(false)?;
     o.set_client_id(format!("gemlive-{}-check", s.node_id));
     let (client, mut eventloop) = AsyncClient::new(o, 4);
     let wait = async {
@@ -163,18 +173,30 @@ pub async fn probe(s: &Settings) -> Result<String, String> {
     }
 }
 
-/// The last text values, republished after a reconnect (a restarted broker may have lost them).
+/// What the topics show, kept by the event task so that a (re)connect publishes the newest
+/// values (a broker restarted without persistence has none). Publishes happen under its lock,
+/// so the connect's snapshot and a change cannot go out in the wrong order.
 #[derive(Default, Clone)]
 struct Last {
+    state: Option<String>,
+    muted: Option<bool>,
+    volume: Option<u64>,
     heard: Option<String>,
     said: Option<String>,
     error: Option<String>,
+    /// Whether the broker is there: without it nothing is queued (it would be stale).
+    connected: bool,
 }
 
 type Shared = Arc<std::sync::Mutex<Last>>;
 
-/// Two tasks: one drives the connection (rumqttc's `poll`, never cancelled half-way), one
-/// turns the hub's events into publishes.
+fn lock(l: &Shared) -> std::sync::MutexGuard<'_, Last> {
+    l.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Three tasks: one drives the connection (rumqttc's `poll`, never cancelled half-way and
+/// never waiting on the daemon), one turns the hub's events into publishes, one hands
+/// commands to the daemon.
 fn spawn_tasks(
     client: AsyncClient,
     eventloop: EventLoop,
@@ -184,13 +206,15 @@ fn spawn_tasks(
     host: String,
 ) {
     let last = Shared::default();
+    let (commands, rx) = tokio::sync::mpsc::channel(16);
     tokio::spawn(follow_events(
         client.clone(),
         t.clone(),
         events,
         last.clone(),
     ));
-    tokio::spawn(drive(client, eventloop, t, hub, host, last));
+    tokio::spawn(hand_over_commands(rx, hub.clone()));
+    tokio::spawn(drive(client, eventloop, t, hub, host, last, commands));
 }
 
 async fn follow_events(
@@ -208,6 +232,19 @@ async fn follow_events(
     }
 }
 
+async fn hand_over_commands(mut rx: tokio::sync::mpsc::Receiver<(String, Command)>, hub: Handle) {
+    while let Some((what, command)) = rx.recv().await {
+        let answer = hub.ask(command).await;
+        if answer.get("ok") != Some(&Value::Bool(true)) {
+            log::warn!("mqtt: {what}: {}", outside(&answer.to_string(), 300));
+        }
+    }
+}
+
+/// A link that stayed up this long resets the back-off (a broker that throws us off at once,
+/// e.g. for a second box with the same client id, is not retried every second).
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+
 async fn drive(
     client: AsyncClient,
     mut eventloop: EventLoop,
@@ -215,13 +252,16 @@ async fn drive(
     hub: Handle,
     host: String,
     last: Shared,
+    commands: tokio::sync::mpsc::Sender<(String, Command)>,
 ) {
     let mut backoff = Duration::from_secs(1);
     let mut down_since: Option<tokio::time::Instant> = None;
+    let mut up_since: Option<tokio::time::Instant> = None;
+    let mut seeded = false;
     loop {
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                backoff = Duration::from_secs(1);
+                up_since = Some(tokio::time::Instant::now());
                 match down_since.take() {
                     Some(t0) => log::info!(
                         "mqtt: connected to {host} again after {:.0} s",
@@ -229,14 +269,55 @@ async fn drive(
                     ),
                     None => log::info!("mqtt: connected to {host}"),
                 }
-                let kept = last.lock().map(|l| l.clone()).unwrap_or_default();
-                on_connect(&client, &t, &hub, &kept).await;
+                if !seeded {
+                    // The state before the first event: asked of the daemon once, by another
+                    // task (this one must keep polling).
+                    seeded = true;
+                    let (hub, last) = (hub.clone(), last.clone());
+                    let (client, t) = (client.clone(), t.clone());
+                    tokio::spawn(async move {
+                        let status = hub.ask(Command::Status).await;
+                        let mut l = lock(&last);
+                        if l.state.is_none() {
+                            l.state = status
+                                .get("state")
+                                .and_then(Value::as_str)
+                                .map(str::to_string);
+                        }
+                        l.muted = l.muted.or(status.get("muted").and_then(Value::as_bool));
+                        l.volume = l.volume.or(status.get("volume").and_then(Value::as_u64));
+                        if l.connected {
+                            publish_all(&client, &t, &l);
+                        }
+                    });
+                }
+                on_connect(&client, &t, &last);
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                on_message(&client, &t, &hub, &p.topic, &p.payload).await;
+                // A retained command would act again at every reconnect: only live ones count.
+                if p.retain && t.command_of(&p.topic).is_some() {
+                    log::warn!(
+                        "mqtt: ignoring a retained message on {} (publish commands without retain)",
+                        outside(&p.topic, 200)
+                    );
+                    continue;
+                }
+                on_message(&client, &t, &commands, &p.topic, &p.payload);
             }
             Ok(_) => {}
             Err(e) => {
+                lock(&last).connected = false;
+                // What was queued for the lost connection is stale (the states are republished
+                // on the next one): rumqttc would otherwise keep it, and a full queue would
+                // swallow the next connection's subscriptions.
+                eventloop.clean();
+                eventloop.pending.clear();
+                if up_since
+                    .take()
+                    .is_some_and(|t0| t0.elapsed() >= STABLE_AFTER)
+                {
+                    backoff = Duration::from_secs(1);
+                }
                 if down_since.is_none() {
                     log::warn!(
                         "mqtt: {host}: {}; retrying with back-off (nothing else waits for it)",
@@ -253,27 +334,38 @@ async fn drive(
     }
 }
 
-/// Retained discovery, availability and the present state; subscriptions (the session is
-/// clean, so every connection subscribes again).
-async fn on_connect(client: &AsyncClient, t: &Topics, hub: &Handle, last: &Last) {
-    let _ = client.try_subscribe(t.commands(), QoS::AtLeastOnce);
-    let _ = client.try_subscribe(t.ha_status(), QoS::AtLeastOnce);
+/// Subscriptions (the session is clean, so every connection subscribes again), then the
+/// retained discovery, availability and every state.
+fn on_connect(client: &AsyncClient, t: &Topics, last: &Shared) {
+    for topic in [t.commands(), t.ha_status(), HA_STATUS.to_string()] {
+        if let Err(e) = client.try_subscribe(topic.as_str(), QoS::AtLeastOnce) {
+            log::warn!("mqtt: could not subscribe to {topic}: {e}");
+        }
+    }
+    let mut l = lock(last);
+    l.connected = true;
     publish_discovery(client, t);
     let _ = client.try_publish(t.availability(), QoS::AtLeastOnce, true, "online");
-    let status = hub.ask(Command::Status).await;
-    if let Some(s) = status.get("state").and_then(Value::as_str) {
+    publish_all(client, t, &l);
+}
+
+/// Home Assistant's own birth topic, whatever the discovery prefix.
+const HA_STATUS: &str = "homeassistant/status";
+
+fn publish_all(client: &AsyncClient, t: &Topics, l: &Last) {
+    if let Some(s) = &l.state {
         publish_state(client, t, s);
     }
-    if let Some(m) = status.get("muted").and_then(Value::as_bool) {
+    if let Some(m) = l.muted {
         publish_retained(client, &t.state("mute"), if m { "ON" } else { "OFF" });
     }
-    if let Some(v) = status.get("volume").and_then(Value::as_u64) {
+    if let Some(v) = l.volume {
         publish_retained(client, &t.state("volume"), &v.to_string());
     }
     for (what, text) in [
-        ("heard", &last.heard),
-        ("said", &last.said),
-        ("last_error", &last.error),
+        ("heard", &l.heard),
+        ("said", &l.said),
+        ("last_error", &l.error),
     ] {
         if let Some(text) = text {
             publish_text(client, t, what, text);
@@ -330,24 +422,36 @@ pub fn cut(text: &str, n: usize) -> String {
     }
 }
 
-/// An event from the hub: its state topic follows, and every event goes to `events`.
+/// An event from the hub: kept, and published when the broker is there; every event also
+/// goes to `events`.
 fn on_event(client: &AsyncClient, t: &Topics, ev: &crate::control::Event, last: &Shared) {
     let f = &ev.fields;
     let text = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_string);
+    let mut l = lock(last);
+    let live = l.connected;
     match ev.name {
         "state" => {
             if let Some(s) = text("state") {
-                publish_state(client, t, &s);
+                if live {
+                    publish_state(client, t, &s);
+                }
+                l.state = Some(s);
             }
         }
         "mute" => {
             if let Some(m) = f.get("muted").and_then(Value::as_bool) {
-                publish_retained(client, &t.state("mute"), if m { "ON" } else { "OFF" });
+                if live {
+                    publish_retained(client, &t.state("mute"), if m { "ON" } else { "OFF" });
+                }
+                l.muted = Some(m);
             }
         }
         "volume" => {
             if let Some(v) = f.get("volume").and_then(Value::as_u64) {
-                publish_retained(client, &t.state("volume"), &v.to_string());
+                if live {
+                    publish_retained(client, &t.state("volume"), &v.to_string());
+                }
+                l.volume = Some(v);
             }
         }
         "heard" | "said" | "error" => {
@@ -356,25 +460,33 @@ fn on_event(client: &AsyncClient, t: &Topics, ev: &crate::control::Event, last: 
             } else {
                 "text"
             }) {
-                publish_text(client, t, text_sensor(ev.name), &s);
-                if let Ok(mut l) = last.lock() {
-                    let slot = match ev.name {
-                        "heard" => &mut l.heard,
-                        "said" => &mut l.said,
-                        _ => &mut l.error,
-                    };
-                    *slot = Some(s);
+                if live {
+                    publish_text(client, t, text_sensor(ev.name), &s);
+                }
+                match ev.name {
+                    "heard" => l.heard = Some(s),
+                    "said" => l.said = Some(s),
+                    _ => l.error = Some(s),
                 }
             }
         }
         _ => {}
     }
-    let _ = client.try_publish(t.events(), QoS::AtMostOnce, false, ev.line.clone());
+    if live {
+        let _ = client.try_publish(t.events(), QoS::AtMostOnce, false, ev.line.clone());
+    }
 }
 
-/// A message on a command topic (or Home Assistant's status).
-async fn on_message(client: &AsyncClient, t: &Topics, hub: &Handle, topic: &str, payload: &[u8]) {
-    if topic == t.ha_status() {
+/// A message on a command topic (or Home Assistant's status): parsed here, handed to the
+/// command task.
+fn on_message(
+    client: &AsyncClient,
+    t: &Topics,
+    commands: &tokio::sync::mpsc::Sender<(String, Command)>,
+    topic: &str,
+    payload: &[u8],
+) {
+    if topic == t.ha_status() || topic == HA_STATUS {
         if payload == b"online" {
             log::info!("mqtt: Home Assistant is back: discovery published again");
             publish_discovery(client, t);
@@ -396,9 +508,8 @@ async fn on_message(client: &AsyncClient, t: &Topics, hub: &Handle, topic: &str,
             return;
         }
     };
-    let answer = hub.ask(command).await;
-    if answer.get("ok") != Some(&Value::Bool(true)) {
-        log::warn!("mqtt: {what}: {}", outside(&answer.to_string(), 300));
+    if commands.try_send((what.to_string(), command)).is_err() {
+        log::warn!("mqtt: {what} dropped: too many commands are waiting for the daemon");
     }
 }
 

@@ -35,7 +35,7 @@ pub fn argv(tool: &CommandTool, args: &Map<String, Value>) -> Vec<String> {
 /// A program started the way every tool process is: piped stdin/stdout/stderr, a process group
 /// of its own (so it can be killed whole), killed if dropped, without the daemon's secrets in
 /// its environment.
-pub(super) fn tool_process(
+pub(crate) fn tool_process(
     program: impl AsRef<std::ffi::OsStr>,
     args: &[String],
 ) -> tokio::process::Command {
@@ -54,7 +54,7 @@ pub(super) fn tool_process(
 
 /// Kills the tool's whole process group when dropped (timeout, cancellation, daemon stop),
 /// unless the tool has already been reaped: a shell script's children go too.
-pub(super) struct Group(pub(super) Option<i32>);
+pub(crate) struct Group(pub(crate) Option<i32>);
 
 impl Drop for Group {
     fn drop(&mut self) {

@@ -72,6 +72,9 @@ import json, sys
 from prometheus_client.parser import text_string_to_metric_families
 out = {}
 for fam in text_string_to_metric_families(open(sys.argv[1]).read()):
+    # Typed as written: a counter family that lost its TYPE line would come out "unknown".
+    if fam.name.startswith("gemlive_") and fam.type not in ("counter", "gauge"):
+        sys.exit(f"{fam.name} is {fam.type}")
     for s in fam.samples:
         labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
         out[s.name + ("{" + labels + "}" if labels else "")] = s.value
@@ -161,7 +164,7 @@ async fn announce_silence_hooks_and_metrics() {
         .await
         .unwrap_or_else(|_| panic!("announce opens a session\n{}", rig.logs()))
         .unwrap();
-    let _setup = conn.recv().await;
+    let _setup = timeout(Duration::from_secs(10), conn.recv()).await;
     conn.send(&setup_complete()).await.unwrap();
     let text = next_json(&mut conn, Duration::from_secs(3), |v| {
         v["realtimeInput"]["text"].is_string()
@@ -169,7 +172,7 @@ async fn announce_silence_hooks_and_metrics() {
     .await
     .unwrap_or_else(|| panic!("the announcement reaches the model\n{}", rig.logs()));
     let text = text["realtimeInput"]["text"].as_str().unwrap_or_default();
-    assert!(text.ends_with("Dinner is ready."), "{text}");
+    assert!(text.ends_with("\"Dinner is ready.\""), "{text}");
     conn.send(&json!({"serverContent": {"outputTranscription": {"text": "Dinner is ready."}}}))
         .await
         .unwrap();
@@ -206,7 +209,17 @@ async fn announce_silence_hooks_and_metrics() {
     assert!(http_get(port, "/other").starts_with("HTTP/1.1 404"));
     let (code, _) = ctl(&rig, &["end"]);
     assert_eq!(code, 0);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The hooks run behind the events (the slow one takes its 1 s): wait for the last one.
+    let end = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < end
+        && !std::fs::read_to_string(&seen_file)
+            .unwrap_or_default()
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("state ") && l.contains("\"idle\""))
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     rig.terminate();
     let status = rig.wait(Duration::from_secs(10)).unwrap();
