@@ -20,15 +20,15 @@
 #      at the sysroot, and bindgen's clang pointed at the cross libc headers.
 #   5. prints the binary's size, the shared libraries it needs and its highest GLIBC_ symbol
 #      version, and FAILS if that is above 2.36 (Raspberry Pi OS / Debian bookworm) or if the
-#      stripped binary is larger than $MAX_BYTES (default 5 MB: the budget once the owner's
-#      tools came in; it was 4 MB before).
+#      stripped binary is larger than $MAX_BYTES (default 5.5 MB: the budget once MQTT came in;
+#      5 MB with the owner's tools, 4 MB before them).
 # Result: target/<triple>/release/gemlive (stripped by profile.release).
 #
 # env: CROSS_DIR    cache dir for sysroots and apt lists (default /tmp/gemlive-cross)
 #      SUITE        Debian suite of the target libraries (default bookworm)
 #      APT_MAX_AGE  seconds before the private package lists are refreshed (default 86400)
 #      GLIBC_MAX    highest allowed GLIBC_ symbol version (default 2.36)
-#      MAX_BYTES    largest allowed stripped binary (default 5000000)
+#      MAX_BYTES    largest allowed stripped binary (default 5500000)
 #      CROSS_NO_INSTALL=1  never run apt-get install / rustup (fail if something is missing)
 # Also sourceable by the other cross/ scripts: `. cross/build.sh --lib` defines the functions only.
 # shellcheck disable=SC2015  # `A && B || die` is meant: die unless both hold
@@ -39,7 +39,7 @@ CROSS_DIR=${CROSS_DIR:-/tmp/gemlive-cross}
 SUITE=${SUITE:-bookworm}
 APT_MAX_AGE=${APT_MAX_AGE:-86400}
 GLIBC_MAX=${GLIBC_MAX:-2.36}
-MAX_BYTES=${MAX_BYTES:-5000000}
+MAX_BYTES=${MAX_BYTES:-5500000}
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
