@@ -1962,8 +1962,8 @@ impl Daemon {
                 }
                 A::Close(why) => {
                     log::info!("session ended: {why}");
-                    if let Some((at, note)) = self.announce.take() {
-                        self.drop_announcement(at, note, "the session ended before it was ready");
+                    if let Some((at, _)) = self.announce.take() {
+                        self.drop_announcement(at, "the session ended before it was ready");
                     }
                     if self.cfg.audio.echo != EchoMode::None {
                         log::info!("session {}", self.stats.echo.summary());
@@ -2050,7 +2050,7 @@ impl Daemon {
     fn send_announcement(&mut self) {
         if let Some((at, note)) = self.announce.take() {
             if at.elapsed() > ANNOUNCE_FOR {
-                self.drop_announcement(at, note, "it waited too long for a session");
+                self.drop_announcement(at, "it waited too long for a session");
                 return;
             }
             log::info!("announce: sent to the model");
@@ -2059,8 +2059,7 @@ impl Daemon {
     }
 
     /// An announcement that will not be said: an old one must not surprise anyone later.
-    fn drop_announcement(&mut self, at: Instant, note: String, why: &str) {
-        let _ = note;
+    fn drop_announcement(&mut self, at: Instant, why: &str) {
         let why = format!(
             "an announcement from {:.0} s ago was not said: {why}",
             at.elapsed().as_secs_f64()

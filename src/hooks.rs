@@ -70,7 +70,7 @@ fn check(p: &Path) {
     }
 }
 
-async fn run(program: &PathBuf, ev: &Event, timeout: Duration) {
+async fn run(program: &Path, ev: &Event, timeout: Duration) {
     // As a tool's process: its own process group (killed whole, a script's children too),
     // none of the daemon's secrets or its systemd sockets in the environment.
     let mut cmd = crate::tools::command::tool_process(program, &[]);

@@ -11,44 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gemlive::demo::Rig;
-use gemlive::standin::{client_audio, setup_complete, Conn, FromClient, StandIn};
+use gemlive::standin::{setup_complete, Conn, StandIn};
 use serde_json::Value;
-use support::{exe, pcm, KEY};
+use support::{ctl, exe, pcm, KEY};
 use tokio::time::{timeout, Instant};
-
-fn ctl(rig: &Rig, args: &[&str]) -> (i32, Value, String) {
-    let out = Command::new(exe())
-        .arg("--config")
-        .arg(&rig.config_path)
-        .arg("ctl")
-        .args(args)
-        .env_remove("GEMLIVE_CONFIG")
-        .output()
-        .expect("gemlive ctl");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        v,
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Mic audio and whether `audioStreamEnd` came, for `d`.
 async fn listen(conn: &mut Conn, d: Duration) -> (usize, bool) {
-    let (mut bytes, mut ended) = (0, false);
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if let Ok(Some(FromClient::Json(v))) = timeout(Duration::from_millis(50), conn.recv()).await
-        {
-            if let Some(a) = client_audio(&v) {
-                bytes += a.len();
-            } else if v["realtimeInput"]["audioStreamEnd"] == true {
-                ended = true;
-            }
-        }
-    }
-    (bytes, ended)
+    support::mic_for(conn, d, &mut Vec::new()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

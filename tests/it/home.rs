@@ -3,7 +3,7 @@
 //! killed), and metrics (`[metrics]`: the textfile parsed by prometheus-client from PyPI, its
 //! counters equal to the log's; the HTTP listener) — the real daemon on a file-PCM mic.
 
-use crate::support::{self, exe, pcm, tool_call, KEY};
+use crate::support::{self, exe, free_port, pcm, tool_call, KEY};
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -16,16 +16,8 @@ use serde_json::{json, Value};
 use tokio::time::{timeout, Instant};
 
 fn ctl(rig: &Rig, args: &[&str]) -> (i32, Value) {
-    let out = Command::new(exe())
-        .arg("--config")
-        .arg(&rig.config_path)
-        .arg("ctl")
-        .args(args)
-        .env_remove("GEMLIVE_CONFIG")
-        .output()
-        .expect("gemlive ctl");
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), v)
+    let (code, v, _) = support::ctl(rig, args);
+    (code, v)
 }
 
 /// The first client message (not mic audio) that `want` accepts, within `d`.
@@ -46,13 +38,6 @@ fn script(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn http_get(port: u16, path: &str) -> String {

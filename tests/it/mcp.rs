@@ -20,14 +20,9 @@ use crate::support::{
 
 const SEC: usize = 32_000;
 
-/// The test servers' virtual environment.
+/// The test servers' virtual environment, with the MCP servers in it.
 fn venv() -> PathBuf {
-    let v = std::env::var_os("GEMLIVE_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/gemlive-test/venv")
-        });
+    let v = crate::support::venv();
     assert!(
         v.join("bin/mcp-server-time").exists(),
         "no MCP test servers in {}: run `bash .ci/deps --test` (it installs mcp and mcp-server-time from PyPI there)",

@@ -9,7 +9,7 @@
 //! again; SIGKILL turns availability offline (the last will); `check-config --online` reaches
 //! the broker.
 
-use crate::support::{exe, pcm, KEY};
+use crate::support::{self, exe, free_port, pcm, KEY};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gemlive::demo::Rig;
-use gemlive::standin::{client_audio, server_audio, setup_complete, Conn, FromClient, StandIn};
+use gemlive::standin::{server_audio, setup_complete, Conn, StandIn};
 use serde_json::{json, Value};
 use tokio::time::{timeout, Instant};
 
@@ -161,30 +161,9 @@ fn publish(port: u16, topic: &str, payload: &str) {
     assert!(st.success(), "mosquitto_pub {topic}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Mic audio bytes and whether `audioStreamEnd` came, over `d`; other messages are kept.
 async fn listen(conn: &mut Conn, d: Duration, other: &mut Vec<Value>) -> (usize, bool) {
-    let (mut bytes, mut ended) = (0, false);
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if let Ok(Some(FromClient::Json(v))) = timeout(Duration::from_millis(50), conn.recv()).await
-        {
-            if let Some(a) = client_audio(&v) {
-                bytes += a.len();
-            } else if v["realtimeInput"]["audioStreamEnd"] == true {
-                ended = true;
-            } else {
-                other.push(v);
-            }
-        }
-    }
-    (bytes, ended)
+    support::mic_for(conn, d, other).await
 }
 
 /// The retained discovery configs, as Home Assistant gets them when it subscribes (a fresh

@@ -430,3 +430,56 @@ pub fn venv() -> PathBuf {
     );
     v
 }
+
+/// `gemlive ctl ARGS...` against the rig's daemon: exit code, the answer line as JSON (Null if
+/// none), stderr.
+pub fn ctl(rig: &gemlive::demo::Rig, args: &[&str]) -> (i32, Value, String) {
+    let out = std::process::Command::new(exe())
+        .arg("--config")
+        .arg(&rig.config_path)
+        .arg("ctl")
+        .args(args)
+        .env_remove("GEMLIVE_CONFIG")
+        .output()
+        .expect("gemlive ctl");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap_or(-1),
+        v,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Mic audio bytes and whether `audioStreamEnd` came on `conn` during `d`; the other client
+/// messages go to `other`.
+pub async fn mic_for(
+    conn: &mut gemlive::standin::Conn,
+    d: Duration,
+    other: &mut Vec<Value>,
+) -> (usize, bool) {
+    let (mut bytes, mut ended) = (0, false);
+    let end = tokio::time::Instant::now() + d;
+    while tokio::time::Instant::now() < end {
+        if let Ok(Some(FromClient::Json(v))) =
+            tokio::time::timeout(Duration::from_millis(50), conn.recv()).await
+        {
+            if let Some(a) = client_audio(&v) {
+                bytes += a.len();
+            } else if v["realtimeInput"]["audioStreamEnd"] == true {
+                ended = true;
+            } else {
+                other.push(v);
+            }
+        }
+    }
+    (bytes, ended)
+}
