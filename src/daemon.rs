@@ -27,18 +27,19 @@ use crate::audio::capture::{self, CaptureControl, CaptureEvent};
 use crate::audio::playback::{self, PlaybackHandle};
 use crate::audio::{echo, AudioStats, PcmChunk, FRAME_BYTES, INPUT_RATE_HZ};
 use crate::button::{Button, ButtonError, ButtonEvent, Edge, Led, Press, PressTracker};
-use crate::config::{ApiKey, ButtonMode, Config, EchoMode, MuteMode, Wake};
+use crate::config::{ApiKey, Auth, ButtonMode, Config, EchoMode, MuteMode, Wake};
 use crate::lifecycle::{self, Lifecycle, LifecycleConfig};
 use crate::live::conn::{self, Conn, Event as ConnEvent};
 use crate::live::policy::HANDLE_LIFETIME;
 use crate::live::proto::{write_audio_json, ClientMessage, ServerEvent, SetupParams};
 use crate::live::resume_store;
 use crate::live::session::{Frame, SessionError};
-use crate::live::setup::{build_setup, SessionSettings};
+use crate::live::setup::{build_setup, SessionSettings, Tuning};
 use crate::live::supervisor::{
     self, ConnId, DialFailure, Effect, Input as SvInput, MachineInput, Outgoing, Role, Supervisor,
 };
 use crate::live::transport::Endpoint;
+use crate::live::Credentials;
 use crate::machine::{Action, Input, Machine, State};
 use crate::service::{error_chain, join_or_leave, notify, outside, Hangups};
 use crate::silence::SilencePause;
@@ -388,7 +389,71 @@ pub fn session_settings(cfg: &Config) -> SessionSettings {
         )),
         tools: tools::Toolbox::new(&cfg.tools, cfg.video.enabled).declarations(),
         manual_activity: cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk,
+        tuning: tuning(&cfg.live),
     }
+}
+
+/// The conversation settings of `[live]`, in wire terms; each only when set.
+fn tuning(l: &crate::config::LiveConfig) -> Tuning {
+    use crate::config::Sensitivity;
+    use crate::live::proto::{EndSensitivity, StartSensitivity};
+    Tuning {
+        language_code: l.language_code.clone(),
+        start_sensitivity: l.vad_start_sensitivity.map(|s| match s {
+            Sensitivity::Low => StartSensitivity::Low,
+            Sensitivity::High => StartSensitivity::High,
+        }),
+        end_sensitivity: l.vad_end_sensitivity.map(|s| match s {
+            Sensitivity::Low => EndSensitivity::Low,
+            Sensitivity::High => EndSensitivity::High,
+        }),
+        prefix_padding_ms: l.vad_prefix_padding_ms,
+        silence_ms: l.vad_silence_ms,
+        no_interruption: !l.barge_in,
+        google_search: l.google_search,
+        thinking_level: l.thinking_level.map(|t| t.wire_name()),
+        temperature: l.temperature,
+        proactive_audio: l.proactive_audio,
+        affective_dialog: l.affective_dialog,
+    }
+}
+
+/// Where connections get their credential: the API key, or `[live] auth = "ephemeral"`'s
+/// token source (its bearer file read now, so that a bad one stops the start).
+pub fn credentials(cfg: &Config, key: Option<ApiKey>) -> anyhow::Result<Arc<dyn Credentials>> {
+    let l = &cfg.live;
+    match l.auth {
+        Auth::ApiKey => match key {
+            Some(k) => Ok(Arc::new(k)),
+            None => anyhow::bail!("no API key"),
+        },
+        Auth::Ephemeral => Ok(Arc::new(crate::token::TokenSource::new(
+            token_source(l)?,
+            // A resumed connection may live its whole age on the token, and its dial takes up
+            // to the setup timeout.
+            Duration::from_secs(l.max_connection_age_s) + Duration::from_millis(l.setup_timeout_ms),
+        ))),
+    }
+}
+
+/// The token source `[live]` names.
+pub fn token_source(l: &crate::config::LiveConfig) -> anyhow::Result<crate::token::Source> {
+    use crate::token::Source;
+    if !l.token_command.is_empty() {
+        return Ok(Source::Command(l.token_command.clone()));
+    }
+    let Some(url) = &l.token_url else {
+        anyhow::bail!("auth = \"ephemeral\" needs token_command or token_url in [live]");
+    };
+    let url = crate::token::check_url(url).map_err(|e| anyhow::anyhow!("token_url: {e}"))?;
+    let bearer = match &l.token_bearer_file {
+        Some(p) => Some(
+            crate::service::read_secret(p, "token_bearer_file", 4096)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Source::Url { url, bearer })
 }
 
 fn supervisor_settings(cfg: &Config, seed: u32) -> supervisor::Settings {
@@ -532,7 +597,7 @@ impl HandleKeeper {
 struct Daemon {
     cfg: Config,
     endpoint: Endpoint,
-    key: ApiKey,
+    credentials: Arc<dyn Credentials>,
     settings: SessionSettings,
     player: PlaybackHandle,
     stats: Arc<AudioStats>,
@@ -695,7 +760,7 @@ struct ToolDone {
 /// configuration the daemon cannot run with ends it early.
 pub async fn run(
     cfg: Config,
-    key: ApiKey,
+    credentials: Arc<dyn Credentials>,
     shutdown: impl Future<Output = &'static str>,
 ) -> anyhow::Result<RunSummary> {
     let button_needed =
@@ -864,7 +929,7 @@ pub async fn run(
         sv,
         cfg,
         endpoint,
-        key,
+        credentials,
         player,
         stats: stats.clone(),
         mic_rx,
@@ -1196,7 +1261,8 @@ impl Daemon {
                     }
                     let dial = conn::Dial {
                         endpoint: self.endpoint.clone(),
-                        key: self.key.clone(),
+                        credentials: self.credentials.clone(),
+                        new_session: handle.is_none(),
                         setup,
                         setup_timeout: Duration::from_millis(self.cfg.live.setup_timeout_ms),
                         max_message_bytes: self.cfg.live.max_message_kb as usize * 1024,

@@ -41,6 +41,7 @@ pub mod probe;
 pub mod service;
 pub mod silence;
 pub mod standin;
+pub mod token;
 pub mod tools;
 pub mod video;
 pub mod wake;

@@ -93,8 +93,15 @@ fn check_config(path: &std::path::Path) -> ExitCode {
 /// Validates the file and the key, printing the effective settings; the config when both pass.
 fn check_offline(path: &std::path::Path) -> Result<config::Config, ExitCode> {
     let cfg = load(path)?;
-    let key = config::api_key_status(&cfg.live, env);
+    let key = if cfg.live.auth == config::Auth::Ephemeral {
+        Ok(None)
+    } else {
+        config::api_key_status(&cfg.live, env)
+    };
     print!("{}", config::summary(&cfg, &key));
+    for w in config::warnings(&cfg) {
+        println!("warning: {w}");
+    }
     let (problems, notes) = gemlive::tools::check(&cfg.tools);
     for n in &notes {
         println!("note: {n}");
@@ -109,7 +116,14 @@ fn check_offline(path: &std::path::Path) -> Result<config::Config, ExitCode> {
     if !problems.is_empty() {
         return Err(ExitCode::from(EX_CONFIG));
     }
-    // The broker's password and CA files are read as the daemon would read them.
+    // The token source's bearer file, and the broker's password and CA files, are read as
+    // the daemon would read them.
+    if cfg.live.auth == config::Auth::Ephemeral {
+        if let Err(e) = gemlive::daemon::token_source(&cfg.live) {
+            eprintln!("{}: {}", path.display(), error_chain(e.as_ref()));
+            return Err(ExitCode::from(EX_CONFIG));
+        }
+    }
     if let Err(e) = gemlive::daemon::mqtt_settings(&cfg)
         .and_then(|s| s.map_or(Ok(()), |s| gemlive::mqtt::check(&s)))
     {
@@ -274,11 +288,24 @@ fn check_online(path: &std::path::Path) -> ExitCode {
         Err(code) => return code,
     };
     // A missing key passes the offline check (it says "missing"); online it is an error.
-    let key = match config::resolve_api_key(&cfg.live, env) {
-        Ok(Some((key, _))) => key,
-        _ => return ExitCode::from(EX_CONFIG),
+    let key = if cfg.live.auth == config::Auth::Ephemeral {
+        None
+    } else {
+        match config::resolve_api_key(&cfg.live, env) {
+            Ok(Some((key, _))) => {
+                service::redact(key.expose());
+                Some(key)
+            }
+            _ => return ExitCode::from(EX_CONFIG),
+        }
     };
-    service::redact(key.expose());
+    let credentials = match gemlive::daemon::credentials(&cfg, key) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gemlive: {}", error_chain(e.as_ref()));
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
     println!(
         "\nonline: opening a session at {} with model {} ...",
         cfg.live.endpoint, cfg.live.model
@@ -302,7 +329,17 @@ fn check_online(path: &std::path::Path) -> ExitCode {
             }
         }
     }
-    let code = match rt.block_on(gemlive::probe::open_and_close(&cfg, &key)) {
+    if cfg.live.auth == config::Auth::Ephemeral {
+        println!("online: asking the token source for a token ...");
+    }
+    let opened = rt.block_on(async {
+        let cred = credentials
+            .credential(true)
+            .await
+            .map_err(gemlive::live::session::SessionError::Credentials)?;
+        gemlive::probe::open_and_close(&cfg, &cred).await
+    });
+    let code = match opened {
         Ok(o) => {
             println!(
                 "online: OK: {} accepted the key and model {} (setupComplete after {} ms{}); closed with 1000",
@@ -530,18 +567,30 @@ fn run(path: &std::path::Path, level_forced: bool) -> ExitCode {
     };
     service::set_level_forced(level_forced);
     service::apply_config_level(cfg.service.log_level.filter());
-    let key = match config::resolve_api_key(&cfg.live, env) {
-        Ok(Some((key, source))) => {
-            service::redact(key.expose());
-            log::info!("API key: set (from {source})");
-            key
+    let key = if cfg.live.auth == config::Auth::Ephemeral {
+        log::info!("auth: ephemeral tokens, no API key on this box");
+        None
+    } else {
+        match config::resolve_api_key(&cfg.live, env) {
+            Ok(Some((key, source))) => {
+                service::redact(key.expose());
+                log::info!("API key: set (from {source})");
+                Some(key)
+            }
+            Ok(None) => {
+                eprintln!("gemlive: no API key: put it in {} (chmod 600), or set api_key_file in [live], GEMINI_API_KEY, or the systemd credential gemini-api-key", config::SERVICE_KEY_FILE);
+                return ExitCode::from(EX_CONFIG);
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EX_CONFIG);
+            }
         }
-        Ok(None) => {
-            eprintln!("gemlive: no API key: put it in {} (chmod 600), or set api_key_file in [live], GEMINI_API_KEY, or the systemd credential gemini-api-key", config::SERVICE_KEY_FILE);
-            return ExitCode::from(EX_CONFIG);
-        }
+    };
+    let credentials = match gemlive::daemon::credentials(&cfg, key) {
+        Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("gemlive: {}", error_chain(e.as_ref()));
             return ExitCode::from(EX_CONFIG);
         }
     };
@@ -549,7 +598,11 @@ fn run(path: &std::path::Path, level_forced: bool) -> ExitCode {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    match rt.block_on(gemlive::daemon::run(cfg, key, service::stop_signal())) {
+    match rt.block_on(gemlive::daemon::run(
+        cfg,
+        credentials,
+        service::stop_signal(),
+    )) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             log::error!("{}", error_chain(e.as_ref()));

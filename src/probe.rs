@@ -9,7 +9,7 @@ use crate::live::policy::Failure;
 use crate::live::session::{self, SessionError};
 use crate::live::setup::build_setup;
 use crate::live::transport::{ConnectError, Endpoint};
-use crate::live::ApiKey;
+use crate::live::Credential;
 
 /// A session that opened.
 #[derive(Debug)]
@@ -20,14 +20,14 @@ pub struct Opened {
 }
 
 /// Connects, sends the daemon's exact `setup`, waits for `setupComplete`, closes with 1000.
-pub async fn open_and_close(cfg: &Config, key: &ApiKey) -> Result<Opened, SessionError> {
+pub async fn open_and_close(cfg: &Config, cred: &Credential) -> Result<Opened, SessionError> {
     let endpoint = Endpoint::parse(&cfg.live.endpoint).map_err(ConnectError::from)?;
     let setup = build_setup(&crate::daemon::session_settings(cfg), None).to_json();
     let timeout = Duration::from_millis(cfg.live.setup_timeout_ms);
     let t0 = Instant::now();
     let (mut ws, session_id) = session::open(
         &endpoint,
-        key,
+        cred,
         &setup,
         timeout,
         cfg.live.max_message_kb as usize * 1024,
@@ -104,6 +104,9 @@ pub fn advice(e: &SessionError, cfg: &Config) -> String {
         SessionError::Socket(_) => {
             "the connection broke during setup; try again in a minute".to_string()
         }
+        SessionError::Credentials(_) => "the token source gave no token: run token_command by \
+             hand (or fetch token_url) and read what it says"
+            .to_string(),
     }
 }
 

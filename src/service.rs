@@ -83,6 +83,14 @@ pub fn redact(secret: &str) {
     }
 }
 
+/// Stops redacting a secret that is no longer in use (a replaced token), so that the list
+/// does not grow for as long as the daemon runs.
+pub fn unredact(secret: &str) {
+    if let Ok(mut s) = SECRETS.write() {
+        s.retain(|k| k != secret);
+    }
+}
+
 fn scrub(mut msg: String) -> String {
     if let Ok(secrets) = SECRETS.read() {
         for s in secrets.iter() {

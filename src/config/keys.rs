@@ -298,8 +298,13 @@ mod tests {
                 continue;
             };
             for n in names {
-                // wake = "button" and push-to-talk need a button.
-                let text = if k.section == "button" {
+                // wake = "button" and push-to-talk need a button; tokens need a source.
+                let text = if k.name == "auth" {
+                    format!("[live]\nauth = \"{n}\"\ntoken_command = \"/bin/true\"\n").replace(
+                        "auth = \"api_key\"\ntoken_command = \"/bin/true\"\n",
+                        "auth = \"api_key\"\n",
+                    )
+                } else if k.section == "button" {
                     format!("[button]\nline = \"GPIO17\"\n{} = \"{n}\"\n", k.name)
                 } else {
                     format!(

@@ -132,6 +132,9 @@ choice_from_item! {
     ButtonMode => ButtonMode::ALL, ButtonMode::as_str;
     MuteMode => MuteMode::ALL, MuteMode::as_str;
     LogLevel => LogLevel::ALL, LogLevel::as_str;
+    Sensitivity => Sensitivity::ALL, Sensitivity::as_str;
+    ThinkingLevel => ThinkingLevel::ALL, ThinkingLevel::as_str;
+    Auth => Auth::ALL, Auth::as_str;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,6 +334,7 @@ impl<'a> Ctx<'a> {
         live.resolve_into(self, &mut cfg.live)?;
         self.check_compression(&cfg.live, &live)?;
         self.check_liveness(&cfg.live, &live)?;
+        self.check_auth(&mut cfg.live, &live)?;
         audio.resolve_into(self, &mut cfg.audio)?;
         video.resolve_into(self, &mut cfg.video)?;
         session.resolve_into(self, &mut cfg.session)?;
@@ -436,26 +440,114 @@ impl<'a> Ctx<'a> {
         )
     }
 
-    /// One of [`VOICES`], case-insensitive, stored in canonical case.
+    /// A known voice (case-insensitive) is stored in its canonical case; any other name is
+    /// kept as written, because the service adds voices faster than a release does. Unknown
+    /// names are warned about by [`super::warnings`].
     fn voice(&self, it: &Item<'_>) -> Result<String, ConfigError> {
         let s = self.string(it, "a string (voice name)")?.trim();
-        match VOICES.iter().find(|v| v.eq_ignore_ascii_case(s)) {
-            Some(v) => Ok(v.to_string()),
-            None => {
-                let hint = suggest_voice(s)
-                    .map(|v| format!("did you mean {v}? "))
-                    .unwrap_or_default();
-                Err(self.at(
+        if let Some(v) = VOICES.iter().find(|v| v.eq_ignore_ascii_case(s)) {
+            return Ok(v.to_string());
+        }
+        let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if s.is_empty() || s.len() > 64 || !s.chars().all(ok) {
+            return Err(self.at(
+                it.span.clone(),
+                format!(
+                    "invalid value {} for voice in [live]; a voice name is letters, digits, \
+                     `-`, `_` and `.` (at most 64), e.g. \"{DEFAULT_VOICE}\"",
+                    quote(s)
+                ),
+            ));
+        }
+        Ok(s.to_string())
+    }
+
+    /// A BCP-47 tag: a 2–3 letter language, then subtags of 1–8 letters or digits.
+    fn language_code(&self, it: &Item<'_>) -> Result<Option<String>, ConfigError> {
+        let s = self
+            .string(it, "a string (a language tag such as \"de-DE\")")?
+            .trim();
+        let mut parts = s.split('-');
+        let lang_ok = parts.next().is_some_and(|l| {
+            (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic())
+        });
+        let rest_ok = parts
+            .all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+        if lang_ok && rest_ok && s.len() <= 35 {
+            return Ok(Some(s.to_string()));
+        }
+        Err(self.at(
+            it.span.clone(),
+            format!(
+                "invalid value {} for language_code in [live]; expected a BCP-47 language tag \
+                 such as \"de-DE\", \"en-US\" or \"fr\"",
+                quote(s)
+            ),
+        ))
+    }
+
+    fn temperature(&self, it: &Item<'_>) -> Result<Option<f64>, ConfigError> {
+        let (lo, hi) = float_range("live", "temperature");
+        let v = match it.value {
+            Value::Float(f) => *f,
+            Value::Integer(n) => *n as f64,
+            _ => return Err(self.wrong_type(it, &format!("a number in {lo:.1}..={hi:.1}"))),
+        };
+        if (lo..=hi).contains(&v) {
+            return Ok(Some(v));
+        }
+        Err(self.at(
+            it.span.clone(),
+            format!("invalid value {v} for temperature in [live]; allowed: {lo:.1}..={hi:.1}"),
+        ))
+    }
+
+    /// A program path, or a list: the program (a path) and its arguments.
+    fn token_command(&self, it: &Item<'_>) -> Result<Vec<String>, ConfigError> {
+        let example = "/usr/local/bin/gemlive-token";
+        let (program, args): (&Value, &[Value]) = match it.value {
+            Value::Array(a) if !a.is_empty() => (&a[0], &a[1..]),
+            Value::Array(_) => {
+                return Err(self.at(
                     it.span.clone(),
                     format!(
-                        "invalid value {} for voice in [live]; {hint}allowed \
-                         (case-insensitive): {}",
-                        quote(s),
-                        VOICES.join(", ")
+                        "invalid value [] for token_command in [live]; give the program, e.g. \
+                         [\"{example}\"], or remove the line"
                     ),
                 ))
             }
+            v => (v, &[]),
+        };
+        let sub = |value| Item {
+            table: it.table,
+            key: it.key,
+            value,
+            span: it.span.clone(),
+        };
+        let mut argv = vec![self
+            .some_path(&sub(program), example)?
+            .display()
+            .to_string()];
+        for a in args {
+            argv.push(self.string(&sub(a), "a list of strings")?.to_string());
         }
+        Ok(argv)
+    }
+
+    /// `https://` anywhere, `http://` only to loopback: the box's own credential goes with it.
+    fn token_url(&self, it: &Item<'_>) -> Result<Option<String>, ConfigError> {
+        let s = self.string(it, "a string (https://…)")?.trim();
+        crate::token::check_url(s).map_err(|e| {
+            self.at(
+                it.span.clone(),
+                format!("invalid value {} for token_url in [live]: {e}", quote(s)),
+            )
+        })?;
+        Ok(Some(s.to_string()))
+    }
+
+    fn token_bearer_file(&self, it: &Item<'_>) -> Result<Option<PathBuf>, ConfigError> {
+        self.some_path(it, "/etc/gemlive/token-bearer").map(Some)
     }
 
     /// A path; `~` is refused, a relative path is relative to the config file's directory.
@@ -1139,6 +1231,59 @@ impl<'a> Ctx<'a> {
 
     /// `dead_after_s` must exceed `ping_interval_s`. The error sits at `dead_after_s`'s value if
     /// the file sets it, else at `ping_interval_s`'s.
+    /// Ephemeral tokens need exactly one token source; a token source needs them. Without an
+    /// `endpoint` of its own, an ephemeral box dials the constrained method.
+    fn check_auth(&self, l: &mut LiveConfig, raw: &RawLive) -> Result<(), ConfigError> {
+        let span = |v: &RawValue| v.as_ref().map_or(0..0, |v| v.span());
+        let sources = [
+            ("token_command", &raw.token_command),
+            ("token_url", &raw.token_url),
+            ("token_bearer_file", &raw.token_bearer_file),
+        ];
+        match l.auth {
+            Auth::ApiKey => {
+                if let Some((key, v)) = sources.iter().find(|(_, v)| v.is_some()) {
+                    return Err(self.at(
+                        span(v),
+                        format!(
+                            "{key} in [live] is only used with auth = \"ephemeral\"; add that \
+                             line, or remove this one"
+                        ),
+                    ));
+                }
+            }
+            Auth::Ephemeral => {
+                let command = !l.token_command.is_empty();
+                let url = l.token_url.is_some();
+                if command && url {
+                    return Err(self.at(
+                        span(&raw.token_url),
+                        "token_command and token_url in [live] are two token sources; keep one",
+                    ));
+                }
+                if !command && !url {
+                    return Err(self.at(
+                        span(&raw.auth),
+                        "auth = \"ephemeral\" in [live] needs a token source: token_command (a \
+                         program printing a token) or token_url (an https:// URL answering \
+                         with one)",
+                    ));
+                }
+                if command && raw.token_bearer_file.is_some() {
+                    return Err(self.at(
+                        span(&raw.token_bearer_file),
+                        "token_bearer_file in [live] goes with token_url, not token_command \
+                         (give the program its credential yourself)",
+                    ));
+                }
+                if raw.endpoint.is_none() {
+                    l.endpoint = crate::live::transport::CONSTRAINED_ENDPOINT.to_string();
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check_liveness(&self, l: &LiveConfig, raw: &RawLive) -> Result<(), ConfigError> {
         let (ping, dead) = (l.ping_interval_s, l.dead_after_s);
         let (pings, deads) = (

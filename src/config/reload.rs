@@ -138,7 +138,21 @@ model = "other-model"
 voice = "Puck"
 system_instruction = "be brief"
 media_resolution = "high"
+language_code = "de-DE"
+vad_start_sensitivity = "low"
+vad_end_sensitivity = "high"
+vad_prefix_padding_ms = 100
+vad_silence_ms = 900
+barge_in = false
+google_search = true
+thinking_level = "low"
+temperature = 0.4
+proactive_audio = true
+affective_dialog = false
 api_key_file = "/k"
+auth = "ephemeral"
+token_url = "https://tokens.example.com/box"
+token_bearer_file = "bearer"
 input_transcription = false
 output_transcription = false
 setup_timeout_ms = 20000
@@ -229,7 +243,10 @@ node_id = "kitchen"
         let path = std::path::Path::new("/x.toml");
         let old = Config::with_defaults(path);
         let new = parse_str(CHANGED, path).expect("the changed file parses");
-        for k in KEYS.iter().filter(|k| k.name != "line") {
+        // `line` and `token_command` have alternatives (chip + offset, token_url) that the
+        // file sets instead.
+        let alternative = |n: &str| n == "line" || n == "token_command";
+        for k in KEYS.iter().filter(|k| !alternative(k.name)) {
             let what = format!("[{}] {}", k.section, k.name);
             assert_eq!(
                 key_differs(&old, &new, k.section, k.name),
@@ -247,7 +264,7 @@ node_id = "kitchen"
         let plan = reload_plan(&old, &new);
         let restart: Vec<String> = KEYS
             .iter()
-            .filter(|k| !k.live_reload && k.name != "line")
+            .filter(|k| !k.live_reload && !alternative(k.name))
             .map(|k| format!("[{}] {}", k.section, k.name))
             .collect();
         assert_eq!(plan.needs_restart, restart);
@@ -295,6 +312,17 @@ node_id = "kitchen"
             "[live] voice",
             "[live] system_instruction",
             "[live] media_resolution",
+            "[live] language_code",
+            "[live] vad_start_sensitivity",
+            "[live] vad_end_sensitivity",
+            "[live] vad_prefix_padding_ms",
+            "[live] vad_silence_ms",
+            "[live] barge_in",
+            "[live] google_search",
+            "[live] thinking_level",
+            "[live] temperature",
+            "[live] proactive_audio",
+            "[live] affective_dialog",
             "[live] input_transcription",
             "[live] output_transcription",
             "[live] resumption",
@@ -313,6 +341,10 @@ node_id = "kitchen"
     const NOT_IN_SUMMARY: &[&str] = &[
         // Shown as where the key came from, which `check-config` passes in.
         "[live] api_key_file",
+        // Shown with `auth = "ephemeral"` only (the base uses the key).
+        "[live] token_command",
+        "[live] token_url",
+        "[live] token_bearer_file",
         // A button by chip needs both; the summary shows the pair as the button's line.
         "[button] chip",
         "[button] offset",

@@ -157,17 +157,17 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
         format!("endpoint: {}", l.endpoint),
         format!("model: {}", l.model),
         format!("voice: {}", l.voice),
-        format!("media resolution: {}", l.media_resolution.as_str()),
         format!("system instruction: {instruction}"),
+        format!("conversation: {}", conversation(l)),
         format!(
             "transcription: input {}, output {}",
             on(l.input_transcription),
             on(l.output_transcription)
         ),
-        format!("setup timeout: {} ms", l.setup_timeout_ms),
         format!(
-            "session: resumption {}, {compression}, hand-over at {} s, ping {} s, dead after {} s, \
-             stalled after {} s, max message {} KiB",
+            "session: setup timeout {} ms, resumption {}, {compression}, hand-over at {} s, ping \
+             {} s, dead after {} s, stalled after {} s, max message {} KiB",
+            l.setup_timeout_ms,
             on(l.resumption),
             l.max_connection_age_s,
             l.ping_interval_s,
@@ -183,8 +183,10 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             CONFIG_ERROR_MAX_DELAY_S.max(l.config_error_delay_s)
         ),
         format!("tools: {tools}"),
-        format!("capture device: {}", a.capture_device),
-        format!("playback device: {}", a.playback_device),
+        format!(
+            "audio devices: mic {}, speaker {}",
+            a.capture_device, a.playback_device
+        ),
         format!(
             "chunk: {} ms, mic backlog {} ms, volume {}%, {}",
             a.chunk_ms,
@@ -206,7 +208,11 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             }
             .describe()
         ),
-        format!("video: {video}"),
+        format!(
+            "video: {video}, media resolution {}",
+            l.media_resolution.as_str()
+        ),
+        format!("one hour streaming sends: {}", hourly(cfg)),
         format!("wake: {wake}"),
         format!("wake word: {word}"),
         format!("button: {button}{led}{mute}"),
@@ -240,10 +246,137 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             mqtt(&cfg.mqtt),
             metrics(&cfg.metrics)
         ),
-        format!("api key: {key_line}"),
+        match l.auth {
+            Auth::ApiKey => format!("api key: {key_line}"),
+            Auth::Ephemeral => format!(
+                "auth: ephemeral tokens from {}, a new one per session (no API key on this box)",
+                if l.token_command.is_empty() {
+                    format!(
+                        "token_url {}{}",
+                        l.token_url.as_deref().unwrap_or(""),
+                        l.token_bearer_file
+                            .as_ref()
+                            .map_or(String::new(), |p| format!(" (bearer from {})", p.display()))
+                    )
+                } else {
+                    format!("token_command {}", l.token_command.join(" "))
+                }
+            ),
+        },
     ];
     let mut out = lines.join("\n");
     out.push('\n');
+    out
+}
+
+/// The `[live]` conversation keys that are set; "server defaults" when none is.
+fn conversation(l: &super::LiveConfig) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &l.language_code {
+        parts.push(format!("language {c}"));
+    }
+    let mut vad = Vec::new();
+    if let Some(s) = l.vad_start_sensitivity {
+        vad.push(format!("start {}", s.as_str()));
+    }
+    if let Some(s) = l.vad_end_sensitivity {
+        vad.push(format!("end {}", s.as_str()));
+    }
+    if let Some(ms) = l.vad_prefix_padding_ms {
+        vad.push(format!("prefix {ms} ms"));
+    }
+    if let Some(ms) = l.vad_silence_ms {
+        vad.push(format!("silence {ms} ms"));
+    }
+    if !vad.is_empty() {
+        parts.push(format!("voice detection {}", vad.join(" ")));
+    }
+    if !l.barge_in {
+        parts.push("no barge-in on the server".to_string());
+    }
+    if l.google_search {
+        parts.push("Google Search".to_string());
+    }
+    if let Some(t) = l.thinking_level {
+        parts.push(format!("thinking {}", t.as_str()));
+    }
+    if let Some(t) = l.temperature {
+        parts.push(format!("temperature {t}"));
+    }
+    if let Some(p) = l.proactive_audio {
+        parts.push(format!("proactive audio {}", if p { "on" } else { "off" }));
+    }
+    if let Some(a) = l.affective_dialog {
+        parts.push(format!("affective dialog {}", if a { "on" } else { "off" }));
+    }
+    if parts.is_empty() {
+        "the server's defaults".to_string()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Audio tokens per second of speech sent (the Live API's documented rate).
+pub const AUDIO_TOKENS_PER_S: u64 = 25;
+
+/// Tokens per camera frame at a media resolution (the API's enum comments: low 64, else 256).
+pub fn frame_tokens(r: MediaResolution) -> u64 {
+    match r {
+        MediaResolution::Low => 64,
+        MediaResolution::Medium | MediaResolution::High => 256,
+    }
+}
+
+/// What one hour of a session that streams all the time sends: the upper bound of the bill's
+/// input side (pauses, a button or wake word, and `while_speaking` frames send less).
+pub fn hourly(cfg: &Config) -> String {
+    let audio_bytes = 3600 * crate::audio::INPUT_RATE_HZ as u64 * 2;
+    // base64 (4/3) and the JSON envelope of each chunk.
+    let chunks = 3600 * 1000 / u64::from(cfg.audio.chunk_ms);
+    let wire = audio_bytes * 4 / 3 + chunks * 60;
+    let audio = format!(
+        "3600 s of mic audio (~{} tokens, {:.0} MB on the wire)",
+        thousands(3600 * AUDIO_TOKENS_PER_S),
+        wire as f64 / 1e6
+    );
+    let v = &cfg.video;
+    let video = if v.enabled {
+        let frames = (3600.0 * v.fps).round() as u64;
+        format!(
+            ", {} frames {} (~{} tokens at {}/frame{})",
+            thousands(frames),
+            match v.geometry {
+                Geometry::Fit => format!("long side {} px", v.size),
+                _ => format!("{0}×{0}", v.size),
+            },
+            thousands(frames * frame_tokens(cfg.live.media_resolution)),
+            frame_tokens(cfg.live.media_resolution),
+            if v.send == VideoSend::WhileSpeaking {
+                ", fewer: only while you speak"
+            } else {
+                ""
+            }
+        )
+    } else {
+        String::new()
+    };
+    let pauses = match (cfg.session.wake, cfg.audio.pause_on_silence_s) {
+        (Wake::Always, 0) => "",
+        (Wake::Always, _) => "; less when the mic pauses in silence",
+        (Wake::Button | Wake::Word, _) => "; only while a session is open",
+    };
+    format!("{audio}{video}{pauses}")
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
     out
 }
 
@@ -293,4 +426,55 @@ fn mqtt(m: &super::MqttConfig) -> String {
             m.node_id.as_str()
         }
     )
+}
+
+/// What is allowed but probably not what the owner wants: printed by `check-config` and
+/// logged at start and on reload.
+pub fn warnings(cfg: &Config) -> Vec<String> {
+    let l = &cfg.live;
+    let mut out = Vec::new();
+    if !VOICES.contains(&l.voice.as_str()) {
+        let hint = super::parse::suggest_voice(&l.voice)
+            .map(|v| format!(" (did you mean {v}?)"))
+            .unwrap_or_default();
+        out.push(format!(
+            "voice \"{}\" in [live] is not one of the {} voices gemlive knows{hint}; it is sent \
+             as written, and `gemlive check-config --online` shows whether the model takes it",
+            l.voice,
+            VOICES.len(),
+        ));
+    }
+    let push_to_talk = cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk;
+    let vad_set = l.vad_start_sensitivity.is_some()
+        || l.vad_end_sensitivity.is_some()
+        || l.vad_prefix_padding_ms.is_some()
+        || l.vad_silence_ms.is_some();
+    if push_to_talk && vad_set {
+        out.push(
+            "the vad_* keys in [live] are not sent with mode = \"push_to_talk\": the button \
+             marks your turns, not the server's voice detection"
+                .to_string(),
+        );
+    }
+    let model_25 = l.model.contains("-2.5-") || l.model.contains("gemini-2.5");
+    if model_25 && l.thinking_level.is_some() {
+        out.push(format!(
+            "thinking_level in [live]: {} is a 2.5 model, which takes a thinking budget instead \
+             and may refuse the setup",
+            l.model
+        ));
+    }
+    let v1alpha = l.endpoint.contains(".v1alpha.");
+    for (key, set) in [
+        ("proactive_audio", l.proactive_audio.is_some()),
+        ("affective_dialog", l.affective_dialog.is_some()),
+    ] {
+        if set && model_25 && !v1alpha {
+            out.push(format!(
+                "{key} in [live]: 2.5 models take it only at a v1alpha endpoint; set endpoint \
+                 to the v1alpha URL or expect the setup to be refused"
+            ));
+        }
+    }
+    out
 }

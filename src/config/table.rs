@@ -17,7 +17,7 @@ macro_rules! with_keys {
             [live] LiveConfig RawLive owned {
                 endpoint: String = DEFAULT_ENDPOINT.to_string();
                     Kind::Text, "", Shown::Text(DEFAULT_ENDPOINT), true, [Ctx::endpoint],
-                    "Live API WebSocket URL. Plain `ws://` is refused unless the host is loopback, because the key must not cross a network in clear text.";
+                    "Live API WebSocket URL. Plain `ws://` is refused unless the host is loopback, because the key must not cross a network in clear text. With `auth = \"ephemeral\"` the default is the constrained endpoint (`v1alpha`, `BidiGenerateContentConstrained`).";
                 /// Stored with its `models/` (or `tunedModels/`) prefix.
                 model: String = format!("models/{DEFAULT_MODEL}");
                     Kind::Text, "", Shown::Text(DEFAULT_MODEL), true, [Ctx::model],
@@ -32,10 +32,58 @@ macro_rules! with_keys {
                 media_resolution: MediaResolution = MediaResolution::Low;
                     Kind::Choice(&["low", "medium", "high"]), "", Shown::Text("low"), true, [],
                     "`low` \\| `medium` \\| `high`: tokens per camera frame.";
+                language_code: Option<String> = None;
+                    Kind::Text, "", Shown::Unset, true, [Ctx::language_code],
+                    "The language the model speaks, a BCP-47 tag such as `de-DE` or `en-US`. Unset: the model chooses (it follows the speaker). Native-audio models choose for themselves and may ignore it or refuse the setup; a line in `system_instruction` (\"Always answer in German.\") works with every model.";
+                vad_start_sensitivity: Option<Sensitivity> = None;
+                    Kind::Choice(&["low", "high"]), "", Shown::Unset, true, [],
+                    "`low` \\| `high`: how readily the server takes a sound for the start of speech. `low` ignores more (\"it answers the TV\"). Unset: the server's default (high).";
+                vad_end_sensitivity: Option<Sensitivity> = None;
+                    Kind::Choice(&["low", "high"]), "", Shown::Unset, true, [],
+                    "`low` \\| `high`: how readily the server decides you have finished. `low` waits through pauses (\"it cuts me off\"), `high` answers sooner (\"it waits too long\"). Unset: the server's default (high).";
+                vad_prefix_padding_ms: Option<u32> = None;
+                    int(0, 2_000), "milliseconds", Shown::Unset, true, [],
+                    "Speech must last this long before it counts as the start of your turn, 0..=2000 ms; higher ignores coughs and clicks. Unset: the server's default.";
+                vad_silence_ms: Option<u32> = None;
+                    int(100, 5_000), "milliseconds", Shown::Unset, true, [],
+                    "This much silence ends your turn, 100..=5000 ms; longer lets you pause mid-sentence. Unset: the server's default. Gemini 3.1 is reported to ignore it (use `vad_end_sensitivity = \"low\"`).";
+                barge_in: bool = true;
+                    Kind::Bool, "", Shown::Literal("true"), true, [],
+                    "`false`: your voice no longer stops a reply on the server (`NO_INTERRUPTION`), for a kitchen where echo, a radio or a running tap keeps cutting replies short. The button, the wake word, `gemlive ctl interrupt` and the local barge-in detector still stop the speaker.";
+                google_search: bool = false;
+                    Kind::Bool, "", Shown::Literal("false"), true, [],
+                    "Let the model look things up with Google Search (the weather, the news, opening hours). Results count as input tokens, and on the free tier it is reported to hit the quota sooner.";
+                thinking_level: Option<ThinkingLevel> = None;
+                    Kind::Choice(&["minimal", "low", "medium", "high"]), "", Shown::Unset, true, [],
+                    "`minimal` \\| `low` \\| `medium` \\| `high`: how much the model thinks before it answers; more is slower to start speaking. Gemini 3.1 and later (default minimal); 2.5 models take a thinking budget instead and may refuse it. Unset: the model's default.";
+                temperature: Option<f64> = None;
+                    Kind::Float { lo: 0.0, hi: 2.0 }, "", Shown::Unset, true, [Ctx::temperature],
+                    "Randomness of the answers, 0.0..=2.0. Unset: the model's default.";
+                proactive_audio: Option<bool> = None;
+                    Kind::Bool, "", Shown::Unset, true, [],
+                    "`true`: the model may stay silent when it is not spoken to (talk in the room goes unanswered). 2.5 native-audio models take it only at a `v1alpha` endpoint; models without it refuse the setup. Unset: not sent.";
+                affective_dialog: Option<bool> = None;
+                    Kind::Bool, "", Shown::Unset, true, [],
+                    "`true`: the model answers in a tone that fits yours. 2.5 native-audio models take it only at a `v1alpha` endpoint; models without it refuse the setup. Unset: not sent.";
                 /// A relative path is stored joined to the config file's directory.
                 api_key_file: Option<PathBuf> = None;
                     Kind::Text, "", Shown::Unset, false, [Ctx::api_key_file],
                     "File holding only the key. It must be mode 0600, otherwise it is refused with a `chmod 600` hint.";
+                auth: Auth = Auth::ApiKey;
+                    Kind::Choice(&["api_key", "ephemeral"]), "", Shown::Text("api_key"), false, [],
+                    "`api_key` \\| `ephemeral`. `ephemeral`: no API key on the box; every new session gets a short-lived token from `token_command` or `token_url` (see [Running many boxes](#running-many-boxes)), and the default `endpoint` becomes the constrained one (`v1alpha` `BidiGenerateContentConstrained`).";
+                /// The program and its arguments; the program's path joined to the config
+                /// file's directory when relative.
+                token_command: Vec<String> = Vec::new();
+                    Kind::Text, "", Shown::Unset, false, [Ctx::token_command],
+                    "With `auth = \"ephemeral\"`: a program that prints a token, as a path or a list such as `[\"/usr/local/bin/gemlive-token\", \"kitchen\"]`. It prints the token alone, or JSON with `name` (or `token`) and optionally `expireTime`. It runs without the service's secrets in its environment and is killed after 10 s.";
+                token_url: Option<String> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::token_url],
+                    "With `auth = \"ephemeral\"`, instead of `token_command`: an `https://` URL whose GET answers with the token, as plain text or as JSON like `token_command`'s. `http://` only to a loopback address.";
+                /// A relative path is stored joined to the config file's directory.
+                token_bearer_file: Option<PathBuf> = None;
+                    Kind::Text, "", Shown::Unset, false, [Ctx::token_bearer_file],
+                    "File holding this box's own credential for `token_url`, sent as `Authorization: Bearer …`; mode 0600.";
                 input_transcription: bool = true;
                     Kind::Bool, "", Shown::Literal("true"), true, [],
                     "Log what you said (server transcript).";

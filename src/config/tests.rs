@@ -1079,16 +1079,40 @@ fn value_errors_point_at_the_value() {
             ],
         ),
         (
-            "[live]\nvoice = \"Kroe\"\n",
+            "[live]\nvoice = \"Ko re\"\n",
             2,
             9,
-            &["\"Kroe\"", "did you mean Kore?", "Zephyr", "Sulafat"],
+            &["\"Ko re\"", "letters, digits", "e.g. \"Kore\""],
         ),
         (
-            "[live]\nvoice = \"Bob\"\n",
+            "[live]\nlanguage_code = \"German\"\n",
             2,
-            9,
-            &["\"Bob\"", "allowed (case-insensitive): Zephyr, Puck"],
+            17,
+            &["\"German\"", "BCP-47", "\"de-DE\""],
+        ),
+        (
+            "[live]\ntemperature = 2.5\n",
+            2,
+            15,
+            &["2.5", "temperature", "0.0..=2.0"],
+        ),
+        (
+            "[live]\nauth = \"ephemeral\"\n",
+            2,
+            8,
+            &["needs a token source", "token_command", "token_url"],
+        ),
+        (
+            "[live]\ntoken_command = \"/bin/t\"\n",
+            2,
+            17,
+            &["only used with auth = \"ephemeral\""],
+        ),
+        (
+            "[live]\nauth = \"ephemeral\"\ntoken_url = \"http://tokens.example.com/\"\n",
+            3,
+            13,
+            &["https://"],
         ),
         (
             "[live]\nendpoint = \"ws://192.168.1.5/\"\n",
@@ -1747,14 +1771,16 @@ fn summary_shows_settings_but_never_the_key() {
         "config: /etc/gemlive/gemlive.toml (ok)",
         "model: models/gemini-3.1-flash-live-preview",
         "voice: Kore",
-        "media resolution: low",
         "system instruction: (none)",
+        "conversation: the server's defaults",
         "transcription: input on, output on",
-        "capture device: default",
+        "audio devices: mic default, speaker default",
+        "one hour streaming sends: 3600 s of mic audio (~90,000 tokens, 159 MB on the wire), \
+         3,600 frames 768×768 (~230,400 tokens at 64/frame); less when the mic pauses in silence",
         "chunk: 40 ms, mic backlog 10000 ms, volume 100%",
         "video: /dev/video0 (capture auto), 1 frame/s always, 768×768 letterbox, \
-         JPEG quality 80",
-        "session: resumption on, compression 25600→12800 tokens, hand-over at 540 s, \
+         JPEG quality 80, media resolution low",
+        "session: setup timeout 10000 ms, resumption on, compression 25600→12800 tokens, hand-over at 540 s, \
          ping 15 s, dead after 45 s, stalled after 5 s, max message 4096 KiB",
         "reconnect: backoff 0.5 s…30 s, config errors wait 60 s (doubling up to 900 s)",
         "tools: end_session, set_volume",
@@ -1781,7 +1807,7 @@ fn summary_shows_settings_but_never_the_key() {
     let s = summary(&c, &Ok(None));
     assert!(s.lines().count() <= 22, "{s}");
     for w in [
-        "session: resumption off, compression off, hand-over",
+        "session: setup timeout 10000 ms, resumption off, compression off, hand-over",
         "config errors wait 3600 s (doubling up to 3600 s)",
         "tools: none",
         "video: off (audio only)",
@@ -1800,7 +1826,7 @@ fn summary_shows_settings_but_never_the_key() {
     assert!(
         s.contains(
             "video: /dev/video0 (capture 1280x720), 0.5 frame/s while speaking, long side \
-             768 px fit, JPEG quality 60\n"
+             768 px fit, JPEG quality 60, media resolution low\n"
         ),
         "{s}"
     );
@@ -2067,4 +2093,57 @@ fn command_tools_and_their_errors_point_at_the_entry() {
         e.contains("write `builtin = true` (or `false`) under [tools]"),
         "{e}"
     );
+}
+
+#[test]
+fn conversation_keys_and_tokens_are_summarised() {
+    let c = parse(
+        "[live]\nlanguage_code = \"de-DE\"\nvad_start_sensitivity = \"LOW\"\nvad_end_sensitivity = \"high\"\n\
+         vad_prefix_padding_ms = 100\nvad_silence_ms = 900\nbarge_in = false\ngoogle_search = true\n\
+         thinking_level = \"low\"\ntemperature = 1\nproactive_audio = true\naffective_dialog = false\n\
+         auth = \"ephemeral\"\ntoken_command = [\"/usr/local/bin/gemlive-token\", \"kitchen\"]\n",
+    )
+    .expect("every conversation key");
+    assert_eq!(c.live.temperature, Some(1.0));
+    assert_eq!(
+        c.live.endpoint,
+        crate::live::transport::CONSTRAINED_ENDPOINT,
+        "ephemeral without an endpoint of its own: the constrained one"
+    );
+    let s = summary(&c, &Ok(None));
+    assert!(s.lines().count() <= 22, "{s}");
+    for w in [
+        "conversation: language de-DE, voice detection start low end high prefix 100 ms silence \
+         900 ms, no barge-in on the server, Google Search, thinking low, temperature 1, proactive \
+         audio on, affective dialog off\n",
+        "auth: ephemeral tokens from token_command /usr/local/bin/gemlive-token kitchen, a new \
+         one per session (no API key on this box)\n",
+    ] {
+        assert!(s.contains(w), "{s} lacks {w}");
+    }
+    assert!(!s.contains("api key:"), "{s}");
+    // An endpoint of the owner's own is kept.
+    let c = parse(
+        "[live]\nendpoint = \"ws://127.0.0.1:9/x\"\nauth = \"ephemeral\"\ntoken_url = \"http://127.0.0.1:8/t\"\n",
+    )
+    .expect("loopback token url");
+    assert_eq!(c.live.endpoint, "ws://127.0.0.1:9/x");
+}
+
+#[test]
+fn unknown_voices_are_taken_with_a_warning() {
+    let c = parse("[live]\nvoice = \"Tavi\"\n").expect("any voice name");
+    assert_eq!(c.live.voice, "Tavi");
+    let w = warnings(&c);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("\"Tavi\"") && w[0].contains("not one of the 30"),
+        "{w:?}"
+    );
+    let c = parse("[live]\nvoice = \"kroe\"\n").expect("a typo is a name too");
+    assert!(warnings(&c)[0].contains("did you mean Kore?"));
+    let c = parse("[live]\nvoice = \"puck\"\n").expect("known voice");
+    assert_eq!(c.live.voice, "Puck", "canonical case");
+    assert!(warnings(&c).is_empty());
+    assert!(warnings(&Config::with_defaults(P)).is_empty());
 }

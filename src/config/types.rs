@@ -343,7 +343,7 @@ macro_rules! typed_structs {
         $( $(#[$fm:meta])* $field:ident : $fty:ty = $default:expr, $doc:literal; )*
     }) => {
         $(#[$sm])*
-        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[derive(Debug, Clone, PartialEq)]
         pub struct $ty {
             $(
                 #[doc = $doc]
@@ -373,3 +373,78 @@ macro_rules! typed_structs {
 }
 
 with_keys!(typed_structs);
+
+/// How readily the server's voice detection decides that speech started or ended. TOML:
+/// `"low"`, `"high"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sensitivity {
+    Low,
+    High,
+}
+
+impl Sensitivity {
+    pub const ALL: [Sensitivity; 2] = [Self::Low, Self::High];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::High => "high",
+        }
+    }
+}
+
+/// How much the model thinks before it answers. TOML: `"minimal"` … `"high"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThinkingLevel {
+    Minimal,
+    Low,
+    Medium,
+    High,
+}
+
+impl ThinkingLevel {
+    pub const ALL: [ThinkingLevel; 4] = [Self::Minimal, Self::Low, Self::Medium, Self::High];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Minimal => "minimal",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+        }
+    }
+
+    /// The name in the `setup` message.
+    pub fn wire_name(self) -> &'static str {
+        match self {
+            Self::Minimal => "MINIMAL",
+            Self::Low => "LOW",
+            Self::Medium => "MEDIUM",
+            Self::High => "HIGH",
+        }
+    }
+}
+
+/// What the box shows the Live API. TOML: `"api_key"`, `"ephemeral"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// The project's API key, in the `x-goog-api-key` header.
+    #[default]
+    ApiKey,
+    /// Short-lived tokens from the owner's token source; no API key on the box.
+    Ephemeral,
+}
+
+impl Auth {
+    pub const ALL: [Auth; 2] = [Self::ApiKey, Self::Ephemeral];
+
+    /// The name in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiKey => "api_key",
+            Self::Ephemeral => "ephemeral",
+        }
+    }
+}

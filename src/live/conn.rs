@@ -19,7 +19,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::key::ApiKey;
+use std::sync::Arc;
+
+use super::key::Credentials;
 use super::session::{self, Frame, SessionError};
 use super::supervisor::ConnId;
 use super::transport::{self, Endpoint};
@@ -62,7 +64,9 @@ enum Command {
 #[derive(Clone)]
 pub struct Dial {
     pub endpoint: Endpoint,
-    pub key: ApiKey,
+    pub credentials: Arc<dyn Credentials>,
+    /// Opens a new conversation (no resumption handle): a token must be fresh.
+    pub new_session: bool,
     /// The `setup` message, JSON.
     pub setup: String,
     pub setup_timeout: Duration,
@@ -114,15 +118,20 @@ async fn run(
     events: mpsc::Sender<Event>,
     mut rx: mpsc::Receiver<Command>,
 ) {
-    let (ws, session_id) = match session::open(
-        &dial.endpoint,
-        &dial.key,
-        &dial.setup,
-        dial.setup_timeout,
-        dial.max_message_bytes,
-    )
-    .await
-    {
+    let opened = match dial.credentials.credential(dial.new_session).await {
+        Ok(cred) => {
+            session::open(
+                &dial.endpoint,
+                &cred,
+                &dial.setup,
+                dial.setup_timeout,
+                dial.max_message_bytes,
+            )
+            .await
+        }
+        Err(why) => Err(SessionError::Credentials(why)),
+    };
+    let (ws, session_id) = match opened {
         Ok(x) => x,
         Err(e) => {
             let _ = events

@@ -24,4 +24,4 @@ pub mod setup;
 pub mod supervisor;
 pub mod transport;
 
-pub use key::ApiKey;
+pub use key::{ApiKey, Credential, CredentialFuture, Credentials, Token};

@@ -107,6 +107,17 @@ pub struct Setup {
     /// Direct child of `setup` (inside `generationConfig` it is a fatal server error).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_audio_transcription: Option<AudioTranscriptionConfig>,
+    /// Direct child of `setup` (2.5 native audio on v1alpha, and later models).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proactivity: Option<Proactivity>,
+}
+
+/// `setup.proactivity`: the model may stay silent when it is not addressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Proactivity {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proactive_audio: Option<bool>,
 }
 
 impl From<&SetupParams> for Setup {
@@ -157,6 +168,9 @@ pub struct GenerationConfig {
     pub max_output_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_config: Option<ThinkingConfig>,
+    /// Inside `generationConfig` (unlike `proactivity`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_affective_dialog: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::policy::{classify_close, Failure};
 use super::proto::{ServerEvent, ServerMessage};
 use super::transport::{self, ConnectError, Endpoint, LiveSocket};
-use crate::live::ApiKey;
+use crate::live::Credential;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -24,6 +24,9 @@ pub enum SessionError {
     Closed { code: u16, reason: String },
     #[error("no setupComplete within {0:?}")]
     SetupTimeout(Duration),
+    /// The token source failed (the message says why, never the token).
+    #[error("no token: {0}")]
+    Credentials(String),
 }
 
 impl SessionError {
@@ -128,12 +131,12 @@ pub fn decode(msg: Message, max_bytes: usize) -> Frame {
 /// it are not expected; they are logged and skipped.
 pub async fn open(
     endpoint: &Endpoint,
-    key: &ApiKey,
+    cred: &Credential,
     setup: &str,
     timeout: Duration,
     max_bytes: usize,
 ) -> Result<(LiveSocket, Option<String>), SessionError> {
-    let mut ws = tokio::time::timeout(timeout, transport::connect(endpoint, key))
+    let mut ws = tokio::time::timeout(timeout, transport::connect(endpoint, cred))
         .await
         .map_err(|_| SessionError::SetupTimeout(timeout))??;
     ws.send(Message::text(setup))

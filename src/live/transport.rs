@@ -1,5 +1,6 @@
 //! TLS WebSocket to the Live API: URL rules, rustls with the ring provider chosen explicitly,
-//! the API key in the `x-goog-api-key` header. Frames only: no JSON, no policy.
+//! the API key in the `x-goog-api-key` header (or an ephemeral token in `Authorization`).
+//! Frames only: no JSON, no policy.
 
 use std::io;
 use std::net::IpAddr;
@@ -16,10 +17,13 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::live::ApiKey;
+use crate::live::Credential;
 
 /// The public Gemini Developer API endpoint (v1beta).
 pub const DEFAULT_ENDPOINT: &str = "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
+
+/// The method that takes ephemeral tokens (v1alpha, where the service documents them).
+pub const CONSTRAINED_ENDPOINT: &str = "wss://generativelanguage.googleapis.com/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContentConstrained";
 
 pub type LiveSocket = WebSocketStream<MaybeTlsStream<Counted>>;
 
@@ -243,7 +247,7 @@ fn is_loopback(host: &str) -> bool {
 pub enum ConnectError {
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
-    #[error("the API key contains characters that cannot be sent in an HTTP header")]
+    #[error("the API key or token contains characters that cannot be sent in an HTTP header")]
     BadKey,
     #[error("TLS set-up failed")]
     Tls(#[source] rustls::Error),
@@ -280,9 +284,9 @@ fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(16 << 20))
 }
 
-/// Opens the WebSocket. The key travels only in the `x-goog-api-key` header (never in the URL,
-/// which proxies log).
-pub async fn connect(endpoint: &Endpoint, key: &ApiKey) -> Result<LiveSocket, ConnectError> {
+/// Opens the WebSocket. The key travels only in the `x-goog-api-key` header, a token only in
+/// `Authorization: Token …` (never in the URL, which proxies log).
+pub async fn connect(endpoint: &Endpoint, cred: &Credential) -> Result<LiveSocket, ConnectError> {
     let mut req = endpoint
         .url()
         .into_client_request()
@@ -290,9 +294,13 @@ pub async fn connect(endpoint: &Endpoint, key: &ApiKey) -> Result<LiveSocket, Co
             host: endpoint.host().to_string(),
             source,
         })?;
-    let mut value = HeaderValue::from_str(key.expose()).map_err(|_| ConnectError::BadKey)?;
+    let (name, text) = match cred {
+        Credential::Key(k) => ("x-goog-api-key", k.expose().to_string()),
+        Credential::Token(t) => ("authorization", format!("Token {}", t.expose())),
+    };
+    let mut value = HeaderValue::from_str(&text).map_err(|_| ConnectError::BadKey)?;
     value.set_sensitive(true);
-    req.headers_mut().insert("x-goog-api-key", value);
+    req.headers_mut().insert(name, value);
     let connector = if endpoint.is_tls() {
         Connector::Rustls(Arc::new(tls_config().map_err(ConnectError::Tls)?))
     } else {
@@ -327,7 +335,7 @@ pub async fn connect(endpoint: &Endpoint, key: &ApiKey) -> Result<LiveSocket, Co
         Ok((ws, _resp)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(ConnectError::Rejected {
             status: resp.status().as_u16(),
-            detail: body_excerpt(resp.body().as_deref().unwrap_or_default(), key),
+            detail: body_excerpt(resp.body().as_deref().unwrap_or_default(), secret(cred)),
         }),
         Err(source) => Err(ConnectError::Io {
             host: endpoint.host().to_string(),
@@ -338,7 +346,14 @@ pub async fn connect(endpoint: &Endpoint, key: &ApiKey) -> Result<LiveSocket, Co
 
 /// The first line-worth of an error body: the `message` of a Google JSON error when there is
 /// one, else the text, whitespace collapsed, at most 200 characters, never the key.
-fn body_excerpt(body: &[u8], key: &ApiKey) -> String {
+fn secret(cred: &Credential) -> &str {
+    match cred {
+        Credential::Key(k) => k.expose(),
+        Credential::Token(t) => t.expose(),
+    }
+}
+
+fn body_excerpt(body: &[u8], secret: &str) -> String {
     let text = String::from_utf8_lossy(body);
     let message = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
@@ -349,8 +364,8 @@ fn body_excerpt(body: &[u8], key: &ApiKey) -> String {
         })
         .unwrap_or_else(|| text.into_owned());
     let mut one: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
-    if !key.expose().is_empty() {
-        one = one.replace(key.expose(), "[redacted]");
+    if !secret.is_empty() {
+        one = one.replace(secret, "[redacted]");
     }
     if one.chars().count() > 200 {
         one = one.chars().take(200).collect::<String>() + "…";
@@ -397,17 +412,17 @@ mod tests {
 
     #[test]
     fn body_excerpts_are_short_and_keyless() {
-        let key = ApiKey::new("AIzaSECRET");
+        let key = "AIzaSECRET";
         let j = br#"{"error":{"code":400,"message":"API key not valid.  Please pass a valid API key.","status":"INVALID_ARGUMENT"}}"#;
         assert_eq!(
-            body_excerpt(j, &key),
+            body_excerpt(j, key),
             "API key not valid. Please pass a valid API key."
         );
         assert_eq!(
-            body_excerpt(b"bad AIzaSECRET\n\n x", &key),
+            body_excerpt(b"bad AIzaSECRET\n\n x", key),
             "bad [redacted] x"
         );
-        assert_eq!(body_excerpt(&[b'a'; 500], &key).chars().count(), 201);
+        assert_eq!(body_excerpt(&[b'a'; 500], key).chars().count(), 201);
     }
 
     /// The acknowledged count is exact on loopback, and a reset does not turn unacknowledged
