@@ -39,6 +39,7 @@ use crate::live::supervisor::{
     self, ConnId, DialFailure, Effect, Input as SvInput, MachineInput, Outgoing, Role, Supervisor,
 };
 use crate::live::transport::Endpoint;
+use crate::live::usage::Usage;
 use crate::live::Credentials;
 use crate::machine::{Action, Input, Machine, State};
 use crate::service::{error_chain, join_or_leave, notify, outside, Hangups};
@@ -77,10 +78,8 @@ pub struct RunSummary {
     /// Tool calls whose answer was an error.
     pub tool_failures: u64,
     /// Tokens the server counted (`usageMetadata`), summed over its reports: prompt (the
-    /// context each turn reads), response, and total.
-    pub tokens_prompt: u64,
-    pub tokens_response: u64,
-    pub tokens_total: u64,
+    /// context each turn reads), response, and total, by modality where it said.
+    pub usage: Usage,
     /// Wake-word detections.
     pub wake_words: u64,
     pub video_frames_captured: u64,
@@ -237,9 +236,10 @@ pub fn samples(sum: &RunSummary, stats: &AudioStats, g: &Gauges) -> Vec<crate::m
             sum.video_frames_corrupt,
         )
         .label("stage", "corrupt"),
-        S::counter("gemlive_tokens_total", tok, sum.tokens_prompt).label("kind", "prompt"),
-        S::counter("gemlive_tokens_total", tok, sum.tokens_response).label("kind", "response"),
-        S::counter("gemlive_tokens_total", tok, sum.tokens_total).label("kind", "total"),
+        S::counter("gemlive_tokens_total", tok, sum.usage.prompt).label("kind", "prompt"),
+        S::counter("gemlive_tokens_total", tok, sum.usage.response).label("kind", "response"),
+        S::counter("gemlive_tokens_total", tok, sum.usage.total).label("kind", "total"),
+        S::counter("gemlive_tokens_total", tok, sum.usage.thoughts).label("kind", "thoughts"),
         S::counter(
             "gemlive_websocket_bytes_total",
             "WebSocket payload bytes.",
@@ -306,6 +306,19 @@ pub fn samples(sum: &RunSummary, stats: &AudioStats, g: &Gauges) -> Vec<crate::m
             "The echo canceller's measured echo return loss enhancement.",
             (erle * 10.0).round() / 10.0,
         ));
+    }
+    let by = "Tokens the server counted, by direction and modality (where it said).";
+    for (dir, counts) in [
+        ("prompt", &sum.usage.prompt_by),
+        ("response", &sum.usage.response_by),
+    ] {
+        for (m, n) in crate::live::usage::MODALITIES.iter().zip(counts.iter()) {
+            v.push(
+                S::counter("gemlive_modality_tokens_total", by, *n)
+                    .label("direction", dir)
+                    .label("modality", m.to_ascii_lowercase()),
+            );
+        }
     }
     v
 }
@@ -599,6 +612,9 @@ struct Daemon {
     endpoint: Endpoint,
     credentials: Arc<dyn Credentials>,
     settings: SessionSettings,
+    /// Tokens of the session (the lifecycle's: from wake to its end) and of each connection.
+    session_usage: Usage,
+    conn_usage: HashMap<ConnId, Usage>,
     player: PlaybackHandle,
     stats: Arc<AudioStats>,
     mic_rx: mpsc::Receiver<PcmChunk>,
@@ -763,6 +779,9 @@ pub async fn run(
     credentials: Arc<dyn Credentials>,
     shutdown: impl Future<Output = &'static str>,
 ) -> anyhow::Result<RunSummary> {
+    for w in crate::config::warnings(&cfg) {
+        log::warn!("{w}");
+    }
     let button_needed =
         cfg.session.wake == Wake::Button || cfg.button.mode == ButtonMode::PushToTalk;
     let wake = match cfg.session.wake {
@@ -930,6 +949,8 @@ pub async fn run(
         cfg,
         endpoint,
         credentials,
+        session_usage: Usage::default(),
+        conn_usage: HashMap::new(),
         player,
         stats: stats.clone(),
         mic_rx,
@@ -1015,6 +1036,7 @@ pub async fn run(
 
     stop.store(true, Ordering::Relaxed);
     let gauges = d.gauges();
+    let session_open_at_stop = d.life.active();
     let Daemon {
         mut summary,
         sv,
@@ -1025,6 +1047,7 @@ pub async fn run(
         keeper,
         silence,
         metrics,
+        session_usage,
         ..
     } = d;
     if let Some(k) = keeper {
@@ -1078,6 +1101,10 @@ pub async fn run(
         summary.bytes_up,
         summary.bytes_down,
     );
+    if session_open_at_stop {
+        log::info!("the session open at stop used {}", session_usage.describe());
+    }
+    log::info!("this run used {}", summary.usage.describe());
     if let Some(m) = &metrics {
         m.publish_final(crate::metrics::render(&samples(&summary, &stats, &gauges)));
     }
@@ -1338,6 +1365,9 @@ impl Daemon {
 
     fn log_counters(&mut self, conn: ConnId, how: &str) {
         self.summary.net = self.sv.counters.clone();
+        if let Some(u) = self.conn_usage.remove(&conn) {
+            log::info!("connection {conn} used {}", u.describe());
+        }
         log::info!(
             "connection {conn} {how}; so far: {}; {} reconnects, {} resumptions, {} goAways, {} interruptions",
             self.summary.continuity(&self.stats),
@@ -1351,9 +1381,18 @@ impl Daemon {
     fn on_conn_event(&mut self, ev: ConnEvent) {
         match ev {
             ConnEvent::Dialed { conn, result } => {
+                let live = &self.cfg.live;
                 let result = result.map_err(|e| DialFailure {
                     failure: e.failure(),
-                    why: error_chain(&e),
+                    why: match &e {
+                        SessionError::Closed { code, reason } => {
+                            match crate::config::refusal_hint(live, *code, reason) {
+                                Some(hint) => format!("{}; {hint}", error_chain(&e)),
+                                None => error_chain(&e),
+                            }
+                        }
+                        _ => error_chain(&e),
+                    },
                     closed_by_server: matches!(e, SessionError::Closed { .. }),
                 });
                 if let Err(f) = &result {
@@ -1505,11 +1544,37 @@ impl Daemon {
             }
             ServerEvent::Usage(u) => {
                 log::debug!("usage: {u:?}");
-                let n = |v: Option<i64>| v.map_or(0, |v| v.max(0) as u64);
-                self.summary.tokens_prompt += n(u.prompt_token_count);
-                self.summary.tokens_response +=
-                    n(u.response_token_count.or(u.candidates_token_count));
-                self.summary.tokens_total += n(u.total_token_count);
+                self.summary.usage.add(&u);
+                self.session_usage.add(&u);
+                self.conn_usage.entry(conn).or_default().add(&u);
+                // Entries leave as their connections are logged; none outlives its socket.
+                if self.conn_usage.len() > 8 {
+                    let live = &self.conns;
+                    self.conn_usage.retain(|c, _| live.contains_key(c));
+                }
+            }
+            ServerEvent::TurnCompleteReason(r) => {
+                let why = match r.as_str() {
+                    "NEED_MORE_INPUT" => None,
+                    "RESPONSE_REJECTED" => {
+                        Some("the server rejected the reply, so nothing (or not all) was said")
+                    }
+                    "MALFORMED_FUNCTION_CALL" => {
+                        Some("the model made a tool call it could not finish")
+                    }
+                    "PROHIBITED_INPUT_CONTENT" => {
+                        Some("the server's safety checks refused what it heard or saw")
+                    }
+                    "GENERATED_AUDIO_SAFETY" => {
+                        Some("the server's safety check stopped the spoken reply")
+                    }
+                    _ => Some("the reply may be cut short"),
+                };
+                let r = outside(&r, 64);
+                match why {
+                    Some(why) => log::warn!("the turn ended with {r}: {why}"),
+                    None => log::debug!("the turn ended with {r}"),
+                }
             }
         }
     }
@@ -2024,10 +2089,14 @@ impl Daemon {
             match a {
                 A::Open => {
                     log::info!("session starting");
+                    self.session_usage = Usage::default();
                     self.sv_step(SvInput::Open);
                 }
                 A::Close(why) => {
-                    log::info!("session ended: {why}");
+                    log::info!(
+                        "session ended: {why}; it used {}",
+                        std::mem::take(&mut self.session_usage).describe()
+                    );
                     if let Some((at, _)) = self.announce.take() {
                         self.drop_announcement(at, "the session ended before it was ready");
                     }
@@ -2343,6 +2412,9 @@ impl Daemon {
         self.sv.set_resumption(merged.live.resumption);
         self.endpoint = endpoint;
         self.settings = settings;
+        for w in crate::config::warnings(&merged) {
+            log::warn!("{w}");
+        }
         self.cfg = merged;
         for what in needs_restart {
             log::warn!("{what} changed: restart gemlive to apply (systemctl restart gemlive)");

@@ -75,6 +75,8 @@ pub fn advice(e: &SessionError, cfg: &Config) -> String {
                 KEY_REFUSED.to_string()
             } else if r.contains("location") {
                 "the Gemini API is not available from this network's location".to_string()
+            } else if let Some(hint) = crate::config::refusal_hint(&cfg.live, *code, reason) {
+                hint
             } else if r.contains("not found") || r.contains("not supported") {
                 let default = format!("models/{}", crate::config::DEFAULT_MODEL);
                 let instead = if *model == default {

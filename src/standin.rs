@@ -41,25 +41,35 @@ impl StandIn {
     /// Accepts one client connection and completes the WebSocket upgrade.
     pub async fn accept(&self) -> std::io::Result<Conn> {
         let (tcp, _) = self.listener.accept().await?;
-        let key = Arc::new(Mutex::new(None));
-        let k = key.clone();
+        let seen: Arc<Mutex<Upgrade>> = Arc::default();
+        let k = seen.clone();
         // The callback's error type is fixed by tungstenite; we never return one.
         #[allow(clippy::result_large_err)]
         let ws = tokio_tungstenite::accept_hdr_async(tcp, move |req: &Request, resp: Response| {
-            let v = req
-                .headers()
-                .get("x-goog-api-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
+            let header = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
             if let Ok(mut g) = k.lock() {
-                *g = v;
+                *g = Upgrade {
+                    api_key: header("x-goog-api-key"),
+                    authorization: header("authorization"),
+                    uri: req.uri().to_string(),
+                };
             }
             Ok(resp)
         })
         .await
         .map_err(std::io::Error::other)?;
-        let api_key = key.lock().ok().and_then(|g| g.clone());
-        Ok(Conn { ws, api_key })
+        let up = seen.lock().map(|g| g.clone()).unwrap_or_default();
+        Ok(Conn {
+            ws,
+            api_key: up.api_key,
+            authorization: up.authorization,
+            uri: up.uri,
+        })
     }
 }
 
@@ -75,10 +85,21 @@ pub enum FromClient {
     },
 }
 
+#[derive(Debug, Clone, Default)]
+struct Upgrade {
+    api_key: Option<String>,
+    authorization: Option<String>,
+    uri: String,
+}
+
 pub struct Conn {
     ws: WebSocketStream<TcpStream>,
     /// The `x-goog-api-key` header of the upgrade request.
     pub api_key: Option<String>,
+    /// The `Authorization` header of the upgrade request (an ephemeral token).
+    pub authorization: Option<String>,
+    /// The request target: path and query.
+    pub uri: String,
 }
 
 impl Conn {

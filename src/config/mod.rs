@@ -36,7 +36,7 @@ pub use key_file::{
 pub use keys::*;
 pub use parse::{line_col, parse_str};
 pub use reload::{reload_plan, Reload};
-pub use summary::{summary, warnings};
+pub use summary::{hourly, refusal_hint, summary, warnings};
 pub use types::*;
 
 /// Where the daemon looks when neither `--config` nor `$GEMLIVE_CONFIG` is given.

@@ -478,3 +478,73 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
     }
     out
 }
+
+/// Wire names (as the server's messages spell them, camel or snake case) and the `[live]` key
+/// that sends each.
+const WIRE_KEYS: &[(&str, &str)] = &[
+    ("languageCode", "language_code"),
+    ("language_code", "language_code"),
+    ("startOfSpeechSensitivity", "vad_start_sensitivity"),
+    ("start_of_speech_sensitivity", "vad_start_sensitivity"),
+    ("endOfSpeechSensitivity", "vad_end_sensitivity"),
+    ("end_of_speech_sensitivity", "vad_end_sensitivity"),
+    ("prefixPaddingMs", "vad_prefix_padding_ms"),
+    ("prefix_padding_ms", "vad_prefix_padding_ms"),
+    ("silenceDurationMs", "vad_silence_ms"),
+    ("silence_duration_ms", "vad_silence_ms"),
+    ("activityHandling", "barge_in"),
+    ("activity_handling", "barge_in"),
+    ("googleSearch", "google_search"),
+    ("google_search", "google_search"),
+    ("thinkingLevel", "thinking_level"),
+    ("thinking_level", "thinking_level"),
+    ("thinkingConfig", "thinking_level"),
+    ("thinking_config", "thinking_level"),
+    ("temperature", "temperature"),
+    ("proactiveAudio", "proactive_audio"),
+    ("proactive_audio", "proactive_audio"),
+    ("proactivity", "proactive_audio"),
+    ("enableAffectiveDialog", "affective_dialog"),
+    ("enable_affective_dialog", "affective_dialog"),
+    ("voiceName", "voice"),
+    ("voice_name", "voice"),
+    ("prebuilt_voice_config", "voice"),
+];
+
+/// The `[live]` keys that are set and that not every model takes.
+fn risky_keys(l: &LiveConfig) -> Vec<&'static str> {
+    [
+        ("language_code", l.language_code.is_some()),
+        ("thinking_level", l.thinking_level.is_some()),
+        ("proactive_audio", l.proactive_audio.is_some()),
+        ("affective_dialog", l.affective_dialog.is_some()),
+        ("google_search", l.google_search),
+        ("voice", !VOICES.contains(&l.voice.as_str())),
+    ]
+    .into_iter()
+    .filter_map(|(k, set)| set.then_some(k))
+    .collect()
+}
+
+/// For a setup the server refused (close 1007/1008 before `setupComplete`): the `[live]` key
+/// its reason names, or else the keys set that some models refuse. `None` when neither.
+pub fn refusal_hint(l: &LiveConfig, code: u16, reason: &str) -> Option<String> {
+    if !matches!(code, 1007 | 1008) {
+        return None;
+    }
+    if let Some((_, key)) = WIRE_KEYS.iter().find(|(wire, _)| reason.contains(wire)) {
+        return Some(format!(
+            "the server refused `{key}` in [live]: this model does not take it as set; change \
+             or remove that line (then `systemctl reload gemlive`)"
+        ));
+    }
+    let risky = risky_keys(l);
+    if code == 1007 && !risky.is_empty() {
+        return Some(format!(
+            "set in [live] and not taken by every model: {}; remove them one at a time to find \
+             the one this model refuses",
+            risky.join(", ")
+        ));
+    }
+    None
+}

@@ -2147,3 +2147,23 @@ fn unknown_voices_are_taken_with_a_warning() {
     assert!(warnings(&c).is_empty());
     assert!(warnings(&Config::with_defaults(P)).is_empty());
 }
+
+#[test]
+fn a_refused_setup_names_the_key() {
+    let c = parse("[live]\nthinking_level = \"high\"\nproactive_audio = true\n").expect("ok");
+    let h = refusal_hint(
+        &c.live,
+        1007,
+        "Invalid JSON payload received. Unknown name \"proactivity\" at 'setup': Cannot find field.",
+    )
+    .expect("named");
+    assert!(h.contains("`proactive_audio` in [live]"), "{h}");
+    let h = refusal_hint(&c.live, 1007, "Request contains an invalid argument.").expect("risky");
+    assert!(h.contains("thinking_level, proactive_audio"), "{h}");
+    assert_eq!(refusal_hint(&c.live, 1011, "thinking_level"), None);
+    let plain = Config::with_defaults(P);
+    assert_eq!(
+        refusal_hint(&plain.live, 1007, "Request contains an invalid argument."),
+        None
+    );
+}

@@ -10,6 +10,7 @@
 //! | `supervisor`   | dialing, hand-over, backlog, dead links, resend    | sockets, clocks, files |
 //! | `policy`       | backoff, close classes, resume handles             | sockets, clocks        |
 //! | `resume_store` | the handle kept across restarts (state directory)  | sockets                |
+//! | `usage`        | token sums from `usageMetadata`                    | sockets, clocks        |
 //!
 //! Nothing here imports the config, the daemon or the devices: the daemon derives the settings
 //! each layer takes.
@@ -23,5 +24,6 @@ pub mod session;
 pub mod setup;
 pub mod supervisor;
 pub mod transport;
+pub mod usage;
 
 pub use key::{ApiKey, Credential, CredentialFuture, Credentials, Token};

@@ -699,6 +699,9 @@ pub enum ServerEvent {
     /// Stop playback now; drop queued audio (including `Audio` events of the same frame).
     Interrupted,
     GenerationComplete,
+    /// Why the turn ended, when the server says and it is not the ordinary end (e.g.
+    /// `RESPONSE_REJECTED`, which explains a reply that never came). The server's text.
+    TurnCompleteReason(String),
     TurnComplete,
     ToolCall(Vec<FunctionCall>),
     ToolCallCancellation(Vec<String>),
@@ -727,6 +730,7 @@ impl ServerEvent {
             ServerEvent::Text(_) => "text",
             ServerEvent::Interrupted => "interrupted",
             ServerEvent::GenerationComplete => "generationComplete",
+            ServerEvent::TurnCompleteReason(_) => "turnCompleteReason",
             ServerEvent::TurnComplete => "turnComplete",
             ServerEvent::ToolCall(_) => "toolCall",
             ServerEvent::ToolCallCancellation(_) => "toolCallCancellation",
@@ -759,11 +763,12 @@ impl ServerMessage {
     /// 4. `OutputTranscription` (only non-empty text)
     /// 5. `Interrupted` — after the audio of the same frame, which belongs to the cancelled turn
     ///    and must be discarded by the consumer
-    /// 6. `GenerationComplete`, 7. `TurnComplete`
+    /// 6. `GenerationComplete`, 7. `TurnCompleteReason` (unless absent or unspecified),
+    ///    `TurnComplete`
     /// 8. `ToolCall` (only if it has calls), 9. `ToolCallCancellation` (only if it has ids)
     /// 10. `GoAway`, 11. `ResumptionUpdate`, 12. `Usage`
     ///
-    /// `voiceActivityDetectionSignal`, `voiceActivity`, `turnCompleteReason`,
+    /// `voiceActivityDetectionSignal`, `voiceActivity`,
     /// `waitingForInput`, `finished` and grounding metadata produce no event; read them from
     /// the struct before calling this if needed.
     pub fn into_events(self) -> Vec<ServerEvent> {
@@ -788,6 +793,12 @@ impl ServerMessage {
             }
             if c.generation_complete {
                 ev.push(ServerEvent::GenerationComplete);
+            }
+            if let Some(r) = c
+                .turn_complete_reason
+                .filter(|r| !r.is_empty() && r != "TURN_COMPLETE_REASON_UNSPECIFIED")
+            {
+                ev.push(ServerEvent::TurnCompleteReason(r));
             }
             if c.turn_complete {
                 ev.push(ServerEvent::TurnComplete);
@@ -1506,5 +1517,25 @@ mod tests {
             ),
             vec![]
         );
+    }
+
+    #[test]
+    fn an_unusual_turn_end_says_why_before_turn_complete() {
+        let m = ServerMessage::parse(
+            br#"{"serverContent": {"turnComplete": true, "turnCompleteReason": "RESPONSE_REJECTED"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            m.into_events(),
+            vec![
+                ServerEvent::TurnCompleteReason("RESPONSE_REJECTED".into()),
+                ServerEvent::TurnComplete
+            ]
+        );
+        let m = ServerMessage::parse(
+            br#"{"serverContent": {"turnComplete": true, "turnCompleteReason": "TURN_COMPLETE_REASON_UNSPECIFIED"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(m.into_events(), vec![ServerEvent::TurnComplete]);
     }
 }

@@ -128,6 +128,7 @@ fn kind(e: &ServerEvent) -> &'static str {
         ServerEvent::Text(_) => "Text",
         ServerEvent::Interrupted => "Interrupted",
         ServerEvent::GenerationComplete => "GenerationComplete",
+        ServerEvent::TurnCompleteReason(_) => "TurnCompleteReason",
         ServerEvent::TurnComplete => "TurnComplete",
         ServerEvent::ToolCall(_) => "ToolCall",
         ServerEvent::ToolCallCancellation(_) => "ToolCallCancellation",
@@ -169,9 +170,13 @@ fn expected_kinds(v: &Value) -> Vec<&'static str> {
     for (key, name) in [
         ("interrupted", "Interrupted"),
         ("generationComplete", "GenerationComplete"),
+        ("turnCompleteReason", "TurnCompleteReason"),
         ("turnComplete", "TurnComplete"),
     ] {
-        if sc[key] == json!(true) {
+        let reason = sc[key]
+            .as_str()
+            .is_some_and(|r| !r.is_empty() && r != "TURN_COMPLETE_REASON_UNSPECIFIED");
+        if sc[key] == json!(true) || reason {
             k.push(name);
         }
     }

@@ -15,6 +15,7 @@ mod config_file;
 mod control;
 mod home;
 mod hostile;
+mod live_settings;
 mod live_wire;
 mod mcp;
 mod module_graph;

@@ -119,10 +119,14 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
     );
     assert_eq!(seen.setups.len(), 1, "a bad edit changes nothing");
 
-    // A voice change: the session moves to a new connection that resumes with the handle.
+    // A voice and language change: the session moves to a new connection that resumes with
+    // the handle.
     std::fs::write(
         &rig.config_path,
-        good.replace("[live]\n", "[live]\nvoice = \"Puck\"\n"),
+        good.replace(
+            "[live]\n",
+            "[live]\nvoice = \"Puck\"\nlanguage_code = \"de-DE\"\n",
+        ),
     )
     .unwrap();
     let t = Instant::now();
@@ -140,6 +144,13 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
             ["prebuiltVoiceConfig"]["voiceName"],
         "Puck"
     );
+    assert_eq!(
+        seen.setups[1]["setup"]["generationConfig"]["speechConfig"]["languageCode"],
+        "de-DE"
+    );
+    assert!(seen.setups[0]["setup"]["generationConfig"]["speechConfig"]
+        .get("languageCode")
+        .is_none());
     // The datagrams arrive on their own thread: wait for them rather than race the setup.
     assert!(
         until(Duration::from_secs(5), || count(&notes, "RELOADING=1", t)

@@ -50,6 +50,8 @@ use tokio::sync::mpsc;
 pub enum Ev {
     Connected {
         api_key: Option<String>,
+        authorization: Option<String>,
+        uri: String,
     },
     Msg(FromClient),
     /// The TCP connection ended.
@@ -81,6 +83,8 @@ pub struct Seen {
     pub closes: Vec<(usize, u16)>,
     pub gone: Vec<usize>,
     pub others: Vec<(usize, Value)>,
+    /// Per connection: the `x-goog-api-key` and `Authorization` headers and the request target.
+    pub upgrades: Vec<(Option<String>, Option<String>, String)>,
 }
 
 impl Seen {
@@ -121,6 +125,8 @@ impl Server {
                     idx,
                     Ev::Connected {
                         api_key: conn.api_key.clone(),
+                        authorization: conn.authorization.clone(),
+                        uri: conn.uri.clone(),
                     },
                 ));
                 tokio::spawn(async move {
@@ -195,7 +201,16 @@ impl Server {
                 seen.audio.push(Vec::new());
             }
             match ev {
-                Ev::Connected { .. } => {}
+                Ev::Connected {
+                    api_key,
+                    authorization,
+                    uri,
+                } => {
+                    while seen.upgrades.len() < idx {
+                        seen.upgrades.push((None, None, String::new()));
+                    }
+                    seen.upgrades.push((api_key, authorization, uri));
+                }
                 Ev::Gone => seen.gone.push(idx),
                 Ev::Msg(FromClient::Closed { code, .. }) => seen.closes.push((idx, code)),
                 Ev::Msg(FromClient::NotJson(t)) => panic!("client sent a non-JSON frame: {t}"),
