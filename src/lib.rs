@@ -21,6 +21,7 @@
 //! | `daemon`    | wiring: spawns the edges, feeds the machines, performs their actions |
 //! | `service`   | logging (journald or stderr), sd-notify, signals                  |
 //! | `tools`     | the model's tools: built-ins, timers, `look`, the owner's command tools |
+//! | `token`     | ephemeral tokens from the owner's token source (`auth = "ephemeral"`) |
 //! | `standin`   | a Live API stand-in on 127.0.0.1 used by `demo` and the tests     |
 //! | `demo`      | the no-hardware, no-key demonstration                             |
 

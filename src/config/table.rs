@@ -22,10 +22,10 @@ macro_rules! with_keys {
                 model: String = format!("models/{DEFAULT_MODEL}");
                     Kind::Text, "", Shown::Text(DEFAULT_MODEL), true, [Ctx::model],
                     "Live model; the `models/` prefix is added if missing.";
-                /// Stored in canonical case (one of [`VOICES`](super::VOICES)).
+                /// A known voice in canonical case (one of [`VOICES`](super::VOICES)), else as written.
                 voice: String = DEFAULT_VOICE.to_string();
                     Kind::Text, "", Shown::Text(DEFAULT_VOICE), true, [Ctx::voice],
-                    "One of the 30 prebuilt voices (case-insensitive).";
+                    "A prebuilt voice: one of the 30 under [Voices](#voices) (case-insensitive), or a newer one by its exact name (sent as written; `check-config` warns, `check-config --online` proves it).";
                 system_instruction: String = String::new();
                     Kind::Text, "", Shown::Text(""), true, [],
                     "Text sent in `setup.systemInstruction`.";

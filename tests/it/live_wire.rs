@@ -618,7 +618,11 @@ fn synthetic_frames() {
 
     assert_eq!(
         synthetic("turn_complete_reason"),
-        [E::Text("Tell me more.".into()), E::TurnComplete]
+        [
+            E::Text("Tell me more.".into()),
+            E::TurnCompleteReason("NEED_MORE_INPUT".into()),
+            E::TurnComplete
+        ]
     );
     let content = synthetic_message("turn_complete_reason")
         .server_content
