@@ -342,8 +342,13 @@ fn check_online(path: &std::path::Path) -> ExitCode {
     let code = match opened {
         Ok(o) => {
             println!(
-                "online: OK: {} accepted the key and model {} (setupComplete after {} ms{}); closed with 1000",
+                "online: OK: {} accepted the {} and model {} (setupComplete after {} ms{}); closed with 1000",
                 o.host,
+                if cfg.live.auth == config::Auth::Ephemeral {
+                    "token"
+                } else {
+                    "key"
+                },
                 cfg.live.model,
                 o.setup_ms,
                 o.session_id

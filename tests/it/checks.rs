@@ -314,3 +314,120 @@ async fn online_check_shows_a_refused_key_and_an_unreachable_server() {
     assert!(all.contains("could not connect to 127.0.0.1"), "{all}");
     assert!(all.contains("no connection to the server"), "{all}");
 }
+
+/// `auth = "ephemeral"` with `token_url`: the online check fetches a token from a real web
+/// server (Python's `http.server`) and opens the session with it, never with the key; a
+/// refused setup names the `[live]` key the server's reason points at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_check_with_a_token_from_token_url_and_a_refused_key_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let web = std::env::temp_dir().join(format!("gemlive-tokweb-{}", std::process::id()));
+    std::fs::create_dir_all(&web).unwrap();
+    std::fs::write(
+        web.join("token"),
+        "{\"name\": \"auth_tokens/from-url\", \"expireTime\": \"2099-01-01T00:00:00Z\"}\n",
+    )
+    .unwrap();
+    let port = support::free_port();
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+        ])
+        .arg(&web)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 -m http.server");
+    assert!(
+        support::until(Duration::from_secs(10), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok())
+        .await,
+        "http.server listens"
+    );
+
+    let mut sv = Server::start().await;
+    let live = format!(
+        "auth = \"ephemeral\"\ntoken_url = \"http://127.0.0.1:{port}/token\"\n\
+         token_bearer_file = \"bearer\"\n"
+    );
+    let rig = Rig::new("online-token", &[0u8; 3_200], &sv.url, &live, "").unwrap();
+    let bearer = rig.dir.join("bearer");
+    std::fs::write(&bearer, "box-secret\n").unwrap();
+    std::fs::set_permissions(&bearer, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let child = online(&rig).await;
+    let mut seen = Seen::default();
+    sv.ready(&mut seen, &[]).await;
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(10), |s| s
+            .closed(0)
+            .is_some())
+            .await
+    );
+    let (code, all) = finish(child).await;
+    println!("{all}");
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        all.contains("online: OK: 127.0.0.1 accepted the token"),
+        "{all}"
+    );
+    assert!(
+        all.contains("auth: ephemeral tokens from token_url http://127.0.0.1:"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("from-url"),
+        "the token is never printed:\n{all}"
+    );
+    assert_eq!(
+        (seen.upgrades[0].0.as_deref(), seen.upgrades[0].1.as_deref()),
+        (None, Some("Token auth_tokens/from-url")),
+        "the token, not the key"
+    );
+
+    // A model that does not take a setting: the hint names the key.
+    let mut sv = Server::start().await;
+    let rig = Rig::new(
+        "online-refused",
+        &[0u8; 3_200],
+        &sv.url,
+        "proactive_audio = true\n",
+        "",
+    )
+    .unwrap();
+    let child = online(&rig).await;
+    let mut seen = Seen::default();
+    assert!(
+        sv.pump(&mut seen, Duration::from_secs(10), |s| !s.setups.is_empty())
+            .await
+    );
+    assert_eq!(
+        seen.setups[0]["setup"]["proactivity"],
+        serde_json::json!({"proactiveAudio": true})
+    );
+    sv.cmd(
+        0,
+        Cmd::Close(
+            1007,
+            "Invalid JSON payload received. Unknown name \"proactivity\" at 'setup': Cannot find field."
+                .into(),
+        ),
+    );
+    let (status, all) = finish(child).await;
+    println!("{all}");
+    assert_eq!(status, Some(78), "{all}");
+    assert!(
+        all.contains("the server refused `proactive_audio` in [live]"),
+        "{all}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&web);
+}
