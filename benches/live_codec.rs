@@ -73,7 +73,10 @@ fn main() {
     let usage = br#"{"serverContent": {"turnComplete": true}, "usageMetadata": {"promptTokenCount": 812, "responseTokenCount": 96, "totalTokenCount": 908, "promptTokensDetails": [{"modality": "AUDIO", "tokenCount": 700}, {"modality": "VIDEO", "tokenCount": 112}], "responseTokensDetails": [{"modality": "AUDIO", "tokenCount": 96}]}}"#;
     let mut sums = gemlive::live::usage::Usage::default();
     let per_turn = median_ns_per_op(15, 20_000, || {
-        for ev in ServerMessage::parse(black_box(usage)).unwrap().into_events() {
+        for ev in ServerMessage::parse(black_box(usage))
+            .unwrap()
+            .into_events()
+        {
             if let gemlive::live::proto::ServerEvent::Usage(u) = ev {
                 sums.add(&u);
             }
@@ -117,7 +120,9 @@ fn main() {
         bytes.0 = j.len();
         black_box(j);
     });
-    bytes.1 = build_setup(&none, Some("handle-0123456789")).to_json().len();
+    bytes.1 = build_setup(&none, Some("handle-0123456789"))
+        .to_json()
+        .len();
     println!(
         "build setup, every [live] key set       : {setup_ns:>8.0} ns/connection ({} bytes; {} with none set)",
         bytes.0, bytes.1

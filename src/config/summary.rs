@@ -444,6 +444,13 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             VOICES.len(),
         ));
     }
+    if l.auth == Auth::Ephemeral && l.api_key_file.is_some() {
+        out.push(
+            "api_key_file in [live] is not used with auth = \"ephemeral\": no key is sent; \
+             remove the line (and the key from this box)"
+                .to_string(),
+        );
+    }
     let push_to_talk = cfg.button.configured() && cfg.button.mode == ButtonMode::PushToTalk;
     let vad_set = l.vad_start_sensitivity.is_some()
         || l.vad_end_sensitivity.is_some()
