@@ -453,6 +453,9 @@ pub fn credentials(cfg: &Config, key: Option<ApiKey>) -> anyhow::Result<Arc<dyn 
 pub fn token_source(l: &crate::config::LiveConfig) -> anyhow::Result<crate::token::Source> {
     use crate::token::Source;
     if !l.token_command.is_empty() {
+        // A missing program is a mistake in the file, not a bad moment of the token source.
+        crate::tools::find_program(&l.token_command[0])
+            .map_err(|e| anyhow::anyhow!("token_command in [live]: {e}"))?;
         return Ok(Source::Command(l.token_command.clone()));
     }
     let Some(url) = &l.token_url else {
@@ -476,7 +479,12 @@ fn supervisor_settings(cfg: &Config, seed: u32) -> supervisor::Settings {
         dead_after: Duration::from_secs(cfg.live.dead_after_s),
         stall_after: Duration::from_secs(cfg.live.stall_after_s),
         max_age: Duration::from_secs(cfg.live.max_connection_age_s),
-        setup_timeout: Duration::from_millis(cfg.live.setup_timeout_ms),
+        // A dial first fetches its token (bounded on its own), then waits for the setup.
+        setup_timeout: Duration::from_millis(cfg.live.setup_timeout_ms)
+            + match cfg.live.auth {
+                Auth::Ephemeral => crate::token::COMMAND_TIMEOUT.max(crate::token::URL_TIMEOUT),
+                Auth::ApiKey => Duration::ZERO,
+            },
         drain_limit: Duration::from_secs(10),
         backlog_bytes: backlog_bytes(cfg.audio.backlog_ms),
         max_in_flight: queue - QUEUE_SLACK,

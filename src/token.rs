@@ -16,8 +16,12 @@ use tokio::io::AsyncReadExt;
 use crate::live::{Credential, CredentialFuture, Credentials, Token};
 use crate::tools::http::Url;
 
-/// A token's lifetime when its source does not say (the service's default `expireTime`).
+/// A token's lifetime when its source does not say (the service's default `expireTime`). Also
+/// the most an `expireTime` is trusted for: it is read against this box's clock, which on a Pi
+/// without a clock battery can be far behind until NTP has run.
 pub const ASSUMED_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// The longest lifetime the service allows (`expires_in` is not read against the clock).
+const MAX_LIFETIME: Duration = Duration::from_secs(20 * 3600);
 /// A token command that runs longer is killed.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 /// A token URL that does not answer within this is given up on.
@@ -113,6 +117,8 @@ impl TokenSource {
         }
         let (token, lifetime) = self.fetch().await?;
         crate::service::redact(token.expose());
+        // A source may hand out the same token again: it stays redacted while in use.
+        redacted.retain(|t| t != token.expose());
         redacted.push_back(token.expose().to_string());
         while redacted.len() > REDACTED_KEPT {
             if let Some(old) = redacted.pop_front() {
@@ -140,6 +146,16 @@ impl TokenSource {
         Ok(token)
     }
 
+    /// Forgets the current token: a dial that used it failed, and the server may have refused
+    /// it (revoked, or expired earlier than this box's clock says). The next dial fetches anew.
+    pub fn forget(&self) {
+        if let Ok(mut g) = self.current.try_lock() {
+            if g.0.take().is_some() {
+                log::debug!("token: dropped after a failed dial");
+            }
+        }
+    }
+
     /// The token and (its lifetime, whether the source said so).
     async fn fetch(&self) -> Result<(Token, (Duration, bool)), String> {
         let out = match &self.source {
@@ -154,6 +170,10 @@ impl Credentials for TokenSource {
     fn credential(&self, new_session: bool) -> CredentialFuture<'_> {
         Box::pin(async move { self.token(new_session).await.map(Credential::Token) })
     }
+
+    fn failed(&self) {
+        self.forget();
+    }
 }
 
 async fn run_command(argv: &[String]) -> Result<Vec<u8>, String> {
@@ -165,7 +185,7 @@ async fn run_command(argv: &[String]) -> Result<Vec<u8>, String> {
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("token_command {program} could not be started: {e}"))?;
-    let _group = crate::tools::command::Group(child.id().map(|p| p as i32));
+    let mut group = crate::tools::command::Group(child.id().map(|p| p as i32));
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
@@ -189,13 +209,17 @@ async fn run_command(argv: &[String]) -> Result<Vec<u8>, String> {
         let (out, err) = tokio::join!(out, err);
         (child.wait().await, out, err)
     };
-    // The process group is killed as `_group` drops, on a timeout too.
+    // The process group is killed as `group` drops on a timeout.
     let Ok((status, out, err)) = tokio::time::timeout(COMMAND_TIMEOUT, work).await else {
         return Err(format!(
             "token_command {program} did not finish within {} s and was killed",
             COMMAND_TIMEOUT.as_secs()
         ));
     };
+    if status.is_ok() {
+        // Reaped: its id may be reused, so the group is not killed any more.
+        group.0 = None;
+    }
     let tail = {
         let text = String::from_utf8_lossy(&err);
         let t = text.trim();
@@ -245,7 +269,7 @@ async fn get_url(url: &Url, bearer: Option<&str>) -> Result<Vec<u8>, String> {
         )
     })?
     .map_err(|e| format!("token_url ({}): {e}", url.host))?;
-    if r.status != 200 {
+    if !(200..300).contains(&r.status) {
         let body = String::from_utf8_lossy(&r.body);
         return Err(format!(
             "token_url ({}) answered HTTP {}: {}",
@@ -287,15 +311,22 @@ pub fn parse_output(out: &[u8], now: SystemTime) -> Result<(Token, (Duration, bo
                     crate::service::outside(t, 64)
                 )
             })?;
-            Some(at.duration_since(now).map_err(|_| {
-                "the token source gave a token that has already expired (check the clock: \
-                 timedatectl)"
-                    .to_string()
-            })?)
+            // Read against this box's clock: trusted up to the default lifetime only, and a
+            // time already past (a clock running ahead) means "use it once".
+            Some(match at.duration_since(now) {
+                Ok(d) => d.min(ASSUMED_LIFETIME),
+                Err(_) => {
+                    log::warn!(
+                        "token: its expireTime is already past by this box's clock; using it \
+                         for one connection (check the clock: timedatectl)"
+                    );
+                    Duration::ZERO
+                }
+            })
         } else {
             v.get("expires_in")
                 .and_then(Value::as_u64)
-                .map(Duration::from_secs)
+                .map(|s| Duration::from_secs(s).min(MAX_LIFETIME))
         };
         (token, lifetime)
     } else {
@@ -415,12 +446,87 @@ mod tests {
         assert!(parse_output(br#"{"nope": 1}"#, now)
             .unwrap_err()
             .contains("name"));
-        assert!(parse_output(
+        let past = parse_output(
             br#"{"name": "t", "expireTime": "2020-01-01T00:00:00Z"}"#,
-            now
-        )
-        .unwrap_err()
-        .contains("expired"));
+            now,
+        );
+        assert_eq!(
+            past.unwrap().1,
+            (Duration::ZERO, true),
+            "used once, not refused"
+        );
+        let far = parse_output(
+            br#"{"name": "t", "expireTime": "2030-01-01T00:00:00Z"}"#,
+            now,
+        );
+        assert_eq!(
+            far.unwrap().1,
+            (ASSUMED_LIFETIME, true),
+            "capped: the clock may be behind"
+        );
+    }
+
+    #[tokio::test]
+    async fn new_sessions_fetch_resumptions_reuse_a_failed_dial_forgets() {
+        let dir = std::env::temp_dir().join(format!("gemlive-token-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("n");
+        let script_for = |f: &std::path::Path| {
+            format!(
+                "n=$(cat {0} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {0}; echo auth_tokens/t$n",
+                f.display()
+            )
+        };
+        let source = TokenSource::new(
+            Source::Command(vec!["/bin/sh".into(), "-c".into(), script_for(&f)]),
+            Duration::from_secs(60),
+        );
+        let mut got = Vec::new();
+        for new_session in [true, false, false, true] {
+            got.push(
+                source
+                    .token(new_session)
+                    .await
+                    .unwrap()
+                    .expose()
+                    .to_string(),
+            );
+        }
+        source.forget();
+        got.push(source.token(false).await.unwrap().expose().to_string());
+        assert_eq!(
+            got,
+            [
+                "auth_tokens/t1",
+                "auth_tokens/t1",
+                "auth_tokens/t1",
+                "auth_tokens/t2",
+                "auth_tokens/t3"
+            ]
+        );
+        // A token that would not last a connection's life is not reused.
+        std::fs::remove_file(&f).unwrap();
+        let short = TokenSource::new(
+            Source::Command(vec!["/bin/sh".into(), "-c".into(), script_for(&f)]),
+            ASSUMED_LIFETIME + Duration::from_secs(1),
+        );
+        let a = short.token(true).await.unwrap();
+        let b = short.token(false).await.unwrap();
+        assert_eq!(
+            (a.expose(), b.expose()),
+            ("auth_tokens/t1", "auth_tokens/t2")
+        );
+        let failing = TokenSource::new(
+            Source::Command(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo nope >&2; exit 3".into(),
+            ]),
+            Duration::from_secs(60),
+        );
+        let e = failing.token(true).await.unwrap_err();
+        assert!(e.contains("failed (exit status: 3): nope"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -92,7 +92,14 @@ with_keys!(accessors);
 pub fn reload_plan(old: &Config, new: &Config) -> Reload {
     let mut merged = new.clone();
     let mut needs_restart = Vec::new();
-    for k in KEYS.iter().filter(|k| !k.live_reload) {
+    // The endpoint's default follows `auth` (the constrained method for tokens), and the
+    // credential cannot change before a restart: the endpoint waits for it too.
+    let auth_changed = key_differs(old, new, "live", "auth") == Some(true);
+    for k in KEYS.iter() {
+        let tied = auth_changed && k.section == "live" && k.name == "endpoint";
+        if k.live_reload && !tied {
+            continue;
+        }
         // Every key has an accessor (tested), so `None` cannot hide a change here.
         if key_differs(old, new, k.section, k.name) == Some(true) {
             copy_key(&mut merged, old, k.section, k.name);
@@ -262,14 +269,16 @@ node_id = "kitchen"
             );
         }
         let plan = reload_plan(&old, &new);
+        // CHANGED changes `auth`, so the endpoint waits for the restart with it.
+        let waits = |k: &KeySpec| !k.live_reload || (k.section == "live" && k.name == "endpoint");
         let restart: Vec<String> = KEYS
             .iter()
-            .filter(|k| !k.live_reload && !alternative(k.name))
+            .filter(|k| waits(k) && !alternative(k.name))
             .map(|k| format!("[{}] {}", k.section, k.name))
             .collect();
         assert_eq!(plan.needs_restart, restart);
         for k in KEYS {
-            let kept = if k.live_reload { &new } else { &old };
+            let kept = if waits(k) { &old } else { &new };
             assert_eq!(
                 key_differs(&plan.merged, kept, k.section, k.name),
                 Some(false),
@@ -278,6 +287,28 @@ node_id = "kitchen"
                 k.name
             );
         }
+    }
+
+    #[test]
+    fn an_auth_change_keeps_the_endpoint_until_the_restart() {
+        let path = std::path::Path::new("/x.toml");
+        let old = parse_str(
+            "[live]\nauth = \"ephemeral\"\ntoken_command = \"/bin/t\"\n",
+            path,
+        )
+        .expect("old parses");
+        let new = Config::with_defaults(path);
+        let plan = reload_plan(&old, &new);
+        assert_eq!(plan.merged.live.endpoint, old.live.endpoint);
+        assert_eq!(plan.merged.live.auth, Auth::Ephemeral);
+        assert!(plan.needs_restart.contains(&"[live] endpoint".to_string()));
+        // Without an auth change the endpoint applies at once.
+        let mut other = old.clone();
+        other.live.endpoint = "ws://127.0.0.1:9/x".into();
+        assert_eq!(
+            reload_plan(&old, &other).merged.live.endpoint,
+            "ws://127.0.0.1:9/x"
+        );
     }
 
     #[test]

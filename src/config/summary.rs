@@ -253,7 +253,13 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
                 if l.token_command.is_empty() {
                     format!(
                         "token_url {}{}",
-                        l.token_url.as_deref().unwrap_or(""),
+                        // A query string may carry a secret of its own.
+                        l.token_url
+                            .as_deref()
+                            .unwrap_or("")
+                            .split('?')
+                            .next()
+                            .unwrap_or(""),
                         l.token_bearer_file
                             .as_ref()
                             .map_or(String::new(), |p| format!(" (bearer from {})", p.display()))
@@ -539,7 +545,25 @@ pub fn refusal_hint(l: &LiveConfig, code: u16, reason: &str) -> Option<String> {
     if !matches!(code, 1007 | 1008) {
         return None;
     }
-    if let Some((_, key)) = WIRE_KEYS.iter().find(|(wire, _)| reason.contains(wire)) {
+    let set = |key: &str| match key {
+        "language_code" => l.language_code.is_some(),
+        "vad_start_sensitivity" => l.vad_start_sensitivity.is_some(),
+        "vad_end_sensitivity" => l.vad_end_sensitivity.is_some(),
+        "vad_prefix_padding_ms" => l.vad_prefix_padding_ms.is_some(),
+        "vad_silence_ms" => l.vad_silence_ms.is_some(),
+        "barge_in" => !l.barge_in,
+        "google_search" => l.google_search,
+        "thinking_level" => l.thinking_level.is_some(),
+        "temperature" => l.temperature.is_some(),
+        "proactive_audio" => l.proactive_audio.is_some(),
+        "affective_dialog" => l.affective_dialog.is_some(),
+        _ => true,
+    };
+    // Only a key the owner set can be the culprit (the voice is always sent).
+    if let Some((_, key)) = WIRE_KEYS
+        .iter()
+        .find(|(wire, key)| set(key) && reason.contains(wire))
+    {
         return Some(format!(
             "the server refused `{key}` in [live]: this model does not take it as set; change \
              or remove that line (then `systemctl reload gemlive`)"

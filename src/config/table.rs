@@ -49,7 +49,7 @@ macro_rules! with_keys {
                     "This much silence ends your turn, 100..=5000 ms; longer lets you pause mid-sentence. Unset: the server's default. Gemini 3.1 is reported to ignore it (use `vad_end_sensitivity = \"low\"`).";
                 barge_in: bool = true;
                     Kind::Bool, "", Shown::Literal("true"), true, [],
-                    "`false`: your voice no longer stops a reply on the server (`NO_INTERRUPTION`), for a kitchen where echo, a radio or a running tap keeps cutting replies short. The button, the wake word, `gemlive ctl interrupt` and the local barge-in detector still stop the speaker.";
+                    "`false`: your voice no longer interrupts a reply on the server (`NO_INTERRUPTION`), for a kitchen where echo, a radio or a running tap keeps cutting replies short. The button, the wake word, `gemlive ctl interrupt` and the local barge-in detector (a voice clearly louder than the speaker) still stop the speaker; the server then finishes the cancelled reply unheard, so the answer to what you say next comes after it.";
                 google_search: bool = false;
                     Kind::Bool, "", Shown::Literal("false"), true, [],
                     "Let the model look things up with Google Search (the weather, the news, opening hours). Results count as input tokens, and on the free tier it is reported to hit the quota sooner.";

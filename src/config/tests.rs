@@ -2161,6 +2161,9 @@ fn a_refused_setup_names_the_key() {
     let h = refusal_hint(&c.live, 1007, "Request contains an invalid argument.").expect("risky");
     assert!(h.contains("thinking_level, proactive_audio"), "{h}");
     assert_eq!(refusal_hint(&c.live, 1011, "thinking_level"), None);
+    // A field of a key that is not set is not blamed on it.
+    let h = refusal_hint(&c.live, 1007, "Unknown name \"temperature\"").expect("risky");
+    assert!(!h.contains("`temperature`"), "{h}");
     let plain = Config::with_defaults(P);
     assert_eq!(
         refusal_hint(&plain.live, 1007, "Request contains an invalid argument."),

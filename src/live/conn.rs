@@ -134,6 +134,7 @@ async fn run(
     let (ws, session_id) = match opened {
         Ok(x) => x,
         Err(e) => {
+            dial.credentials.failed();
             let _ = events
                 .send(Event::Dialed {
                     conn,

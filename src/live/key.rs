@@ -64,6 +64,9 @@ pub trait Credentials: Send + Sync {
     /// service lets a token open sessions only shortly after it was minted), rather than
     /// resuming one. The error says why, in words for the log (never the secret).
     fn credential(&self, new_session: bool) -> CredentialFuture<'_>;
+
+    /// A dial with the credential just given failed: a cached token may be the reason.
+    fn failed(&self) {}
 }
 
 impl Credentials for ApiKey {

@@ -255,7 +255,8 @@ fn token_script(dir: &std::path::Path) -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ephemeral_tokens_a_new_one_per_session_the_same_on_resumption_never_the_key() {
     let mut sv = Server::start().await;
-    // The stand-in accepts any path; the constrained one shows which method was dialled.
+    // The stand-in accepts any path: the constrained one here only shows that the configured
+    // endpoint is the one dialled (its default for tokens is tested on the parsed config).
     let url = sv.url.replace(
         "v1beta.GenerativeService.BidiGenerateContent",
         "v1alpha.GenerativeService.BidiGenerateContentConstrained",
