@@ -1032,7 +1032,10 @@ pub async fn run(
     d.start_mute(keeper_dir.as_deref());
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
     // that boots without network must still start, and keep the mic buffered.
-    notify::status("waiting for the microphone");
+    notify::status(&format!(
+        "waiting for the microphone ({})",
+        d.cfg.audio.capture_device
+    ));
     d.publish_metrics();
     let why = d.run(shutdown).await;
     for (_, t) in d.running_tools.drain() {
@@ -1291,7 +1294,7 @@ impl Daemon {
                         self.endpoint.host(),
                         if hand_over { " (hand-over)" } else { "" }
                     );
-                    if !matches!(self.sv.link_state(), supervisor::Link::Ready) {
+                    if self.ready_sent && !matches!(self.sv.link_state(), supervisor::Link::Ready) {
                         notify::status(&format!("connecting (connection {conn})"));
                     }
                     let dial = conn::Dial {
@@ -2356,7 +2359,11 @@ impl Daemon {
         if s != self.shown {
             self.shown = s;
             log::info!("state: {s}");
-            notify::status(s);
+            // Until the microphone delivers audio, systemctl status keeps saying so (READY=1
+            // then brings the state).
+            if self.ready_sent {
+                notify::status(s);
+            }
             self.emit("state", serde_json::json!({ "state": s }));
         }
     }
@@ -2371,7 +2378,7 @@ impl Daemon {
         self.wd_captured = captured;
         if mic_ok {
             notify::watchdog();
-        } else {
+        } else if self.ready_sent {
             log::warn!(
                 "not feeding the watchdog: no audio from the microphone since the last check"
             );

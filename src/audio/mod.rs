@@ -171,6 +171,19 @@ pub enum AudioError {
     },
 }
 
+/// The PCM name gemlive opens for a configured device. ALSA's `dsnoop` and `dmix` (the way to
+/// share a card with another program) run at the card's own rate, format and channels and
+/// refuse 16 kHz S16_LE mono, so they are opened through `plug`, which converts: a
+/// `dsnoop:CARD=X,DEV=0` that would never start becomes `plug:'dsnoop:CARD=X,DEV=0'`.
+pub fn alsa_name(device: &str) -> std::borrow::Cow<'_, str> {
+    let kind = device.split(':').next().unwrap_or("").trim();
+    if kind.eq_ignore_ascii_case("dsnoop") || kind.eq_ignore_ascii_case("dmix") {
+        std::borrow::Cow::Owned(format!("plug:'{}'", device.trim()))
+    } else {
+        std::borrow::Cow::Borrowed(device)
+    }
+}
+
 /// Opens `device` and configures it explicitly: S16_LE, mono, `rate_hz`, 20 ms periods.
 /// `snd_pcm_set_params` is avoided on purpose: it sets a capture start threshold of a whole
 /// buffer, which makes small reads fail with EIO on real drivers (`docs/design.md`, "Capture
@@ -183,8 +196,12 @@ pub(crate) fn open_pcm(
 ) -> Result<alsa::PCM, AudioError> {
     use alsa::pcm::{Access, Format, HwParams};
     use alsa::ValueOr;
-    let pcm = alsa::PCM::new(device, dir.into(), false).map_err(|source| AudioError::Open {
-        device: device.to_string(),
+    let name = alsa_name(device);
+    if name != device {
+        log::info!("opening {device} as {name}: plug converts to the card's own format and rate");
+    }
+    let pcm = alsa::PCM::new(&name, dir.into(), false).map_err(|source| AudioError::Open {
+        device: name.to_string(),
         dir,
         source,
     })?;
@@ -335,6 +352,27 @@ impl AudioStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_card_devices_are_opened_through_plug() {
+        assert_eq!(
+            alsa_name("dsnoop:CARD=X,DEV=0"),
+            "plug:'dsnoop:CARD=X,DEV=0'"
+        );
+        assert_eq!(
+            alsa_name("dmix:CARD=seeed2micvoicec,DEV=0"),
+            "plug:'dmix:CARD=seeed2micvoicec,DEV=0'"
+        );
+        assert_eq!(alsa_name("DSNOOP"), "plug:'DSNOOP'");
+        for same in [
+            "plughw:CARD=X,DEV=0",
+            "plug:'dsnoop:CARD=X,DEV=0'",
+            "default",
+            "hw:1,0",
+        ] {
+            assert_eq!(alsa_name(same), same);
+        }
+    }
 
     #[test]
     fn reopen_backoff_is_capped() {

@@ -183,10 +183,17 @@ pub fn summary(cfg: &Config, key: &Result<Option<KeySource>, ConfigError>) -> St
             CONFIG_ERROR_MAX_DELAY_S.max(l.config_error_delay_s)
         ),
         format!("tools: {tools}"),
-        format!(
-            "audio devices: mic {}, speaker {}",
-            a.capture_device, a.playback_device
-        ),
+        {
+            let shown = |d: &str| match crate::audio::alsa_name(d) {
+                std::borrow::Cow::Owned(as_plug) => format!("{d} (opened as {as_plug})"),
+                std::borrow::Cow::Borrowed(_) => d.to_string(),
+            };
+            format!(
+                "audio devices: mic {}, speaker {}",
+                shown(&a.capture_device),
+                shown(&a.playback_device)
+            )
+        },
         format!(
             "chunk: {} ms, mic backlog {} ms, volume {}%, {}",
             a.chunk_ms,
