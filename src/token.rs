@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 
 use crate::live::{Credential, CredentialFuture, Credentials, Token};
+use crate::tools::command::read_bounded;
 use crate::tools::http::Url;
 
 /// A token's lifetime when its source does not say (the service's default `expireTime`). Also
@@ -38,12 +38,7 @@ const REDACTED_KEPT: usize = 4;
 /// `https://` anywhere, `http://` only to a loopback host (the box's credential rides along).
 pub fn check_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s)?;
-    let loopback = url.host.eq_ignore_ascii_case("localhost")
-        || url
-            .host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if !url.tls && !loopback {
+    if !url.tls && !crate::live::transport::is_loopback(&url.host) {
         return Err(format!(
             "plain http:// only to a loopback address, not `{}`: use https://",
             url.host
@@ -190,27 +185,22 @@ async fn run_command(argv: &[String]) -> Result<Vec<u8>, String> {
     let stderr = child.stderr.take();
     let work = async {
         let out = async {
-            let mut buf = Vec::new();
-            if let Some(s) = stdout {
-                let _ = s
-                    .take(MAX_OUTPUT_BYTES as u64 + 1)
-                    .read_to_end(&mut buf)
-                    .await;
+            match stdout {
+                Some(s) => read_bounded(s, MAX_OUTPUT_BYTES, false).await,
+                None => (Vec::new(), false),
             }
-            buf
         };
         let err = async {
-            let mut buf = Vec::new();
-            if let Some(s) = stderr {
-                let _ = s.take(MAX_OUTPUT_BYTES as u64).read_to_end(&mut buf).await;
+            match stderr {
+                Some(s) => read_bounded(s, STDERR_TAIL_BYTES, true).await.0,
+                None => Vec::new(),
             }
-            buf
         };
-        let (out, err) = tokio::join!(out, err);
-        (child.wait().await, out, err)
+        let ((out, cut), err) = tokio::join!(out, err);
+        (child.wait().await, out, cut, err)
     };
     // The process group is killed as `group` drops on a timeout.
-    let Ok((status, out, err)) = tokio::time::timeout(COMMAND_TIMEOUT, work).await else {
+    let Ok((status, out, cut, err)) = tokio::time::timeout(COMMAND_TIMEOUT, work).await else {
         return Err(format!(
             "token_command {program} did not finish within {} s and was killed",
             COMMAND_TIMEOUT.as_secs()
@@ -220,15 +210,7 @@ async fn run_command(argv: &[String]) -> Result<Vec<u8>, String> {
         // Reaped: its id may be reused, so the group is not killed any more.
         group.0 = None;
     }
-    let tail = {
-        let text = String::from_utf8_lossy(&err);
-        let t = text.trim();
-        let start = t.len().saturating_sub(STDERR_TAIL_BYTES);
-        let start = (start..=t.len())
-            .find(|i| t.is_char_boundary(*i))
-            .unwrap_or(t.len());
-        crate::service::outside(&t[start..], STDERR_TAIL_BYTES)
-    };
+    let tail = crate::service::outside(String::from_utf8_lossy(&err).trim(), STDERR_TAIL_BYTES);
     match status {
         Ok(s) if s.success() => {}
         Ok(s) => {
@@ -243,7 +225,7 @@ async fn run_command(argv: &[String]) -> Result<Vec<u8>, String> {
         }
         Err(e) => return Err(format!("token_command {program}: {e}")),
     }
-    if out.len() > MAX_OUTPUT_BYTES {
+    if cut {
         return Err(format!(
             "token_command {program} printed more than {} KiB",
             MAX_OUTPUT_BYTES >> 10

@@ -233,7 +233,8 @@ impl Endpoint {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
+/// `localhost` or a loopback address: where plain (unencrypted) connections are allowed.
+pub fn is_loopback(host: &str) -> bool {
     if host.eq_ignore_ascii_case("localhost") {
         return true;
     }

@@ -68,7 +68,11 @@ impl Drop for Group {
 }
 
 /// Reads all of `r`, keeping the first `keep` bytes (`tail = false`) or the last (`true`).
-async fn read_bounded(mut r: impl AsyncRead + Unpin, keep: usize, tail: bool) -> (Vec<u8>, bool) {
+pub(crate) async fn read_bounded(
+    mut r: impl AsyncRead + Unpin,
+    keep: usize,
+    tail: bool,
+) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 8 << 10];
     let mut cut = false;
