@@ -13,11 +13,12 @@ KROOT=${KROOT:?KROOT (unpacked linux-image) required}
 KVER=${KVER:-$(ls "$KROOT/lib/modules" | head -1)}
 EXTRA_KO=${EXTRA_KO:-}
 # Boot-critical modules (loaded by init itself): virtio PCI, 9p over virtio (host root + share),
-# overlayfs (writable root), virtio-net (guestfwd), configfs (gpio-sim is configured through it).
+# overlayfs (writable root), virtio-net (guestfwd), configfs (gpio-sim is configured through it),
+# virtio-blk, ext4 and crc32c (the systemd tier's Debian disk; ext4's checksums need crc32c).
 # Device modules, loaded only when listed in SHAREDIR/modules: snd-aloop (loopback sound card),
 # snd-dummy (paced null card, optional), snd-hrtimer, vivid (raw-format virtual camera, optional),
 # and the videodev/videobuf2 stack v4l2loopback needs.
-MODS="virtio_pci 9pnet_virtio 9p overlay virtio_net configfs
+MODS="virtio_pci 9pnet_virtio 9p overlay virtio_net configfs virtio_blk ext4 crc32c_generic
       snd-aloop snd-dummy snd-hrtimer vivid videodev videobuf2-vmalloc videobuf2-v4l2"
 ST=$(mktemp -d /tmp/gemlive-initramfs.XXXXXX)
 trap 'rm -rf "$ST"' EXIT

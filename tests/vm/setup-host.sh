@@ -20,11 +20,14 @@
 #        v4l2loopback  from the v4l2loopback-dkms source (downloaded and unpacked only: dkms
 #                      itself is not installed).
 #   5. builds the busybox initramfs (mkinitramfs.sh) holding init + the needed modules.
-# Result: $VMDIR/vmlinux and $VMDIR/initramfs.cpio.gz, used by vmrun.sh.
+#   6. builds the systemd tier's Debian bookworm disk image (systemd/mkrootfs.sh, mmdebstrap).
+# Result: $VMDIR/vmlinux and $VMDIR/initramfs.cpio.gz, used by vmrun.sh, and
+#         $VMDIR/bookworm-amd64.img, used by vmrun-systemd.sh.
 #
 # env: VMDIR         cache dir (default /tmp/gemlive-vm); delete it for a cold setup
 #      APT_MAX_AGE   seconds before the private package lists are refreshed (default 86400)
 #      VM_REFRESH=1  refresh the package lists now (picks up a new kernel ABI)
+#      VM_NO_SYSTEMD=1  skip step 6
 # Exit status is non-zero, with a "setup: FAILED" line, if any step or final check fails.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -68,7 +71,7 @@ SRC
 APT=(-o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$VMDIR/apt/parts"
      -o Dir::State::Lists="$VMDIR/apt/lists" -o APT::Sandbox::User=root -o Dpkg::Use-Pty=0)
 PKGS=(qemu-system-x86 busybox-static v4l-utils gpiod alsa-utils libasound2-dev libjpeg-turbo-progs
-      socat python3 kmod xz-utils cpio gcc make util-linux)
+      socat python3 kmod xz-utils cpio gcc make util-linux mmdebstrap e2fsprogs qemu-utils)
 stamp=$VMDIR/apt/lists/.updated
 if [ -n "${VM_REFRESH:-}" ] || [ ! -f "$stamp" ] || [ $(( $(date +%s) - $(stat -c %Y "$stamp") )) -gt "$APT_MAX_AGE" ]; then
   step "apt-get update (private lists)" apt-get "${APT[@]}" update -qq
@@ -180,6 +183,19 @@ else
     "$HERE/mkinitramfs.sh" "$VMDIR/initramfs.cpio.gz.tmp"
   mv "$VMDIR/initramfs.cpio.gz.tmp" "$VMDIR/initramfs.cpio.gz"
   echo "$KEY" > "$VMDIR/initramfs.key"
+fi
+
+# ---- 6. the systemd tier's Debian root file system (rebuilt when its recipe or the modules change)
+# VM_NO_SYSTEMD=1 skips it (the busybox tier alone needs none of it).
+ROOTFS=$VMDIR/bookworm-amd64.img
+if [ -z "${VM_NO_SYSTEMD:-}" ]; then
+  RKEY=$(cat "$HERE"/systemd/* | sha256sum | cut -c1-16)-$(cat "$VMDIR/initramfs.key")
+  if [ -f "$ROOTFS" ] && [ "$(cat "$VMDIR/rootfs.key" 2>/dev/null)" = "$RKEY" ]; then
+    echo "setup: systemd root file system cached"
+  else
+    step "build the systemd root file system (mmdebstrap)" "$HERE/systemd/mkrootfs.sh" "$ROOTFS" "$VMDIR/initramfs.cpio.gz"
+    echo "$RKEY" > "$VMDIR/rootfs.key"
+  fi
 fi
 
 # ---- final checks: fail loudly if anything vmrun.sh or the guest scripts need is missing -----
