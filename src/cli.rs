@@ -30,6 +30,9 @@ commands:
                  interrupt, mute, unmute, volume N, announce TEXT, silence (a ringing
                  timer), status; `ctl events` prints every event (state, mute, volume,
                  heard, said, tool, timer, wake, error) as a JSON line until it stops
+  reload PID     make the running daemon (process PID) re-read its config file and wait
+                 until it has: exits 0 once the new file is in force, 1 with the reason
+                 when it was refused (the old one stays); the unit's ExecReload
   demo           one complete voice session against a built-in local stand-in,
                  with file-backed audio devices (no sound card, no API key);
                  writes demo-speaker.wav
@@ -42,7 +45,7 @@ options:
 ";
 
 const COMMANDS: &str =
-    "run, check-config, list-devices, test-audio, test-wake, snapshot, calibrate-echo, tools, call-tool, ctl or demo";
+    "run, check-config, list-devices, test-audio, test-wake, snapshot, calibrate-echo, tools, call-tool, ctl, reload or demo";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -57,6 +60,7 @@ pub enum Command {
     Tools,
     CallTool,
     Ctl,
+    Reload,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -84,6 +88,8 @@ pub struct Cli {
     pub tool_args: Option<String>,
     /// `ctl WORDS...`.
     pub ctl: Vec<String>,
+    /// `reload PID`.
+    pub pid: Option<i32>,
 }
 
 pub fn parse<I>(args: I) -> Result<Parsed, lexopt::Error>
@@ -103,6 +109,7 @@ where
     let mut tool = None;
     let mut tool_args = None;
     let mut ctl = Vec::new();
+    let mut pid = None;
     while let Some(arg) = p.next()? {
         match arg {
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
@@ -135,6 +142,7 @@ where
                     "tools" => Command::Tools,
                     "call-tool" => Command::CallTool,
                     "ctl" => Command::Ctl,
+                    "reload" => Command::Reload,
                     other => {
                         return Err(lexopt::Error::Custom(
                             format!("unknown command `{other}` (expected {COMMANDS})").into(),
@@ -147,6 +155,14 @@ where
             }
             Value(v) if command == Some(Command::CallTool) && tool_args.is_none() => {
                 tool_args = Some(v.string()?);
+            }
+            Value(v) if command == Some(Command::Reload) && pid.is_none() => {
+                let v = v.string()?;
+                pid = Some(v.parse::<i32>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    lexopt::Error::Custom(
+                        format!("reload {v}: expected the daemon's process id").into(),
+                    )
+                })?);
             }
             // `announce` takes the rest of the line as its text (bounded by the daemon).
             Value(v)
@@ -174,6 +190,11 @@ where
             "call-tool needs the tool's name, e.g. gemlive call-tool NAME '{\"arg\": 1}'".into(),
         ));
     }
+    if command == Command::Reload && pid.is_none() {
+        return Err(lexopt::Error::Custom(
+            "reload needs the daemon's process id, e.g. gemlive reload $MAINPID".into(),
+        ));
+    }
     if online && command != Command::CheckConfig {
         return only("--online", "check-config");
     }
@@ -194,6 +215,7 @@ where
         tool,
         tool_args,
         ctl,
+        pid,
     }))
 }
 

@@ -641,6 +641,8 @@ struct Daemon {
     transcript: Transcript,
     /// READY=1 is sent once the microphone delivers audio.
     ready_sent: bool,
+    /// SIGHUPs handled, for `gemlive reload` (service::reload).
+    reloads: u64,
     /// Captured bytes at the last watchdog check.
     wd_captured: u64,
     life: Lifecycle,
@@ -980,6 +982,7 @@ pub async fn run(
             said: String::new(),
         },
         ready_sent: false,
+        reloads: 0,
         wd_captured: 0,
         life: Lifecycle::new(
             LifecycleConfig {
@@ -2390,29 +2393,25 @@ impl Daemon {
     /// need a restart and say so.
     fn reload(&mut self) {
         notify::reloading();
+        self.reloads += 1;
+        let outcome = self.apply_reload();
+        if let Err(e) = &outcome {
+            log::error!("config reload failed, keeping the running configuration: {e}");
+        }
+        crate::service::reload::record(self.reloads, &outcome);
+        notify::ready(self.machine.state().as_str());
+    }
+
+    fn apply_reload(&mut self) -> Result<(), String> {
         let path = self.cfg.path.clone();
         log::info!("SIGHUP: reloading {}", path.display());
-        let new = match crate::config::load(&path) {
-            Ok(c) => c,
-            Err(e) => {
-                log::error!("config reload failed, keeping the running configuration: {e}");
-                notify::ready(self.machine.state().as_str());
-                return;
-            }
-        };
+        let new = crate::config::load(&path).map_err(|e| e.to_string())?;
         let old = &self.cfg;
         let crate::config::Reload {
             merged,
             needs_restart,
         } = crate::config::reload_plan(old, &new);
-        let endpoint = match Endpoint::parse(&merged.live.endpoint) {
-            Ok(e) => e,
-            Err(e) => {
-                log::error!("config reload failed, keeping the running configuration: {e}");
-                notify::ready(self.machine.state().as_str());
-                return;
-            }
-        };
+        let endpoint = Endpoint::parse(&merged.live.endpoint).map_err(|e| e.to_string())?;
         let mut settings = session_settings(&merged);
         // [tools] needs a restart; the toolbox's list includes the MCP servers' tools.
         settings.tools = self.toolbox.declarations();
@@ -2438,7 +2437,7 @@ impl Daemon {
             self.sv_step(SvInput::SettingsChanged);
         }
         log::info!("configuration reloaded");
-        notify::ready(self.machine.state().as_str());
+        Ok(())
     }
 
     /// The echo gate (capture thread) replaces mic audio with silence while the speaker plays

@@ -66,6 +66,7 @@ fn main() -> ExitCode {
         ),
         Command::CalibrateEcho => calibrate_echo(&path),
         Command::Ctl => ctl(&path, &cli.ctl),
+        Command::Reload => reload(cli.pid.unwrap_or(0)),
         Command::Snapshot => snapshot(
             &path,
             cli.out
@@ -254,6 +255,21 @@ fn call_tool(path: &std::path::Path, name: &str, args: Option<&str>) -> ExitCode
 }
 
 /// `ctl ...`: one request to the running daemon's control socket.
+/// The unit's ExecReload: its output goes to the journal, and a failure makes `systemctl
+/// reload` fail with it.
+fn reload(pid: i32) -> ExitCode {
+    match service::reload::request(pid) {
+        Ok(what) => {
+            println!("gemlive reload: {what}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gemlive reload: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn ctl(path: &std::path::Path, words: &[String]) -> ExitCode {
     let cfg = match load(path) {
         Ok(c) => c,

@@ -396,6 +396,113 @@ pub mod notify {
     }
 }
 
+/// `systemctl reload` returns when the unit's `ExecReload` command exits, and systemd 252 has no
+/// `Type=notify-reload`: with a bare `kill -HUP` it returned before the daemon had even read the
+/// file, and a broken file still "reloaded" fine. So `ExecReload` runs `gemlive reload
+/// $MAINPID`, which signals the daemon and waits for it to write the outcome of that reload into
+/// its runtime directory (`$RUNTIME_DIRECTORY/reload`: `GENERATION ok` or `GENERATION failed:
+/// REASON`), and fails the reload with the daemon's reason.
+pub mod reload {
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    /// How long `gemlive reload` waits: a reload reads one small file.
+    pub const WAIT: Duration = Duration::from_secs(30);
+
+    fn file() -> Option<PathBuf> {
+        let dirs = std::env::var_os("RUNTIME_DIRECTORY")?;
+        let first = dirs.to_str()?.split(':').next()?.to_string();
+        (!first.is_empty()).then(|| PathBuf::from(first).join("reload"))
+    }
+
+    /// The daemon's side: the outcome of its `generation`-th reload.
+    pub fn record(generation: u64, outcome: &Result<(), String>) {
+        let Some(path) = file() else { return };
+        let line = match outcome {
+            Ok(()) => format!("{generation} ok\n"),
+            Err(e) => format!("{generation} failed: {}\n", super::outside(e, 400)),
+        };
+        let tmp = path.with_extension("tmp");
+        if std::fs::write(&tmp, line)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .is_err()
+        {
+            log::debug!("could not record the reload outcome in {}", path.display());
+        }
+    }
+
+    /// (generation, None = ok | Some(reason)) from the file's text.
+    pub fn parse(text: &str) -> Option<(u64, Option<String>)> {
+        let line = text.lines().next()?;
+        let (generation, rest) = line.split_once(' ')?;
+        let generation = generation.parse().ok()?;
+        match rest.strip_prefix("failed: ") {
+            Some(reason) => Some((generation, Some(reason.to_string()))),
+            None => (rest == "ok").then_some((generation, None)),
+        }
+    }
+
+    fn current() -> u64 {
+        file()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|t| parse(&t))
+            .map_or(0, |(g, _)| g)
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum Error {
+        #[error("no gemlive process {0}: {1}")]
+        Signal(i32, std::io::Error),
+        #[error("the new configuration was refused, the running one stays: {0}")]
+        Refused(String),
+        #[error("gemlive (process {0}) exited during the reload")]
+        Gone(i32),
+        #[error("gemlive did not finish the reload within {} s", WAIT.as_secs())]
+        Timeout,
+    }
+
+    /// Sends SIGHUP to `pid` and waits for the outcome. Outside systemd (no
+    /// `RUNTIME_DIRECTORY`) there is nothing to wait on: it only signals.
+    pub fn request(pid: i32) -> Result<&'static str, Error> {
+        let before = current();
+        let alive = |sig| {
+            // SAFETY: kill(2) has no memory-safety preconditions.
+            if unsafe { libc::kill(pid, sig) } == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        };
+        if pid <= 0 {
+            return Err(Error::Signal(
+                pid,
+                std::io::Error::from_raw_os_error(libc::ESRCH),
+            ));
+        }
+        alive(libc::SIGHUP).map_err(|e| Error::Signal(pid, e))?;
+        let Some(path) = file() else {
+            return Ok("signalled (no RUNTIME_DIRECTORY to wait on)");
+        };
+        let end = Instant::now() + WAIT;
+        while Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+            if let Some((g, outcome)) = std::fs::read_to_string(&path).ok().and_then(|t| parse(&t))
+            {
+                if g > before {
+                    return match outcome {
+                        None => Ok("the new configuration is in force"),
+                        Some(reason) => Err(Error::Refused(reason)),
+                    };
+                }
+            }
+            if alive(0).is_err() {
+                return Err(Error::Gone(pid));
+            }
+        }
+        Err(Error::Timeout)
+    }
+}
+
 /// Resolves on each SIGHUP (reload request); never resolves if the handler cannot be installed.
 pub struct Hangups(Option<tokio::signal::unix::Signal>);
 
@@ -439,6 +546,23 @@ pub async fn stop_signal() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reload_outcomes() {
+        assert_eq!(reload::parse("3 ok\n"), Some((3, None)));
+        assert_eq!(
+            reload::parse("4 failed: line 2, column 1: bad\n"),
+            Some((4, Some("line 2, column 1: bad".into())))
+        );
+        for bad in ["", "ok", "x ok", "5 maybe", "5"] {
+            assert_eq!(reload::parse(bad), None, "{bad}");
+        }
+        // No such process: a clear error, nothing signalled.
+        assert!(matches!(
+            reload::request(0),
+            Err(reload::Error::Signal(0, _))
+        ));
+    }
 
     #[test]
     fn levels() {

@@ -56,6 +56,8 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
         std::thread::sleep(Duration::from_secs(20));
     });
 
+    let run_dir = rig.dir.join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
     rig.spawn_with_env(
         &exe(),
         KEY,
@@ -64,9 +66,22 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
         &[
             ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
             ("WATCHDOG_USEC", "1000000"),
+            ("RUNTIME_DIRECTORY", run_dir.to_str().unwrap()),
         ],
     )
     .unwrap();
+    // The unit's ExecReload: `gemlive reload $MAINPID`, with the service's RUNTIME_DIRECTORY.
+    let pid = rig.pid().unwrap().to_string();
+    let reload = {
+        let run_dir = run_dir.clone();
+        move || {
+            std::process::Command::new(exe())
+                .args(["reload", &pid])
+                .env("RUNTIME_DIRECTORY", &run_dir)
+                .output()
+                .unwrap()
+        }
+    };
     let mut seen = Seen::default();
     sv.ready(
         &mut seen,
@@ -103,7 +118,14 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
     let good = std::fs::read_to_string(&rig.config_path).unwrap();
     std::fs::write(&rig.config_path, good.replace("[live]", "[live\n")).unwrap();
     let t = Instant::now();
-    rig.signal(libc::SIGHUP);
+    // `systemctl reload` fails, with the parser's reason, and the daemon goes on.
+    let out = reload();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refused, the running one stays") && err.contains("gemlive.toml:1:6"),
+        "{err}"
+    );
     assert!(until(Duration::from_secs(5), || count(&notes, "READY=1", t) >= 1).await);
     assert_eq!(count(&notes, "RELOADING=1", t), 1);
     assert!(notes
@@ -130,7 +152,15 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
     )
     .unwrap();
     let t = Instant::now();
-    rig.signal(libc::SIGHUP);
+    // `gemlive reload` returns only once the new file is in force.
+    let out = tokio::task::spawn_blocking(reload.clone()).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the new configuration is in force"));
+    assert_eq!(rig.logs().matches("configuration reloaded").count(), 1);
     assert!(
         sv.pump(&mut seen, Duration::from_secs(10), |s| s.setups.len() >= 2)
             .await
