@@ -2,10 +2,13 @@
 # Cross-builds the gemlive release binary for Raspberry Pi on a Debian x86_64 host, without
 # Docker and without `dpkg --add-architecture`.
 #
-# usage: cross/build.sh [aarch64|armv7|all]       (default: aarch64)
+# usage: cross/build.sh [aarch64|armv7|amd64|all]       (default: aarch64; all = aarch64 armv7)
 #   aarch64 = aarch64-unknown-linux-gnu      Pi 3/4/5, Zero 2 W on 64-bit Raspberry Pi OS (arm64)
 #   armv7   = armv7-unknown-linux-gnueabihf  Pi 2/3/4/Zero 2 W on 32-bit Raspberry Pi OS (armhf)
 #             (not ARMv6: Pi 1, Zero, Zero W)
+#   amd64   = x86_64-unknown-linux-gnu       PCs and VMs (amd64): a NATIVE build on this x86_64
+#             host, against the host's own libasound2-dev and glibc (no sysroot, no cross env);
+#             steps 1 (native packages only), 2, 4 and 5 below apply.
 #
 # What it does (idempotent; each step is skipped when already done):
 #   1. host packages: Debian's cross gcc + libc6-dev for the target, clang/libclang (v4l's bindgen),
@@ -29,6 +32,8 @@
 #      APT_MAX_AGE  seconds before the private package lists are refreshed (default 86400)
 #      GLIBC_MAX    highest allowed GLIBC_ symbol version (default 2.36)
 #      MAX_BYTES    largest allowed stripped binary (default 5500000)
+#      AMD64_MAX_BYTES  the same for amd64 (default 8000000: x86_64 code is bigger, and the JPEG
+#                   and echo crates add AVX2/SSE4.1 variants chosen at run time)
 #      CROSS_NO_INSTALL=1  never run apt-get install / rustup (fail if something is missing)
 # Also sourceable by the other cross/ scripts: `. cross/build.sh --lib` defines the functions only.
 # shellcheck disable=SC2015  # `A && B || die` is meant: die unless both hold
@@ -40,6 +45,7 @@ SUITE=${SUITE:-bookworm}
 APT_MAX_AGE=${APT_MAX_AGE:-86400}
 GLIBC_MAX=${GLIBC_MAX:-2.36}
 MAX_BYTES=${MAX_BYTES:-5500000}
+AMD64_MAX_BYTES=${AMD64_MAX_BYTES:-8000000}
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -52,7 +58,8 @@ arch_vars() {
   case "$1" in
     aarch64|arm64) TRIPLE=aarch64-unknown-linux-gnu GNU=aarch64-linux-gnu DEB=arm64 ;;
     armv7|armhf) TRIPLE=armv7-unknown-linux-gnueabihf GNU=arm-linux-gnueabihf DEB=armhf ;;
-    *) die "unknown target '$1' (expected aarch64, armv7 or all)" ;;
+    amd64|x86_64) TRIPLE=x86_64-unknown-linux-gnu GNU=x86_64-linux-gnu DEB=amd64 ;;
+    *) die "unknown target '$1' (expected aarch64, armv7, amd64 or all)" ;;
   esac
   SYSROOT=$CROSS_DIR/sysroot-$DEB
 }
@@ -64,11 +71,15 @@ installed() { # all named packages installed?
   done
 }
 
-# host_packages DEB: the host tools for one target arch
+# host_packages DEB: the host tools for one target arch (amd64: the native build's own)
 host_packages() {
   local gnu=$GNU pkgs
-  pkgs=("gcc-$gnu" "binutils-$gnu" "libc6-dev-$1-cross" clang libclang-dev pkg-config gcc libc6-dev
-        qemu-user ca-certificates)
+  if [ "$1" = amd64 ]; then
+    pkgs=(gcc libc6-dev binutils libasound2-dev clang libclang-dev pkg-config ca-certificates)
+  else
+    pkgs=("gcc-$gnu" "binutils-$gnu" "libc6-dev-$1-cross" clang libclang-dev pkg-config gcc libc6-dev
+          qemu-user ca-certificates)
+  fi
   if installed "${pkgs[@]}"; then
     return 0
   fi
@@ -177,7 +188,8 @@ cross_env() {
 
 # report BIN: size, needed libs, GLIBC ceiling; fails above $GLIBC_MAX or $MAX_BYTES
 report() {
-  local bin=$1 size ceiling needed
+  local bin=$1 size ceiling needed max=$MAX_BYTES
+  [ "$DEB" != amd64 ] || max=$AMD64_MAX_BYTES
   size=$(stat -c %s "$bin")
   ceiling=$("$GNU-objdump" -T "$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -1)
   needed=$("$GNU-objdump" -p "$bin" | awk '/NEEDED/{print $2}' | tr '\n' ' ')
@@ -188,7 +200,13 @@ report() {
   "$GNU-objdump" -h "$bin" | grep -q '\.debug_info' && die "$bin is not stripped"
   [ "$(printf '%s\n%s\n' "$ceiling" "$GLIBC_MAX" | sort -V | tail -1)" = "$GLIBC_MAX" ] ||
     die "$bin needs GLIBC_$ceiling > $GLIBC_MAX: it will not run on Raspberry Pi OS bookworm"
-  [ "$size" -le "$MAX_BYTES" ] || die "$bin is $size bytes > $MAX_BYTES"
+  [ "$size" -le "$max" ] || die "$bin is $size bytes > $max"
+}
+
+# native_env: the amd64 build uses the host's libraries; drop what cross_env may have exported
+# for an earlier target of the same run
+native_env() {
+  unset PKG_CONFIG_ALLOW_CROSS PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_LIBDIR
 }
 
 build_one() {
@@ -197,8 +215,13 @@ build_one() {
   t0=$(date +%s)
   host_packages "$DEB"
   rust_target
-  sysroot
-  cross_env
+  if [ "$DEB" = amd64 ]; then
+    [ "$(uname -m)" = x86_64 ] || die "amd64 is built natively: this host is $(uname -m), not x86_64"
+    native_env
+  else
+    sysroot
+    cross_env
+  fi
   t1=$(date +%s)
   log "building $TRIPLE (release, --locked)"
   (cd "$ROOT" && cargo build --release --locked --target "$TRIPLE")
