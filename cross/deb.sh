@@ -142,7 +142,7 @@ deb_one() {
     deb_fail "conffiles is '$(cat "$tmp/DEBIAN/conffiles")', expected /etc/gemlive/gemlive.toml"
   local f
   for f in usr/bin/gemlive etc/gemlive/gemlive.toml usr/lib/systemd/system/gemlive.service \
-           usr/lib/sysusers.d/gemlive.conf usr/share/doc/gemlive/README.md usr/share/doc/gemlive/copyright \
+           usr/lib/sysusers.d/gemlive.conf usr/lib/udev/rules.d/60-gemlive.rules usr/share/doc/gemlive/README.md usr/share/doc/gemlive/copyright \
            usr/share/doc/gemlive/changelog.Debian.gz usr/share/man/man1/gemlive.1.gz \
            usr/share/lintian/overrides/gemlive; do
     [ -f "$tmp/root/$f" ] || deb_fail "/$f is not in the package"

@@ -85,11 +85,7 @@ pub enum ButtonError {
         consumer: Option<String>,
     },
     /// The chip device cannot be opened or the line requested for lack of permission.
-    #[error(
-        "permission denied on {}: add the user to group gpio (usermod -aG gpio USER, then log in again), \
-         or allow it in a hardened unit with DeviceAllow=char-gpiochip rw",
-        .path.display()
-    )]
+    #[error("permission denied on {}: {}", .path.display(), permission_hint(.path))]
     PermissionDenied { path: PathBuf },
     /// The kernel refused the line request for another reason.
     #[error("cannot request GPIO {line}: {source}")]
@@ -442,6 +438,40 @@ impl PressTracker {
 
 /// For `gemlive list-devices`: every GPIO chip (name, label, line count) and its named lines,
 /// grouped as unused or in use (with the consumer). No heading; ends with a newline.
+/// What to do about a GPIO chip we may not open: plain Debian leaves the chips root-only (no
+/// group can help), Raspberry Pi OS gives them to group gpio.
+fn permission_hint(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    const RULE: &str = "SUBSYSTEM==\"gpio\", KERNEL==\"gpiochip*\", GROUP=\"gpio\", MODE=\"0660\"";
+    let Ok(m) = std::fs::metadata(path) else {
+        return "add the user to group gpio (usermod -aG gpio USER, then log in again)".into();
+    };
+    let group = group_name(m.gid()).unwrap_or_else(|| m.gid().to_string());
+    let mode = m.mode() & 0o777;
+    if m.gid() == 0 || mode & 0o060 != 0o060 {
+        format!(
+            "the device is group {group}, mode {mode:o}: no group may use it. The gemlive package's \
+             udev rule (/usr/lib/udev/rules.d/60-gemlive.rules) gives GPIO chips to group gpio; \
+             without the package, add the rule `{RULE}` and run `sudo udevadm trigger -s gpio`"
+        )
+    } else {
+        format!(
+            "the device is group {group}, mode {mode:o}: add the user to group {group} (usermod -aG \
+             {group} USER, then log in again), or in a hardened unit allow it with \
+             SupplementaryGroups={group} and DeviceAllow=char-gpiochip rw"
+        )
+    }
+}
+
+fn group_name(gid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == gid).then(|| name.to_string())
+    })
+}
+
 pub fn list_gpio() -> String {
     let paths = match chip_paths() {
         Ok(p) => p,
@@ -454,9 +484,9 @@ pub fn list_gpio() -> String {
             Ok(c) => c,
             Err(e) => {
                 let hint = if is_permission(&e) {
-                    ": add the user to group gpio"
+                    format!(": {}", permission_hint(&path))
                 } else {
-                    ""
+                    String::new()
                 };
                 let _ = writeln!(out, "{name}: cannot open: {e}{hint}");
                 continue;
@@ -990,6 +1020,26 @@ mod tests {
             m.contains("/dev/gpiochip0") && m.contains("group gpio"),
             "{m}"
         );
+        // A root-only device (plain Debian): the hint is the udev rule, not a group.
+        let dir = std::env::temp_dir().join(format!("gemlive-gpio-perm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dev = dir.join("gpiochip0");
+        std::fs::write(&dev, "").unwrap();
+        std::fs::set_permissions(&dev, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let m = ButtonError::PermissionDenied { path: dev.clone() }.to_string();
+        assert!(
+            m.contains("mode 600: no group may use it") && m.contains("60-gemlive.rules"),
+            "{m}"
+        );
+        std::fs::set_permissions(&dev, std::os::unix::fs::PermissionsExt::from_mode(0o660))
+            .unwrap();
+        let m = ButtonError::PermissionDenied { path: dev }.to_string();
+        let own = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(&dir).unwrap());
+        if own != 0 {
+            assert!(m.contains("add the user to group"), "{m}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
         let m = ButtonError::ChipNotFound {
             chip: "gpiochip9".into(),
             available: vec!["gpiochip0 [pinctrl-rp1, 54 lines]".into()],

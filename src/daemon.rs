@@ -53,6 +53,9 @@ use crate::video::Video;
 const QUEUE_SLACK: usize = 64;
 /// How long a stop waits for polite closes before it cuts the connections.
 const CLOSE_GRACE: Duration = Duration::from_millis(1000);
+/// How long start-up waits for the microphone before it reports it and counts as started
+/// anyway: well inside the unit's `TimeoutStartSec=60`.
+const MIC_GRACE: Duration = Duration::from_secs(40);
 
 /// What a run did: the continuity counters (mic audio captured, sent, resent, dropped) and the
 /// connection history. Logged when a connection ends and when the daemon stops.
@@ -643,6 +646,10 @@ struct Daemon {
     ready_sent: bool,
     /// SIGHUPs handled, for `gemlive reload` (service::reload).
     reloads: u64,
+    /// Why the microphone gives no audio (its thread retries), until audio flows again.
+    mic_error: Option<String>,
+    /// For `MIC_GRACE`.
+    started: std::time::Instant,
     /// Captured bytes at the last watchdog check.
     wd_captured: u64,
     life: Lifecycle,
@@ -983,6 +990,8 @@ pub async fn run(
         },
         ready_sent: false,
         reloads: 0,
+        mic_error: None,
+        started: std::time::Instant::now(),
         wd_captured: 0,
         life: Lifecycle::new(
             LifecycleConfig {
@@ -1233,6 +1242,7 @@ impl Daemon {
                 }
                 _ = metrics_tick.tick(), if self.metrics.is_some() => self.publish_metrics(),
                 _ = tick.tick() => {
+                    self.check_mic_grace();
                     self.life_event(lifecycle::Event::Tick);
                     self.mute_led_step();
                     self.closing.retain(|t| !t.is_finished());
@@ -2364,20 +2374,53 @@ impl Daemon {
             log::info!("state: {s}");
             // Until the microphone delivers audio, systemctl status keeps saying so (READY=1
             // then brings the state).
-            if self.ready_sent {
-                notify::status(s);
-            }
+            self.show_status();
             self.emit("state", serde_json::json!({ "state": s }));
         }
     }
 
+    /// `systemctl status`'s line: the state, or why the microphone does not work. Until READY
+    /// it says what start-up waits for.
+    fn show_status(&self) {
+        let dev = &self.cfg.audio.capture_device;
+        match (&self.mic_error, self.ready_sent) {
+            (Some(e), false) => notify::status(&format!("waiting for the microphone: {e}")),
+            (None, false) => notify::status(&format!("waiting for the microphone ({dev})")),
+            (Some(e), true) => notify::status(&format!("error: {e}; retrying")),
+            (None, true) => notify::status(self.shown),
+        }
+    }
+
+    /// Start-up without audio: a microphone that does not open (or delivers nothing) within
+    /// `MIC_GRACE` is reported, and the service counts as started, so systemd's start timeout
+    /// does not kill and restart it every minute for as long as the mic is missing. The
+    /// capture thread keeps retrying; `systemctl status` says why until audio flows.
+    fn check_mic_grace(&mut self) {
+        if self.ready_sent || self.started.elapsed() < MIC_GRACE {
+            return;
+        }
+        let dev = &self.cfg.audio.capture_device;
+        let why = self
+            .mic_error
+            .get_or_insert_with(|| format!("the microphone `{dev}` delivers no audio"))
+            .clone();
+        log::error!(
+            "no audio from the microphone after {} s ({why}): running without it and retrying; `systemctl status gemlive` shows this until it works",
+            MIC_GRACE.as_secs()
+        );
+        self.ready_sent = true;
+        notify::ready(&format!("error: {why}; retrying"));
+    }
+
     /// Feeds systemd's watchdog while the daemon itself works: this loop turns (it is running
-    /// this) and the microphone delivered audio since the last check. A dead network is not a
-    /// fault of ours: it shows as `offline` and reconnects, and a restart would only throw the
-    /// conversation away.
+    /// this) and the microphone delivered audio since the last check, or its thread reports
+    /// that the device fails and it retries (a restart would not bring a missing mic back).
+    /// A wedged capture thread reports nothing: no pings, and systemd restarts the service. A
+    /// dead network is not a fault of ours either: it shows as `offline` and reconnects, and a
+    /// restart would only throw the conversation away.
     fn on_watchdog(&mut self) {
         let captured = AudioStats::get(&self.stats.captured_bytes);
-        let mic_ok = captured > self.wd_captured;
+        let mic_ok = captured > self.wd_captured || self.mic_error.is_some();
         self.wd_captured = captured;
         if mic_ok {
             notify::watchdog();
@@ -2455,6 +2498,12 @@ impl Daemon {
             }
             CaptureEvent::BargeIn => {}
             CaptureEvent::WakeWord { percent } => self.on_wake_word(percent),
+            CaptureEvent::Failing(e) => {
+                if self.mic_error.as_deref() != Some(e.as_str()) {
+                    self.mic_error = Some(e);
+                    self.show_status();
+                }
+            }
         }
     }
 
@@ -2492,6 +2541,10 @@ impl Daemon {
     }
 
     fn on_mic(&mut self, c: PcmChunk) {
+        if self.mic_error.take().is_some() && self.ready_sent {
+            log::info!("the microphone delivers audio again");
+            self.show_status();
+        }
         if !self.ready_sent {
             self.ready_sent = true;
             notify::ready(self.shown);

@@ -38,13 +38,16 @@ const CAPTURE_BUFFER_MS: u32 = 200;
 const PACE_SLACK: Duration = Duration::from_millis(100);
 
 /// From the capture thread to the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CaptureEvent {
     /// The echo gate's detector fired: the user talks over the reply. Stop it now, without
     /// waiting for the server's `interrupted`.
     BargeIn,
     /// The wake word was heard (probability of the detection, in percent).
     WakeWord { percent: u8 },
+    /// The device does not open or failed; the thread retries with backoff. Audio arriving
+    /// again means it is back.
+    Failing(String),
 }
 
 /// From the daemon to the capture thread.
@@ -116,6 +119,7 @@ fn run(
                 } else {
                     log::debug!("capture still failing: {}", error_chain(&e));
                 }
+                let _ = params.events.try_send(CaptureEvent::Failing(e.to_string()));
                 failures = failures.saturating_add(1);
                 sleep_unless_stopped(delay, &stop);
             }

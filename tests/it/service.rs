@@ -221,3 +221,82 @@ async fn notify_watchdog_reload_and_a_stalled_microphone() {
     assert!(count(&notes, "STOPPING=1", t) >= 1);
     drop(writer);
 }
+
+/// A microphone that never opens (issue: an endless restart loop every `TimeoutStartSec`):
+/// `systemctl status` says why while start-up waits, then the daemon counts as started with an
+/// error status, the watchdog is fed while the capture thread retries, and it keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_microphone_that_never_opens() {
+    let sv = Server::start().await;
+    let mut rig = Rig::new("nomic", &[], &sv.url, "", "").unwrap();
+    let cfg = std::fs::read_to_string(&rig.config_path).unwrap();
+    let want = format!("capture_device = \"{}\"", gemlive::demo::MIC_PCM);
+    assert!(cfg.contains(&want));
+    std::fs::write(
+        &rig.config_path,
+        cfg.replacen(&want, "capture_device = \"hw:CARD=NoSuchMic,DEV=0\"", 1),
+    )
+    .unwrap();
+    let sock_path = rig.dir.join("notify.sock");
+    let notes = listen(UnixDatagram::bind(&sock_path).unwrap());
+    let t0 = Instant::now();
+    rig.spawn_with_env(
+        &exe(),
+        KEY,
+        &[],
+        None,
+        &[
+            ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "2000000"),
+        ],
+    )
+    .unwrap();
+    let status = |n: &Notes, p: &str| {
+        n.lock()
+            .unwrap()
+            .iter()
+            .find_map(|(_, m)| m.lines().find(|l| l.starts_with(p)).map(str::to_string))
+    };
+    assert!(
+        until(Duration::from_secs(10), || status(
+            &notes,
+            "STATUS=waiting for the microphone: "
+        )
+        .is_some_and(|s| s.contains("NoSuchMic")))
+        .await,
+        "the status says which microphone fails and why: {:?}",
+        notes.lock().unwrap()
+    );
+    assert!(until(Duration::from_secs(55), || has(&notes, "READY=1")).await);
+    let after = t0.elapsed().as_secs_f64();
+    assert!(
+        (39.0..50.0).contains(&after),
+        "READY after the 40 s grace: {after:.1} s"
+    );
+    let ready = notes
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(_, m)| m.lines().any(|l| l == "READY=1"))
+        .map(|(_, m)| m.clone())
+        .unwrap();
+    assert!(
+        ready.contains("STATUS=error: ")
+            && ready.contains("NoSuchMic")
+            && ready.contains("retrying"),
+        "{ready}"
+    );
+    // The capture thread retries: the watchdog is fed (a restart would not bring it back).
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    assert!(count(&notes, "WATCHDOG=1", t) >= 2);
+    let logs = rig.logs();
+    assert!(
+        logs.contains("no audio from the microphone after 40 s"),
+        "{logs}"
+    );
+    assert!(!logs.contains("not feeding the watchdog"), "{logs}");
+    assert!(rig
+        .pid()
+        .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists()));
+}
