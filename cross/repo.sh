@@ -2,6 +2,8 @@
 # Builds (or updates) a signed apt repository of gemlive .debs, ready to publish as static files.
 #
 # usage: cross/repo.sh OUTDIR KEY-OPTION [options] DEB...
+#        (no DEB: the indexes of the existing pool are rewritten and signed again, e.g. with a
+#        new key)
 #
 #   KEY-OPTION, exactly one of:
 #     --key KEYID        sign with this secret key from the GnuPG home of --gnupghome DIR, else
