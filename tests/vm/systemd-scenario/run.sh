@@ -1,0 +1,269 @@
+#!/bin/sh
+# Guest side of tests/vm_systemd.rs: a Pi owner's first hour with the .deb on Debian bookworm
+# under a real systemd (PID 1). Runs once per boot (VM_BOOT); results go to $S/results as
+# key=value lines, and $S/phase tells the host's stand-in what each new connection is for.
+S=$VM_SHARE
+cd "$S" || exit 1
+. "$S/vars"        # PORT, DEB
+res() { echo "$1=$2" >> "$S/results"; echo "scenario: $1=$2"; }
+phase() { echo "$1" > "$S/phase.tmp" && mv "$S/phase.tmp" "$S/phase"; echo "scenario: --- $1 at $(cut -d' ' -f1 /proc/uptime)s"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+since() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
+# wait_until SECONDS CMD...: poll every 0.2 s
+wait_until() {
+  n=$(($1 * 5)); shift; i=0
+  while [ $i -lt $n ]; do "$@" && return 0; sleep 0.2; i=$((i + 1)); done
+  return 1
+}
+jcount() { journalctl -b -u gemlive --no-pager -o cat 2>/dev/null | grep -c -- "$1"; }
+prop() { systemctl show -p "$1" --value gemlive; }
+active() { [ "$(systemctl is-active gemlive)" = active ]; }
+mono_s() { echo "$1" | awk '{printf "%.2f", $1 / 1000000}'; }
+CONF=/etc/gemlive/gemlive.toml
+CHIP=$(cat /sys/kernel/config/gpio-sim/gemlive/bank0/chip_name 2>/dev/null)
+SIM=$(ls -d /sys/devices/platform/gpio-sim.*/"$CHIP" 2>/dev/null | head -1)
+press() { echo pull-down > "$SIM/sim_gpio0/pull"; sleep 0.3; echo pull-up > "$SIM/sim_gpio0/pull"; }
+# A session: a short press, then the stand-in's answer is awaited in the log.
+session() {
+  before=$(jcount "session starting")
+  press
+  wait_until 30 [ "$(jcount "session starting")" -gt "$before" ] || { res "$1" no_session; return; }
+  sleep "${2:-6}"
+  res "$1" ok
+}
+unit() { # NAME EXECSTART: a small always-on service of the test rig, started before gemlive
+  cat > "/etc/systemd/system/$1.service" <<UNIT
+[Unit]
+Before=gemlive.service
+After=systemd-udevd.service sys-kernel-config.mount
+[Service]
+ExecStart=$2
+Restart=always
+RestartSec=1
+[Install]
+WantedBy=multi-user.target
+UNIT
+}
+journal_dump() { journalctl -b -u gemlive --no-pager -o short-monotonic > "$S/journal-$VM_BOOT.txt" 2>&1; }
+trap journal_dump EXIT
+
+case "$VM_BOOT" in
+1)
+  : > "$S/results"
+  phase install
+  # The rig: the gpio-sim chip (a oneshot before gemlive), a mic playing into snd-aloop, a
+  # camera feeding v4l2loopback and the relay to the host's stand-in: there at every boot.
+  cat > /etc/systemd/system/vm-hw.service <<UNIT
+[Unit]
+Before=gemlive.service
+After=systemd-udevd.service sys-kernel-config.mount
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=$S/hw.sh
+[Install]
+WantedBy=multi-user.target
+UNIT
+  unit vm-mic "/bin/sh -c 'exec aplay -q -D hw:Loopback,0,0 -f S16_LE -r 16000 -c 1 $S/mic.raw'"
+  unit vm-camera "/usr/bin/python3 $S/mjpeg_producer.py /dev/video10 $S/camera.mjpeg --fps 10"
+  unit vm-relay "/usr/bin/python3 $S/relay.py $PORT"
+  systemctl daemon-reload
+  systemctl enable --now vm-hw vm-mic vm-camera vm-relay 2>&1
+  CHIP=$(cat /sys/kernel/config/gpio-sim/gemlive/bank0/chip_name)
+  SIM=$(ls -d /sys/devices/platform/gpio-sim.*/"$CHIP" | head -1)
+  # This box has no internet: only the stand-in. apt works from local files and repositories.
+  mv /etc/apt/sources.list /etc/apt/sources.list.no-internet
+  t0=$(now)
+  apt-get install -y "$S/$DEB" > "$S/apt-install.log" 2>&1
+  res apt_install_rc $?
+  res apt_install_s "$(since "$t0")"
+  cat "$S/apt-install.log"
+  res not_started_msg "$(grep -c 'NOT started' "$S/apt-install.log")"
+  res enabled "$(systemctl is-enabled gemlive)"
+  res gpiochip "$(stat -c '%U:%G %a' "/dev/$CHIP")"
+  # No key yet: a start is skipped, not failed.
+  systemctl start gemlive
+  res nokey_start_rc $?
+  res nokey_condition "$(prop ConditionResult)"
+  res nokey_active "$(systemctl is-active gemlive)"
+  systemctl status gemlive --no-pager > "$S/status-nokey.txt" 2>&1
+
+  # The owner's edits: the devices, the button and (here) the stand-in as the server.
+  cat > "$CONF" <<CONF
+# vm-test-edit: the owner's own configuration
+[live]
+endpoint = "ws://127.0.0.1:$PORT$ENDPOINT_PATH"
+voice = "Puck"
+
+[audio]
+capture_device = "plughw:Loopback,1,0"
+playback_device = "dmix:CARD=Loopback,DEV=0,SUBDEV=1"
+echo = "none"
+
+[video]
+device = "/dev/video10"
+
+[session]
+wake = "button"
+
+[button]
+line = "BTN"
+led_line = "LED"
+CONF
+  install -m 600 /dev/null /etc/gemlive/api-key
+  echo vm-test-key > /etc/gemlive/api-key
+
+  phase start
+  t0=$(now)
+  systemctl start gemlive
+  res start_rc $?
+  res start_s "$(since "$t0")"
+  res start_status "$(prop StatusText)"
+  res start_result "$(systemctl is-active gemlive)"
+  session session1 8
+  res session_status "$(prop StatusText)"
+  systemctl status gemlive --no-pager > "$S/status-running.txt" 2>&1
+  res led_on "$(cat "$SIM/sim_gpio1/value")"
+
+  # A changed voice: the session moves to a new connection that resumes the conversation.
+  phase reload-voice
+  sed -i 's/^voice = .*/voice = "Kore"/' "$CONF"
+  n=$(jcount "configuration reloaded")
+  systemctl reload gemlive
+  res reload_rc $?
+  res reload_applied_on_return "$([ "$(jcount "configuration reloaded")" -gt "$n" ] && echo yes || echo no)"
+  wait_until 20 [ "$(jcount "configuration reloaded")" -gt "$n" ]
+  sleep 5
+  # A broken file: the reload fails, the running configuration stays.
+  phase reload-broken
+  cp "$CONF" /root/gemlive.toml.good
+  echo '[[[ not toml' >> "$CONF"
+  n=$(jcount "config reload failed")
+  systemctl reload gemlive > "$S/reload-broken.txt" 2>&1
+  res broken_reload_rc $?
+  wait_until 20 [ "$(jcount "config reload failed")" -gt "$n" ]
+  res broken_reload_logged "$(jcount "config reload failed")"
+  sleep 1
+  res broken_active "$(systemctl is-active gemlive)"
+  cp /root/gemlive.toml.good "$CONF"
+
+  # A wedged daemon (SIGSTOP): the watchdog (WatchdogSec=30) kills it and systemd restarts it.
+  phase watchdog
+  pid=$(prop MainPID)
+  kill -STOP "$pid"
+  t0=$(now)
+  wait_until 120 sh -c "[ \"\$(systemctl show -p MainPID --value gemlive)\" != $pid ] && [ \"\$(systemctl show -p MainPID --value gemlive)\" != 0 ]"
+  wait_until 60 active
+  res watchdog_restart_s "$(since "$t0")"
+  res watchdog_nrestarts "$(prop NRestarts)"
+  res watchdog_logged "$(journalctl -b -u gemlive --no-pager | grep -c 'Watchdog timeout')"
+  res watchdog_active "$(systemctl is-active gemlive)"
+
+  # Another program shares the speaker's card through dmix and must keep playing while gemlive
+  # (the dmix's first user, so the owner of its IPC objects) restarts, stops and starts.
+  phase dmix
+  systemctl restart gemlive
+  # A session's start chime opens the speaker: gemlive is the dmix's first user, so the dmix's
+  # SysV semaphores and shared memory are created by (and owned by) the gemlive user.
+  session dmix_session 2
+  res dmix_gemlive_ipc "$(ipcs -s | awk '$3 == "gemlive"' | wc -l) semaphore set(s), $(ipcs -m | awk '$3 == "gemlive"' | wc -l) shared memory segment(s)"
+  useradd --system --no-create-home --groups audio music 2>/dev/null
+  # dmix runs the card at its own best format: S32_LE, 48 kHz, stereo on snd-aloop.
+  arecord -q -D hw:Loopback,1,1 -f S32_LE -r 48000 -c 2 -d 26 "$S/dmix.raw" > "$S/dmix-rec.log" 2>&1 &
+  REC=$!
+  sleep 1
+  t_play=$(now)
+  setpriv --reuid=music --regid=music --init-groups aplay -q -D "plug:'dmix:CARD=Loopback,DEV=0,SUBDEV=1'" \
+    -f S16_LE -r 48000 -c 2 "$S/tone.raw" > "$S/dmix-player.log" 2>&1 &
+  PLAYER=$!
+  sleep 4
+  echo "restart $(since "$t_play")" >> "$S/dmix-events"
+  systemctl restart gemlive; res dmix_restart_rc $?
+  sleep 4
+  echo "stop $(since "$t_play")" >> "$S/dmix-events"
+  systemctl stop gemlive; res dmix_stop_rc $?
+  sleep 4
+  echo "start $(since "$t_play")" >> "$S/dmix-events"
+  systemctl start gemlive; res dmix_start_rc $?
+  wait "$PLAYER"; res dmix_player_rc $?
+  wait "$REC"
+  res dmix_player_log "$(head -c 300 "$S/dmix-player.log" | tr '\n' ' ')"
+  res dmix_gemlive_ipc_after "$(ipcs -s | awk '$3 == "gemlive"' | wc -l) semaphore set(s) of gemlive left"
+
+  # A quick, clean stop.
+  phase stop
+  t0=$(now)
+  systemctl stop gemlive
+  res stop_rc $?
+  res stop_s "$(since "$t0")"
+  res stop_result "$(prop Result)"
+  res stop_exit_status "$(prop ExecMainStatus)"
+  res security "$(systemd-analyze security gemlive --no-pager 2>&1 | tail -1)"
+  systemd-analyze security gemlive --no-pager > "$S/security.txt" 2>&1
+  # Enabled, with the key in place: the next boot starts it.
+  touch "$S/reboot"
+  exit 0
+  ;;
+2)
+  phase boot2
+  wait_until 90 active
+  res boot_active "$(systemctl is-active gemlive)"
+  res boot_active_s "$(mono_s "$(prop ActiveEnterTimestampMonotonic)")"
+  res boot_network_online_s "$(mono_s "$(systemctl show -p ActiveEnterTimestampMonotonic --value network-online.target)")"
+  res boot_status "$(prop StatusText)"
+  session session2 5
+
+  # Updates from the signed repository, as the README tells an owner to set it up.
+  phase repo
+  install -d -m 755 /etc/apt/keyrings
+  cp "$S/repo1/gemlive-archive-keyring.gpg" /etc/apt/keyrings/gemlive.gpg
+  cat > /etc/apt/sources.list.d/gemlive.sources <<SRC
+Types: deb
+URIs: file:$S/repo1
+Suites: stable
+Components: main
+Signed-By: /etc/apt/keyrings/gemlive.gpg
+SRC
+  apt-get update > "$S/apt-update1.log" 2>&1; res repo_update_rc $?
+  apt-get install -y gemlive > "$S/apt-repo-install.log" 2>&1; res repo_install_rc $?
+  res repo_install_newest "$(grep -c 'already the newest version' "$S/apt-repo-install.log")"
+  apt-cache policy gemlive > "$S/policy1.txt" 2>&1
+  # The publisher adds a newer version: `apt upgrade` restarts the running service, keeps the
+  # edited config, and the conversation goes on from the persisted handle.
+  phase upgrade
+  pid=$(prop MainPID)
+  sed -i "s|file:$S/repo1|file:$S/repo2|" /etc/apt/sources.list.d/gemlive.sources
+  apt-get update > "$S/apt-update2.log" 2>&1; res repo2_update_rc $?
+  apt-get upgrade -y > "$S/apt-upgrade.log" 2>&1; res upgrade_rc $?
+  cat "$S/apt-upgrade.log"
+  res upgrade_version "$(dpkg-query -W -f='${Version}' gemlive)"
+  wait_until 60 active
+  res upgrade_active "$(systemctl is-active gemlive)"
+  res upgrade_restarted "$([ "$(prop MainPID)" != "$pid" ] && echo yes || echo no)"
+  res upgrade_config_kept "$(grep -c '^# vm-test-edit' "$CONF")"
+  res upgrade_handle_file "$(ls /var/lib/gemlive | tr '\n' ' ')"
+  phase resumed
+  session session4 5
+  # The next boot has no network card at all.
+  phase offline
+  touch "$S/offline" "$S/reboot"
+  exit 0
+  ;;
+3)
+  phase boot3-offline
+  wait_until 90 active
+  res offline_active "$(systemctl is-active gemlive)"
+  res offline_active_s "$(mono_s "$(prop ActiveEnterTimestampMonotonic)")"
+  res offline_network_online_s "$(mono_s "$(systemctl show -p ActiveEnterTimestampMonotonic --value network-online.target)")"
+  res offline_wait_online "$(systemctl show -p Result --value systemd-networkd-wait-online)"
+  res offline_status "$(prop StatusText)"
+  phase purge
+  apt-get purge -y gemlive > "$S/apt-purge.log" 2>&1; res purge_rc $?
+  res purge_conf_gone "$([ ! -e "$CONF" ] && echo yes || echo no)"
+  res purge_key_kept "$([ -e /etc/gemlive/api-key ] && echo yes || echo no)"
+  res purge_unit_gone "$([ ! -e /usr/lib/systemd/system/gemlive.service ] && echo yes || echo no)"
+  res purge_enabled_link_gone "$([ ! -e /etc/systemd/system/multi-user.target.wants/gemlive.service ] && echo yes || echo no)"
+  exit 0
+  ;;
+esac
+exit 1

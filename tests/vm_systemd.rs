@@ -1,0 +1,397 @@
+//! The `.deb` under a real systemd: Debian bookworm (mmdebstrap) booted in qemu with systemd as
+//! PID 1, snd-aloop, v4l2loopback and gpio-sim; the package installed with `apt install ./…deb`
+//! and later upgraded from a signed apt repository. The guest side is
+//! `tests/vm/systemd-scenario/run.sh` (three boots: install and the first hour; a reboot that
+//! starts gemlive at boot and the apt upgrade; an offline boot and the purge). The Live
+//! stand-in runs here on the host and answers every session with a resumption handle.
+//!
+//! Needs `tests/vm/setup-host.sh` (VM artifacts in `$VMDIR`) and the amd64 package:
+//! `GEMLIVE_DEB`, else `target/x86_64-unknown-linux-gnu/debian/gemlive_*_amd64.deb`
+//! (`cross/deb.sh amd64`). Without them the test says SKIP — unless `REQUIRE_VM=1` (CI).
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gemlive::standin::{client_video, setup_complete};
+use serde_json::{json, Value};
+use support::{Seen, Server};
+
+fn find_deb(here: &Path) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("GEMLIVE_DEB") {
+        return Some(PathBuf::from(p));
+    }
+    let dir = here.join("target/x86_64-unknown-linux-gnu/debian");
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("_amd64.deb"))
+        .collect();
+    debs.sort();
+    debs.pop()
+}
+
+/// The 48 kHz stereo tone the "other program" plays through the shared dmix.
+fn tone48(freq: f64, secs: f64) -> Vec<u8> {
+    (0..(secs * 48_000.0) as usize)
+        .flat_map(|i| {
+            let x = (2.0 * std::f64::consts::PI * freq * i as f64 / 48_000.0).sin() * 8_000.0;
+            let s = (x as i16).to_le_bytes();
+            [s[0], s[1], s[0], s[1]]
+        })
+        .collect()
+}
+
+/// Loud stretches (a 10 ms window of the left channel with |x| > 1000 in 16-bit terms), in
+/// seconds, of a recording at the card's own format (dmix runs snd-aloop at S32_LE, 48 kHz,
+/// stereo).
+fn loud_runs_s32_stereo48(raw: &[u8]) -> Vec<(f64, f64)> {
+    let left: Vec<i32> = raw
+        .chunks_exact(8)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let mut runs: Vec<(f64, f64)> = Vec::new();
+    for (i, w) in left.chunks(480).enumerate() {
+        if w.iter().any(|v| v.unsigned_abs() > 1_000 << 16) {
+            let (s, e) = (i as f64 * 0.01, (i + 1) as f64 * 0.01);
+            match runs.last_mut() {
+                Some(r) if (r.1 - s).abs() < 1e-9 => r.1 = e,
+                _ => runs.push((s, e)),
+            }
+        }
+    }
+    runs
+}
+
+fn handle_of(setup: &Value) -> Option<&str> {
+    setup["setup"]["sessionResumption"]["handle"].as_str()
+}
+
+fn voice_of(setup: &Value) -> Option<&str> {
+    setup["setup"]["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]
+        ["voiceName"]
+        .as_str()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deb_under_systemd_in_a_vm() {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let vm = here.join("tests/vm");
+    let vmdir = PathBuf::from(std::env::var("VMDIR").unwrap_or("/tmp/gemlive-vm".into()));
+    let required = std::env::var("REQUIRE_VM").is_ok();
+    let deb = find_deb(&here);
+    let image = vmdir.join("bookworm-amd64.img");
+    if !image.exists() || deb.as_ref().is_none_or(|d| !d.exists()) {
+        assert!(
+            !required,
+            "REQUIRE_VM=1 but no systemd VM image at {} or no amd64 .deb ({deb:?}): run tests/vm/setup-host.sh and cross/deb.sh amd64",
+            image.display()
+        );
+        eprintln!(
+            "SKIP: no systemd VM image or amd64 .deb (tests/vm/setup-host.sh, cross/deb.sh amd64)"
+        );
+        return;
+    }
+    let deb = deb.unwrap();
+    let mut sv = Server::start().await;
+    let port: u16 = sv
+        .url
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+
+    let share = std::env::temp_dir().join(format!("gemlive-vmsd-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&share);
+    std::fs::create_dir_all(&share).unwrap();
+    for f in [
+        "systemd-scenario/run.sh",
+        "systemd-scenario/hw.sh",
+        "systemd-scenario/modules",
+        "mjpeg_producer.py",
+        "relay.py",
+    ] {
+        let to = share.join(Path::new(f).file_name().unwrap());
+        std::fs::copy(vm.join(f), to).unwrap();
+    }
+    // The packages: the .deb, a newer build of it, and two signed repositories (the first
+    // with the .deb, the second with both: what the publisher's repository looks like before
+    // and after a release).
+    let t0 = std::time::Instant::now();
+    let pk = std::process::Command::new("bash")
+        .arg(vm.join("systemd-scenario/packages.sh"))
+        .arg(&share)
+        .arg(&deb)
+        .output()
+        .unwrap();
+    println!(
+        "packages ({:.1} s):\n{}{}",
+        t0.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&pk.stdout),
+        String::from_utf8_lossy(&pk.stderr)
+    );
+    assert!(pk.status.success(), "packages.sh failed");
+    let deb_name = deb.file_name().unwrap().to_string_lossy().to_string();
+    let mic: Vec<u8> = std::iter::repeat_n(gemlive::demo::demo_mic(), 4)
+        .flatten()
+        .collect();
+    std::fs::write(share.join("mic.raw"), &mic).unwrap();
+    let cam: Vec<u8> = (0..7).flat_map(gemlive::demo::camera_frame).collect();
+    std::fs::write(share.join("camera.mjpeg"), cam).unwrap();
+    std::fs::write(share.join("tone.raw"), tone48(440.0, 20.0)).unwrap();
+    std::fs::write(
+        share.join("vars"),
+        format!(
+            "PORT={port}\nDEB={deb_name}\nENDPOINT_PATH={}\n",
+            gemlive::standin::PATH
+        ),
+    )
+    .unwrap();
+
+    let vmrun = vm.join("vmrun-systemd.sh");
+    let (share2, vmdir2) = (share.clone(), vmdir.clone());
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(vmrun)
+            .arg(&share2)
+            .env("VMDIR", vmdir2)
+            .env("HOSTFWD_PORTS", port.to_string())
+            .env("TIMEOUT", "1200")
+            .stdin(std::process::Stdio::null())
+            .output()
+    });
+
+    // The stand-in: every session gets setupComplete and a handle of its own; each connection
+    // is labelled with the guest's phase at the time its setup arrived.
+    let mut seen = Seen::default();
+    let mut answered: Vec<usize> = Vec::new();
+    let mut phase_of: HashMap<usize, String> = HashMap::new();
+    let mut handle_given: HashMap<usize, String> = HashMap::new();
+    let vm_wall = std::time::Instant::now();
+    while !run.is_finished() {
+        let n = answered.len();
+        sv.pump(&mut seen, Duration::from_millis(300), |s| {
+            s.setups.iter().filter(|v| !v.is_null()).count() > n
+        })
+        .await;
+        for (i, s) in seen.setups.iter().enumerate() {
+            if s.is_null() || answered.contains(&i) {
+                continue;
+            }
+            answered.push(i);
+            let phase = std::fs::read_to_string(share.join("phase"))
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let h = format!("vm-handle-{i}");
+            println!(
+                "stand-in: connection {i} in phase {phase}: voice {:?}, resuming {:?}; gets {h}",
+                voice_of(s),
+                handle_of(s)
+            );
+            sv.send(i, setup_complete());
+            sv.send(
+                i,
+                json!({"sessionResumptionUpdate": {"newHandle": h, "resumable": true}}),
+            );
+            phase_of.insert(i, phase);
+            handle_given.insert(i, h);
+        }
+    }
+    let out = run.await.unwrap().unwrap();
+    let vm_s = vm_wall.elapsed().as_secs_f64();
+    let console = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for j in ["journal-1.txt", "journal-2.txt", "journal-3.txt"] {
+        let t = std::fs::read_to_string(share.join(j)).unwrap_or_default();
+        println!("--- {j} ---\n{t}");
+    }
+    println!("--- console ---\n{console}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "guest script failed: {:?}",
+        out.status
+    );
+    let r: HashMap<String, String> = std::fs::read_to_string(share.join("results"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            l.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    let get = |k: &str| r.get(k).map(String::as_str).unwrap_or("(missing)");
+    println!("guest results: {r:#?}");
+    println!(
+        "boots: {}",
+        std::fs::read_to_string(share.join("boots")).unwrap_or_default()
+    );
+    println!("VM wall {vm_s:.1} s");
+
+    // Installed with apt, enabled, not started; without a key a start is skipped.
+    assert_eq!(get("apt_install_rc"), "0");
+    assert_eq!(get("not_started_msg"), "1");
+    assert_eq!(get("enabled"), "enabled");
+    assert_eq!(
+        get("nokey_condition"),
+        "no",
+        "no key: the start condition is unmet"
+    );
+    assert_eq!(get("nokey_active"), "inactive");
+    // With the key: READY (the start returned), the status line, a session on a button press.
+    assert_eq!(get("start_rc"), "0");
+    assert_eq!(get("start_result"), "active");
+    assert_eq!(
+        get("start_status"),
+        "idle",
+        "wake = button: idle until a press"
+    );
+    assert_eq!(get("session_status"), "listening");
+    assert_eq!(get("session1"), "ok");
+    assert_eq!(get("led_on"), "1", "the LED shows the session");
+    let first = phase_of
+        .iter()
+        .filter(|(_, p)| p.as_str() == "start")
+        .map(|(i, _)| *i)
+        .min()
+        .expect("a session in the start phase");
+    assert!(
+        seen.audio[first].len() >= 2 * 32_000,
+        "mic audio reached the stand-in: {} bytes",
+        seen.audio[first].len()
+    );
+    let frames: Vec<Vec<u8>> = seen
+        .others
+        .iter()
+        .filter(|(c, _)| *c == first)
+        .filter_map(|(_, v)| client_video(v))
+        .collect();
+    assert!(!frames.is_empty(), "camera frames reached the stand-in");
+    for f in &frames {
+        assert_eq!(gemlive::video::jpeg::jpeg_size(f), Some((768, 768)));
+    }
+    // Reload with a new voice: a new connection that resumes the conversation.
+    let rv = phase_of
+        .iter()
+        .filter(|(_, p)| p.as_str() == "reload-voice")
+        .map(|(i, _)| *i)
+        .min()
+        .expect("a new connection after the voice change");
+    assert_eq!(voice_of(&seen.setups[rv]), Some("Kore"));
+    assert_eq!(
+        handle_of(&seen.setups[rv]),
+        Some(handle_given[&(rv - 1)].as_str()),
+        "the reload resumed the conversation"
+    );
+    assert_eq!(get("reload_rc"), "0");
+    assert_eq!(
+        get("reload_applied_on_return"),
+        "yes",
+        "systemctl reload returns once the new configuration is in force"
+    );
+    // A broken file: the reload fails, the daemon keeps running.
+    assert_eq!(get("broken_active"), "active");
+    assert_ne!(
+        get("broken_reload_rc"),
+        "0",
+        "systemctl reload reports the broken file"
+    );
+    // The watchdog restarts a wedged daemon.
+    assert_eq!(get("watchdog_logged"), "1");
+    assert_eq!(get("watchdog_active"), "active");
+    // dmix: gemlive opened it first (so it created its IPC objects); the other program's
+    // tone plays on, unbroken, through gemlive's restart, stop and start.
+    let ipc = get("dmix_gemlive_ipc");
+    println!(
+        "dmix: gemlive owns {ipc}; after its stop: {}",
+        get("dmix_gemlive_ipc_after")
+    );
+    assert!(
+        ipc.starts_with("1 semaphore"),
+        "gemlive created the dmix: {ipc}"
+    );
+    assert_eq!(get("dmix_player_rc"), "0", "{}", get("dmix_player_log"));
+    let runs = loud_runs_s32_stereo48(&std::fs::read(share.join("dmix.raw")).unwrap_or_default());
+    println!("dmix: loud runs at the card (s): {runs:?}");
+    // (A click of one 10 ms window may come from a stream starting.)
+    let long: Vec<&(f64, f64)> = runs.iter().filter(|(s, e)| e - s > 0.05).collect();
+    assert!(
+        long.len() == 1 && long[0].1 - long[0].0 > 19.5,
+        "the shared dmix played the whole 20 s tone without a gap: {runs:?}"
+    );
+    // Stop: quick and clean.
+    assert_eq!(get("stop_rc"), "0");
+    assert_eq!(get("stop_result"), "success");
+    assert_eq!(get("stop_exit_status"), "0");
+    let stop_s: f64 = get("stop_s").parse().unwrap();
+    assert!(stop_s < 2.0, "systemctl stop took {stop_s} s");
+    println!("systemd-analyze security: {}", get("security"));
+    // Reboot with the key: started at boot, and the conversation goes on after the reboot.
+    assert_eq!(get("boot_active"), "active");
+    assert_eq!(get("session2"), "ok");
+    let last_boot1 = phase_of
+        .iter()
+        .filter(|(_, p)| !p.starts_with("boot") && p.as_str() != "resumed")
+        .map(|(i, _)| *i)
+        .max()
+        .expect("sessions on the first boot");
+    let boot2 = phase_of
+        .iter()
+        .filter(|(_, p)| p.as_str() == "boot2")
+        .map(|(i, _)| *i)
+        .min()
+        .expect("a session after the reboot");
+    assert_eq!(
+        handle_of(&seen.setups[boot2]),
+        Some(handle_given[&last_boot1].as_str()),
+        "after the reboot the conversation resumed"
+    );
+    // The signed repository: apt sees it, the upgrade restarts the service, keeps the edit,
+    // and the conversation continues from the persisted handle.
+    assert_eq!(get("repo_update_rc"), "0");
+    assert_eq!(get("repo_install_rc"), "0");
+    assert_eq!(get("repo_install_newest"), "1");
+    assert_eq!(get("upgrade_rc"), "0");
+    assert_eq!(get("upgrade_restarted"), "yes");
+    assert_eq!(get("upgrade_active"), "active");
+    assert_eq!(get("upgrade_config_kept"), "1");
+    let before: usize = phase_of
+        .iter()
+        .filter(|(_, p)| p.as_str() == "boot2" || p.as_str() == "repo")
+        .map(|(i, _)| *i)
+        .max()
+        .expect("a session before the upgrade");
+    let after = phase_of
+        .iter()
+        .filter(|(_, p)| p.as_str() == "resumed")
+        .map(|(i, _)| *i)
+        .min()
+        .expect("a session after the upgrade");
+    assert_eq!(
+        handle_of(&seen.setups[after]),
+        Some(handle_given[&before].as_str()),
+        "after the upgrade the conversation resumed"
+    );
+    // Offline boot: gemlive is up as soon as on the online boot, long before the network
+    // wait gives up.
+    let online: f64 = get("boot_active_s").parse().unwrap();
+    let offline: f64 = get("offline_active_s").parse().unwrap();
+    let net_offline: f64 = get("offline_network_online_s").parse().unwrap_or(f64::MAX);
+    println!(
+        "gemlive active at boot: online {online:.1} s, offline {offline:.1} s (network-online.target offline: {net_offline:.1} s)"
+    );
+    assert_eq!(get("offline_active"), "active");
+    assert!(
+        offline < online + 5.0 && offline + 10.0 < net_offline,
+        "an offline boot does not wait for the network"
+    );
+    // Purge: everything but the key goes.
+    assert_eq!(get("purge_rc"), "0");
+    assert_eq!(get("purge_conf_gone"), "yes");
+    assert_eq!(get("purge_key_kept"), "yes");
+    assert_eq!(get("purge_unit_gone"), "yes");
+    assert_eq!(get("purge_enabled_link_gone"), "yes");
+    let _ = std::fs::remove_dir_all(&share);
+}
