@@ -65,6 +65,29 @@ fn loud_runs_s32_stereo48(raw: &[u8]) -> Vec<(f64, f64)> {
     runs
 }
 
+/// Start times (s) of 100 ms windows of the recording's left channel with an 880 Hz
+/// component above 1000 (16-bit terms), by Goertzel at an exact bin (N = 4800 at 48 kHz).
+fn chimes_880(raw: &[u8]) -> Vec<f64> {
+    let left: Vec<f64> = raw
+        .chunks_exact(8)
+        .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])) / 65_536.0)
+        .collect();
+    let k = 2.0 * (2.0 * std::f64::consts::PI * 880.0 / 48_000.0).cos();
+    left.chunks_exact(4_800)
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let (mut s1, mut s2) = (0.0, 0.0);
+            for x in w {
+                let s0 = x + k * s1 - s2;
+                s2 = s1;
+                s1 = s0;
+            }
+            let amp = 2.0 * (s1 * s1 + s2 * s2 - k * s1 * s2).max(0.0).sqrt() / w.len() as f64;
+            (amp > 1_000.0).then_some(i as f64 * 0.1)
+        })
+        .collect()
+}
+
 fn handle_of(setup: &Value) -> Option<&str> {
     setup["setup"]["sessionResumption"]["handle"].as_str()
 }
@@ -305,12 +328,17 @@ async fn deb_under_systemd_in_a_vm() {
     // tone plays on, unbroken, through gemlive's restart, stop and start.
     let ipc = get("dmix_gemlive_ipc");
     println!(
-        "dmix: gemlive owns {ipc}; after its stop: {}",
-        get("dmix_gemlive_ipc_after")
+        "dmix: gemlive owns {ipc}; while it is stopped: {}",
+        get("dmix_ipc_while_stopped")
     );
     assert!(
         ipc.starts_with("1 semaphore"),
         "gemlive created the dmix: {ipc}"
+    );
+    assert_eq!(
+        get("dmix_gemlive_open_failures"),
+        "0",
+        "gemlive reopens the shared dmix after its restart and start"
     );
     assert_eq!(get("dmix_player_rc"), "0", "{}", get("dmix_player_log"));
     let runs = loud_runs_s32_stereo48(&std::fs::read(share.join("dmix.raw")).unwrap_or_default());
@@ -320,6 +348,33 @@ async fn deb_under_systemd_in_a_vm() {
     assert!(
         long.len() == 1 && long[0].1 - long[0].0 > 19.5,
         "the shared dmix played the whole 20 s tone without a gap: {runs:?}"
+    );
+    // gemlive's own sound reached the shared card after its restart and after its start: the
+    // session's wake chime (660 then 880 Hz) on top of the other program's 440 Hz.
+    let raw = std::fs::read(share.join("dmix.raw")).unwrap_or_default();
+    let events: HashMap<String, f64> = std::fs::read_to_string(share.join("dmix-events"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect();
+    let played_at = long[0].0;
+    let chimes = chimes_880(&raw);
+    println!("dmix: events {events:?} after the player's start at {played_at:.2} s; 880 Hz chimes at {chimes:?}");
+    for (from, to) in [("restart", "stop"), ("start", "end")] {
+        let a = played_at + events[from];
+        let b = events.get(to).map_or(f64::MAX, |t| played_at + t);
+        assert!(
+            chimes.iter().any(|t| *t >= a && *t < b),
+            "gemlive's chime is heard on the shared card after its {from} ({a:.2} s to {b:.2} s): {chimes:?}"
+        );
+    }
+    assert!(
+        get("dmix_ipc_while_stopped").starts_with("1 semaphore"),
+        "the shared dmix's IPC objects outlive gemlive's stop (RemoveIPC=no): {}",
+        get("dmix_ipc_while_stopped")
     );
     // Stop: quick and clean.
     assert_eq!(get("stop_rc"), "0");
@@ -387,6 +442,35 @@ async fn deb_under_systemd_in_a_vm() {
         offline < online + 5.0 && offline + 10.0 < net_offline,
         "an offline boot does not wait for the network"
     );
+    // What the README quotes is what this systemd prints.
+    let readme = std::fs::read_to_string(here.join("README.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let score = get("security")
+        .split("Overall")
+        .nth(1)
+        .and_then(|t| t.split(" :").next())
+        .map(|t| format!("Overall{t}"))
+        .expect("systemd-analyze security printed its score");
+    assert!(
+        readme.contains(&score),
+        "the README quotes the score the tool prints: `{score}`"
+    );
+    for (file, quote) in [
+        ("status-nokey.txt", "Condition: start condition failed at"),
+        (
+            "status-nokey.txt",
+            "ConditionPathExists=/etc/gemlive/api-key was not met",
+        ),
+        ("status-running.txt", "Status: \"listening\""),
+        ("reload-broken.txt", "Job for gemlive.service failed"),
+    ] {
+        let text = std::fs::read_to_string(share.join(file)).unwrap_or_default();
+        assert!(text.contains(quote), "{file} says `{quote}`: {text}");
+        assert!(readme.contains(quote), "the README quotes `{quote}`");
+    }
     // Purge: everything but the key goes.
     assert_eq!(get("purge_rc"), "0");
     assert_eq!(get("purge_conf_gone"), "yes");

@@ -179,12 +179,18 @@ CONF
   sleep 4
   echo "restart $(since "$t_play")" >> "$S/dmix-events"
   systemctl restart gemlive; res dmix_restart_rc $?
-  sleep 4
+  # After each start, a session: gemlive opens the shared dmix again while the player holds it.
+  e=$(jcount "reply audio is dropped until it opens")
+  session dmix_session_restarted 2
+  sleep 1
   echo "stop $(since "$t_play")" >> "$S/dmix-events"
   systemctl stop gemlive; res dmix_stop_rc $?
-  sleep 4
+  res dmix_ipc_while_stopped "$(ipcs -s | awk '$3 == "gemlive"' | wc -l) semaphore set(s), $(ipcs -m | awk '$3 == "gemlive"' | wc -l) shared memory segment(s)"
+  sleep 3
   echo "start $(since "$t_play")" >> "$S/dmix-events"
   systemctl start gemlive; res dmix_start_rc $?
+  session dmix_session_started 2
+  res dmix_gemlive_open_failures "$(( $(jcount "reply audio is dropped until it opens") - e ))"
   wait "$PLAYER"; res dmix_player_rc $?
   wait "$REC"
   res dmix_player_log "$(head -c 300 "$S/dmix-player.log" | tr '\n' ' ')"
