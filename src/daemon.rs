@@ -1044,10 +1044,7 @@ pub async fn run(
     d.start_mute(keeper_dir.as_deref());
     // READY=1 follows once the microphone delivers audio (see on_mic). Not "connected": a box
     // that boots without network must still start, and keep the mic buffered.
-    notify::status(&format!(
-        "waiting for the microphone ({})",
-        d.cfg.audio.capture_device
-    ));
+    d.show_status();
     d.publish_metrics();
     let why = d.run(shutdown).await;
     for (_, t) in d.running_tools.drain() {
@@ -2381,14 +2378,18 @@ impl Daemon {
 
     /// `systemctl status`'s line: the state, or why the microphone does not work. Until READY
     /// it says what start-up waits for.
-    fn show_status(&self) {
+    fn status_text(&self) -> String {
         let dev = &self.cfg.audio.capture_device;
         match (&self.mic_error, self.ready_sent) {
-            (Some(e), false) => notify::status(&format!("waiting for the microphone: {e}")),
-            (None, false) => notify::status(&format!("waiting for the microphone ({dev})")),
-            (Some(e), true) => notify::status(&format!("error: {e}; retrying")),
-            (None, true) => notify::status(self.shown),
+            (Some(e), false) => format!("waiting for the microphone: {e}"),
+            (None, false) => format!("waiting for the microphone ({dev})"),
+            (Some(e), true) => format!("error: {e}; retrying"),
+            (None, true) => self.shown.to_string(),
         }
+    }
+
+    fn show_status(&self) {
+        notify::status(&self.status_text());
     }
 
     /// Start-up without audio: a microphone that does not open (or delivers nothing) within
@@ -2402,14 +2403,13 @@ impl Daemon {
         let dev = &self.cfg.audio.capture_device;
         let why = self
             .mic_error
-            .get_or_insert_with(|| format!("the microphone `{dev}` delivers no audio"))
-            .clone();
+            .get_or_insert_with(|| format!("the microphone `{dev}` delivers no audio"));
         log::error!(
             "no audio from the microphone after {} s ({why}): running without it and retrying; `systemctl status gemlive` shows this until it works",
             MIC_GRACE.as_secs()
         );
         self.ready_sent = true;
-        notify::ready(&format!("error: {why}; retrying"));
+        notify::ready(&self.status_text());
     }
 
     /// Feeds systemd's watchdog while the daemon itself works: this loop turns (it is running
