@@ -9,7 +9,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use gemlive::standin::{client_video, server_audio, server_content, setup_complete};
@@ -101,27 +101,18 @@ async fn daemon_on_real_drivers_in_a_vm() {
         return;
     }
     let mut sv = Server::start().await;
-    let port: u16 = sv
-        .url
-        .split(':')
-        .nth(2)
-        .and_then(|p| p.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let port = sv.port();
 
-    let share = std::env::temp_dir().join(format!("gemlive-vmhw-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&share);
-    std::fs::create_dir_all(&share).unwrap();
-    for f in [
-        "scenario/run.sh",
-        "scenario/record.py",
-        "scenario/modules",
-        "mjpeg_producer.py",
-        "relay.py",
-    ] {
-        let name = Path::new(f).file_name().unwrap();
-        std::fs::copy(vm.join(f), share.join(name)).unwrap();
-    }
+    let share = support::vm_share(
+        "vmhw",
+        &[
+            "scenario/run.sh",
+            "scenario/record.py",
+            "scenario/modules",
+            "mjpeg_producer.py",
+            "relay.py",
+        ],
+    );
     // mic: the demo's speech-like recording, 4 times over (about 35 s)
     let mic: Vec<u8> = std::iter::repeat_n(gemlive::demo::demo_mic(), 4)
         .flatten()

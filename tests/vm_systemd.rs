@@ -88,6 +88,17 @@ fn chimes_880(raw: &[u8]) -> Vec<f64> {
         .collect()
 }
 
+/// The connections whose setup arrived in a phase that `pick` accepts.
+fn conns<'a>(
+    phase_of: &'a HashMap<usize, String>,
+    pick: impl Fn(&str) -> bool + 'a,
+) -> impl Iterator<Item = usize> + 'a {
+    phase_of
+        .iter()
+        .filter(move |(_, p)| pick(p.as_str()))
+        .map(|(i, _)| *i)
+}
+
 fn handle_of(setup: &Value) -> Option<&str> {
     setup["setup"]["sessionResumption"]["handle"].as_str()
 }
@@ -119,27 +130,18 @@ async fn deb_under_systemd_in_a_vm() {
     }
     let deb = deb.unwrap();
     let mut sv = Server::start().await;
-    let port: u16 = sv
-        .url
-        .split(':')
-        .nth(2)
-        .and_then(|p| p.split('/').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
+    let port = sv.port();
 
-    let share = std::env::temp_dir().join(format!("gemlive-vmsd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&share);
-    std::fs::create_dir_all(&share).unwrap();
-    for f in [
-        "systemd-scenario/run.sh",
-        "systemd-scenario/hw.sh",
-        "systemd-scenario/modules",
-        "mjpeg_producer.py",
-        "relay.py",
-    ] {
-        let to = share.join(Path::new(f).file_name().unwrap());
-        std::fs::copy(vm.join(f), to).unwrap();
-    }
+    let share = support::vm_share(
+        "vmsd",
+        &[
+            "systemd-scenario/run.sh",
+            "systemd-scenario/hw.sh",
+            "systemd-scenario/modules",
+            "mjpeg_producer.py",
+            "relay.py",
+        ],
+    );
     // The packages: the .deb, a newer build of it, and two signed repositories (the first
     // with the .deb, the second with both: what the publisher's repository looks like before
     // and after a release).
@@ -274,10 +276,7 @@ async fn deb_under_systemd_in_a_vm() {
     assert_eq!(get("session_status"), "listening");
     assert_eq!(get("session1"), "ok");
     assert_eq!(get("led_on"), "1", "the LED shows the session");
-    let first = phase_of
-        .iter()
-        .filter(|(_, p)| p.as_str() == "start")
-        .map(|(i, _)| *i)
+    let first = conns(&phase_of, |p| p == "start")
         .min()
         .expect("a session in the start phase");
     assert!(
@@ -296,10 +295,7 @@ async fn deb_under_systemd_in_a_vm() {
         assert_eq!(gemlive::video::jpeg::jpeg_size(f), Some((768, 768)));
     }
     // Reload with a new voice: a new connection that resumes the conversation.
-    let rv = phase_of
-        .iter()
-        .filter(|(_, p)| p.as_str() == "reload-voice")
-        .map(|(i, _)| *i)
+    let rv = conns(&phase_of, |p| p == "reload-voice")
         .min()
         .expect("a new connection after the voice change");
     assert_eq!(voice_of(&seen.setups[rv]), Some("Kore"));
@@ -386,16 +382,10 @@ async fn deb_under_systemd_in_a_vm() {
     // Reboot with the key: started at boot, and the conversation goes on after the reboot.
     assert_eq!(get("boot_active"), "active");
     assert_eq!(get("session2"), "ok");
-    let last_boot1 = phase_of
-        .iter()
-        .filter(|(_, p)| !p.starts_with("boot") && p.as_str() != "resumed")
-        .map(|(i, _)| *i)
+    let last_boot1 = conns(&phase_of, |p| !p.starts_with("boot") && p != "resumed")
         .max()
         .expect("sessions on the first boot");
-    let boot2 = phase_of
-        .iter()
-        .filter(|(_, p)| p.as_str() == "boot2")
-        .map(|(i, _)| *i)
+    let boot2 = conns(&phase_of, |p| p == "boot2")
         .min()
         .expect("a session after the reboot");
     assert_eq!(
@@ -412,16 +402,10 @@ async fn deb_under_systemd_in_a_vm() {
     assert_eq!(get("upgrade_restarted"), "yes");
     assert_eq!(get("upgrade_active"), "active");
     assert_eq!(get("upgrade_config_kept"), "1");
-    let before: usize = phase_of
-        .iter()
-        .filter(|(_, p)| p.as_str() == "boot2" || p.as_str() == "repo")
-        .map(|(i, _)| *i)
+    let before: usize = conns(&phase_of, |p| p == "boot2" || p == "repo")
         .max()
         .expect("a session before the upgrade");
-    let after = phase_of
-        .iter()
-        .filter(|(_, p)| p.as_str() == "resumed")
-        .map(|(i, _)| *i)
+    let after = conns(&phase_of, |p| p == "resumed")
         .min()
         .expect("a session after the upgrade");
     assert_eq!(

@@ -155,6 +155,16 @@ impl Server {
         Server { url, events, conns }
     }
 
+    /// The port the stand-in listens on (for a VM's forwarded port).
+    pub fn port(&self) -> u16 {
+        self.url
+            .split(':')
+            .nth(2)
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .expect("the stand-in's URL has a port")
+    }
+
     pub fn cmd(&self, conn: usize, c: Cmd) {
         let g = self.conns.lock().unwrap();
         let _ = g[conn].send(c);
@@ -497,4 +507,18 @@ pub async fn mic_for(
         }
     }
     (bytes, ended)
+}
+
+/// A fresh share dir for a VM test (`$TMP/gemlive-NAME-PID`) holding copies of `files`
+/// (paths under `tests/vm/`, copied by their file names).
+pub fn vm_share(name: &str, files: &[&str]) -> PathBuf {
+    let vm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vm");
+    let share = std::env::temp_dir().join(format!("gemlive-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&share);
+    std::fs::create_dir_all(&share).unwrap();
+    for f in files {
+        let to = share.join(std::path::Path::new(f).file_name().unwrap());
+        std::fs::copy(vm.join(f), to).unwrap();
+    }
+    share
 }

@@ -36,17 +36,8 @@ for f in "$KERNEL" "$INITRD"; do
   [ -s "$f" ] || { echo "vmrun: $f missing: run $HERE/setup-host.sh first" >&2; exit 2; }
 done
 MEM=${MEM:-1024}; SMP=${SMP:-2}; TIMEOUT=${TIMEOUT:-240}
-# One connector process per guest connection (qemu's slirp spawns it with the connection on its
-# stdin/stdout). socat is installed by setup-host.sh; relay.py --stdio is the fallback.
-NETDEV="user,id=n0,restrict=on"
-for p in ${HOSTFWD_PORTS:-}; do
-  case "$p" in ''|*[!0-9]*) echo "vmrun: bad port '$p' in HOSTFWD_PORTS" >&2; exit 2 ;; esac
-  if [ "${VM_CONNECTOR:-auto}" != python ] && command -v socat >/dev/null; then conn="socat - TCP:127.0.0.1:$p"
-  else conn="/usr/bin/python3 $HERE/relay.py --stdio 127.0.0.1:$p"; fi
-  NETDEV+=",guestfwd=tcp:10.0.2.100:$p-cmd:$conn"
-done
-BIOS=()
-[ -f /usr/share/qemu/qboot.rom ] && BIOS=(-bios /usr/share/qemu/qboot.rom)   # ~1 s faster than SeaBIOS
+# shellcheck source=tests/vm/qemu-net.sh
+. "$HERE/qemu-net.sh"   # NETDEV (HOSTFWD_PORTS) and BIOS
 rm -f "$SHARE/rc" "$SHARE/console.log"
 t0=$(date +%s%N)
 set +e
