@@ -8,6 +8,11 @@
 //! Needs `tests/vm/setup-host.sh` (VM artifacts in `$VMDIR`) and the amd64 package:
 //! `GEMLIVE_DEB`, else `target/x86_64-unknown-linux-gnu/debian/gemlive_*_amd64.deb`
 //! (`cross/deb.sh amd64`). Without them the test says SKIP — unless `REQUIRE_VM=1` (CI).
+//!
+//! The arm64 test (opt-in, `VM_ARM64=1`; `tests/vm/arm64/test.sh` does everything) runs a
+//! shorter first hour (`tests/vm/arm64/run.sh`, one boot) with the arm64 `.deb`
+//! (`GEMLIVE_DEB_ARM64`, else `target/aarch64-unknown-linux-gnu/debian/gemlive_*_arm64.deb`)
+//! on `qemu-system-aarch64 -M virt` with Debian's arm64 kernel.
 
 mod support;
 
@@ -19,15 +24,17 @@ use gemlive::standin::{client_video, setup_complete};
 use serde_json::{json, Value};
 use support::{Seen, Server};
 
-fn find_deb(here: &Path) -> Option<PathBuf> {
-    if let Ok(p) = std::env::var("GEMLIVE_DEB") {
+/// `$var`, else the newest `gemlive_*_<arch>.deb` that `cross/deb.sh` made for `triple`.
+fn find_deb(here: &Path, var: &str, triple: &str, arch: &str) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(var) {
         return Some(PathBuf::from(p));
     }
-    let dir = here.join("target/x86_64-unknown-linux-gnu/debian");
+    let dir = here.join(format!("target/{triple}/debian"));
+    let tail = format!("_{arch}.deb");
     let mut debs: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with("_amd64.deb"))
+        .filter(|p| p.to_string_lossy().ends_with(&tail))
         .collect();
     debs.sort();
     debs.pop()
@@ -109,64 +116,40 @@ fn voice_of(setup: &Value) -> Option<&str> {
         .as_str()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deb_under_systemd_in_a_vm() {
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let vm = here.join("tests/vm");
-    let vmdir = PathBuf::from(std::env::var("VMDIR").unwrap_or("/tmp/gemlive-vm".into()));
-    let required = std::env::var("REQUIRE_VM").is_ok();
-    let deb = find_deb(&here);
-    let image = vmdir.join("bookworm-amd64.img");
-    if !image.exists() || deb.as_ref().is_none_or(|d| !d.exists()) {
-        assert!(
-            !required,
-            "REQUIRE_VM=1 but no systemd VM image at {} or no amd64 .deb ({deb:?}): run tests/vm/setup-host.sh and cross/deb.sh amd64",
-            image.display()
-        );
-        eprintln!(
-            "SKIP: no systemd VM image or amd64 .deb (tests/vm/setup-host.sh, cross/deb.sh amd64)"
-        );
-        return;
-    }
-    let deb = deb.unwrap();
-    let mut sv = Server::start().await;
-    let port = sv.port();
+/// What a run of the systemd tier left: the stand-in's view, each connection's guest phase and
+/// the handle it was given, the guest's results and the VM's wall time.
+struct VmRun {
+    seen: Seen,
+    phase_of: HashMap<usize, String>,
+    handle_given: HashMap<usize, String>,
+    r: HashMap<String, String>,
+    vm_s: f64,
+}
 
-    let share = support::vm_share(
-        "vmsd",
-        &[
-            "systemd-scenario/run.sh",
-            "systemd-scenario/hw.sh",
-            "systemd-scenario/modules",
-            "mjpeg_producer.py",
-            "relay.py",
-        ],
-    );
-    // The packages: the .deb, a newer build of it, and two signed repositories (the first
-    // with the .deb, the second with both: what the publisher's repository looks like before
-    // and after a release).
-    let t0 = std::time::Instant::now();
-    let pk = std::process::Command::new("bash")
-        .arg(vm.join("systemd-scenario/packages.sh"))
-        .arg(&share)
-        .arg(&deb)
-        .output()
-        .unwrap();
-    println!(
-        "packages ({:.1} s):\n{}{}",
-        t0.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&pk.stdout),
-        String::from_utf8_lossy(&pk.stderr)
-    );
-    assert!(pk.status.success(), "packages.sh failed");
+/// Boots the systemd tier (`VM_ARCH=arch`) on `share` (its scenario copied in, the `.deb`
+/// there too), with the mic, camera and connection files written, and answers every session:
+/// setupComplete and a handle of its own, each connection labelled with the guest's phase at
+/// the time its setup arrived. Fails the test if the guest script fails.
+async fn run_systemd_vm(
+    sv: &mut Server,
+    share: &Path,
+    deb: &Path,
+    vmdir: &Path,
+    arch: &str,
+    timeout_s: u32,
+) -> VmRun {
+    let port = sv.port();
+    let vm = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vm");
     let deb_name = deb.file_name().unwrap().to_string_lossy().to_string();
+    if !share.join(&deb_name).exists() {
+        std::fs::copy(deb, share.join(&deb_name)).unwrap();
+    }
     let mic: Vec<u8> = std::iter::repeat_n(gemlive::demo::demo_mic(), 4)
         .flatten()
         .collect();
     std::fs::write(share.join("mic.raw"), &mic).unwrap();
     let cam: Vec<u8> = (0..7).flat_map(gemlive::demo::camera_frame).collect();
     std::fs::write(share.join("camera.mjpeg"), cam).unwrap();
-    std::fs::write(share.join("tone.raw"), tone48(440.0, 20.0)).unwrap();
     std::fs::write(
         share.join("vars"),
         format!(
@@ -177,19 +160,17 @@ async fn deb_under_systemd_in_a_vm() {
     .unwrap();
 
     let vmrun = vm.join("vmrun-systemd.sh");
-    let (share2, vmdir2) = (share.clone(), vmdir.clone());
+    let (share2, vmdir2, arch2) = (share.to_path_buf(), vmdir.to_path_buf(), arch.to_string());
     let run = tokio::task::spawn_blocking(move || {
         std::process::Command::new(vmrun)
             .arg(&share2)
             .env("VMDIR", vmdir2)
+            .env("VM_ARCH", arch2)
             .env("HOSTFWD_PORTS", port.to_string())
-            .env("TIMEOUT", "1200")
+            .env("TIMEOUT", timeout_s.to_string())
             .stdin(std::process::Stdio::null())
             .output()
     });
-
-    // The stand-in: every session gets setupComplete and a handle of its own; each connection
-    // is labelled with the guest's phase at the time its setup arrived.
     let mut seen = Seen::default();
     let mut answered: Vec<usize> = Vec::new();
     let mut phase_of: HashMap<usize, String> = HashMap::new();
@@ -229,9 +210,11 @@ async fn deb_under_systemd_in_a_vm() {
     let vm_s = vm_wall.elapsed().as_secs_f64();
     let console = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for j in ["journal-1.txt", "journal-2.txt", "journal-3.txt"] {
-        let t = std::fs::read_to_string(share.join(j)).unwrap_or_default();
-        println!("--- {j} ---\n{t}");
+    for boot in 1..=4 {
+        let j = format!("journal-{boot}.txt");
+        if let Ok(t) = std::fs::read_to_string(share.join(&j)) {
+            println!("--- {j} ---\n{t}");
+        }
     }
     println!("--- console ---\n{console}\n{stderr}");
     assert!(
@@ -247,15 +230,42 @@ async fn deb_under_systemd_in_a_vm() {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         })
         .collect();
-    let get = |k: &str| r.get(k).map(String::as_str).unwrap_or("(missing)");
     println!("guest results: {r:#?}");
     println!(
         "boots: {}",
         std::fs::read_to_string(share.join("boots")).unwrap_or_default()
     );
     println!("VM wall {vm_s:.1} s");
+    VmRun {
+        seen,
+        phase_of,
+        handle_given,
+        r,
+        vm_s,
+    }
+}
 
-    // Installed with apt, enabled, not started; without a key a start is skipped.
+/// The first session's mic audio and camera frames reached the stand-in.
+fn assert_streamed(seen: &Seen, conn: usize) {
+    assert!(
+        seen.audio[conn].len() >= 2 * 32_000,
+        "mic audio reached the stand-in: {} bytes",
+        seen.audio[conn].len()
+    );
+    let frames: Vec<Vec<u8>> = seen
+        .others
+        .iter()
+        .filter(|(c, _)| *c == conn)
+        .filter_map(|(_, v)| client_video(v))
+        .collect();
+    assert!(!frames.is_empty(), "camera frames reached the stand-in");
+    for f in &frames {
+        assert_eq!(gemlive::video::jpeg::jpeg_size(f), Some((768, 768)));
+    }
+}
+
+/// Installed with apt, enabled, not started; without a key a start is skipped.
+fn assert_installed_and_skipped(get: &dyn Fn(&str) -> String) {
     assert_eq!(get("apt_install_rc"), "0");
     assert_eq!(get("not_started_msg"), "1");
     assert_eq!(get("enabled"), "enabled");
@@ -265,6 +275,97 @@ async fn deb_under_systemd_in_a_vm() {
         "no key: the start condition is unmet"
     );
     assert_eq!(get("nokey_active"), "inactive");
+}
+
+/// The voice change moved the session to a new connection that resumed the conversation, and
+/// `systemctl reload` returned with it in force.
+fn assert_reloaded(run: &VmRun, get: &dyn Fn(&str) -> String) {
+    let rv = conns(&run.phase_of, |p| p == "reload-voice")
+        .min()
+        .expect("a new connection after the voice change");
+    assert_eq!(voice_of(&run.seen.setups[rv]), Some("Kore"));
+    assert_eq!(
+        handle_of(&run.seen.setups[rv]),
+        Some(run.handle_given[&(rv - 1)].as_str()),
+        "the reload resumed the conversation"
+    );
+    assert_eq!(get("reload_rc"), "0");
+    assert_eq!(
+        get("reload_applied_on_return"),
+        "yes",
+        "systemctl reload returns once the new configuration is in force"
+    );
+}
+
+/// A quick, clean stop, and the purge removed everything but the key.
+fn assert_stopped_and_purged(get: &dyn Fn(&str) -> String) {
+    assert_eq!(get("stop_rc"), "0");
+    assert_eq!(get("stop_result"), "success");
+    assert_eq!(get("stop_exit_status"), "0");
+    let stop_s: f64 = get("stop_s").parse().unwrap();
+    assert!(stop_s < 2.0, "systemctl stop took {stop_s} s");
+    println!("systemd-analyze security: {}", get("security"));
+    assert_eq!(get("purge_rc"), "0");
+    assert_eq!(get("purge_conf_gone"), "yes");
+    assert_eq!(get("purge_key_kept"), "yes");
+    assert_eq!(get("purge_unit_gone"), "yes");
+    assert_eq!(get("purge_enabled_link_gone"), "yes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deb_under_systemd_in_a_vm() {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let vm = here.join("tests/vm");
+    let vmdir = PathBuf::from(std::env::var("VMDIR").unwrap_or("/tmp/gemlive-vm".into()));
+    let required = std::env::var("REQUIRE_VM").is_ok();
+    let deb = find_deb(&here, "GEMLIVE_DEB", "x86_64-unknown-linux-gnu", "amd64");
+    let image = vmdir.join("bookworm-amd64.img");
+    if !image.exists() || deb.as_ref().is_none_or(|d| !d.exists()) {
+        assert!(
+            !required,
+            "REQUIRE_VM=1 but no systemd VM image at {} or no amd64 .deb ({deb:?}): run tests/vm/setup-host.sh and cross/deb.sh amd64",
+            image.display()
+        );
+        eprintln!(
+            "SKIP: no systemd VM image or amd64 .deb (tests/vm/setup-host.sh, cross/deb.sh amd64)"
+        );
+        return;
+    }
+    let deb = deb.unwrap();
+    let mut sv = Server::start().await;
+    let share = support::vm_share(
+        "vmsd",
+        &[
+            "systemd-scenario/run.sh",
+            "systemd-scenario/lib.sh",
+            "systemd-scenario/hw.sh",
+            "systemd-scenario/modules",
+            "mjpeg_producer.py",
+            "relay.py",
+        ],
+    );
+    // The packages: the .deb, a newer build of it, and two signed repositories (the first
+    // with the .deb, the second with both: what the publisher's repository looks like before
+    // and after a release).
+    let t0 = std::time::Instant::now();
+    let pk = std::process::Command::new("bash")
+        .arg(vm.join("systemd-scenario/packages.sh"))
+        .arg(&share)
+        .arg(&deb)
+        .output()
+        .unwrap();
+    println!(
+        "packages ({:.1} s):\n{}{}",
+        t0.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&pk.stdout),
+        String::from_utf8_lossy(&pk.stderr)
+    );
+    assert!(pk.status.success(), "packages.sh failed");
+    std::fs::write(share.join("tone.raw"), tone48(440.0, 20.0)).unwrap();
+    let run = run_systemd_vm(&mut sv, &share, &deb, &vmdir, "amd64", 1200).await;
+    let (seen, phase_of, handle_given) = (&run.seen, &run.phase_of, &run.handle_given);
+    let get = |k: &str| run.r.get(k).cloned().unwrap_or("(missing)".into());
+    assert_installed_and_skipped(&get);
     // With the key: READY (the start returned), the status line, a session on a button press.
     assert_eq!(get("start_rc"), "0");
     assert_eq!(get("start_result"), "active");
@@ -276,40 +377,12 @@ async fn deb_under_systemd_in_a_vm() {
     assert_eq!(get("session_status"), "listening");
     assert_eq!(get("session1"), "ok");
     assert_eq!(get("led_on"), "1", "the LED shows the session");
-    let first = conns(&phase_of, |p| p == "start")
+    let first = conns(phase_of, |p| p == "start")
         .min()
         .expect("a session in the start phase");
-    assert!(
-        seen.audio[first].len() >= 2 * 32_000,
-        "mic audio reached the stand-in: {} bytes",
-        seen.audio[first].len()
-    );
-    let frames: Vec<Vec<u8>> = seen
-        .others
-        .iter()
-        .filter(|(c, _)| *c == first)
-        .filter_map(|(_, v)| client_video(v))
-        .collect();
-    assert!(!frames.is_empty(), "camera frames reached the stand-in");
-    for f in &frames {
-        assert_eq!(gemlive::video::jpeg::jpeg_size(f), Some((768, 768)));
-    }
+    assert_streamed(seen, first);
     // Reload with a new voice: a new connection that resumes the conversation.
-    let rv = conns(&phase_of, |p| p == "reload-voice")
-        .min()
-        .expect("a new connection after the voice change");
-    assert_eq!(voice_of(&seen.setups[rv]), Some("Kore"));
-    assert_eq!(
-        handle_of(&seen.setups[rv]),
-        Some(handle_given[&(rv - 1)].as_str()),
-        "the reload resumed the conversation"
-    );
-    assert_eq!(get("reload_rc"), "0");
-    assert_eq!(
-        get("reload_applied_on_return"),
-        "yes",
-        "systemctl reload returns once the new configuration is in force"
-    );
+    assert_reloaded(&run, &get);
     // A broken file: the reload fails, the daemon keeps running.
     assert_eq!(get("broken_active"), "active");
     assert_ne!(
@@ -372,20 +445,13 @@ async fn deb_under_systemd_in_a_vm() {
         "the shared dmix's IPC objects outlive gemlive's stop (RemoveIPC=no): {}",
         get("dmix_ipc_while_stopped")
     );
-    // Stop: quick and clean.
-    assert_eq!(get("stop_rc"), "0");
-    assert_eq!(get("stop_result"), "success");
-    assert_eq!(get("stop_exit_status"), "0");
-    let stop_s: f64 = get("stop_s").parse().unwrap();
-    assert!(stop_s < 2.0, "systemctl stop took {stop_s} s");
-    println!("systemd-analyze security: {}", get("security"));
     // Reboot with the key: started at boot, and the conversation goes on after the reboot.
     assert_eq!(get("boot_active"), "active");
     assert_eq!(get("session2"), "ok");
-    let last_boot1 = conns(&phase_of, |p| !p.starts_with("boot") && p != "resumed")
+    let last_boot1 = conns(phase_of, |p| !p.starts_with("boot") && p != "resumed")
         .max()
         .expect("sessions on the first boot");
-    let boot2 = conns(&phase_of, |p| p == "boot2")
+    let boot2 = conns(phase_of, |p| p == "boot2")
         .min()
         .expect("a session after the reboot");
     assert_eq!(
@@ -402,10 +468,10 @@ async fn deb_under_systemd_in_a_vm() {
     assert_eq!(get("upgrade_restarted"), "yes");
     assert_eq!(get("upgrade_active"), "active");
     assert_eq!(get("upgrade_config_kept"), "1");
-    let before: usize = conns(&phase_of, |p| p == "boot2" || p == "repo")
+    let before: usize = conns(phase_of, |p| p == "boot2" || p == "repo")
         .max()
         .expect("a session before the upgrade");
-    let after = conns(&phase_of, |p| p == "resumed")
+    let after = conns(phase_of, |p| p == "resumed")
         .min()
         .expect("a session after the upgrade");
     assert_eq!(
@@ -455,11 +521,74 @@ async fn deb_under_systemd_in_a_vm() {
         assert!(text.contains(quote), "{file} says `{quote}`: {text}");
         assert!(readme.contains(quote), "the README quotes `{quote}`");
     }
-    // Purge: everything but the key goes.
-    assert_eq!(get("purge_rc"), "0");
-    assert_eq!(get("purge_conf_gone"), "yes");
-    assert_eq!(get("purge_key_kept"), "yes");
-    assert_eq!(get("purge_unit_gone"), "yes");
-    assert_eq!(get("purge_enabled_link_gone"), "yes");
+    // Stop: quick and clean; purge: everything but the key goes.
+    assert_stopped_and_purged(&get);
+    let _ = std::fs::remove_dir_all(&share);
+}
+
+/// The arm64 `.deb` on Debian bookworm for arm64 under systemd, on `qemu-system-aarch64 -M
+/// virt` with Debian's own arm64 kernel: a shorter first hour in one boot. Opt-in
+/// (`VM_ARM64=1`): its image is built only by `VM_ARM64=1 tests/vm/setup-host.sh`, and under
+/// TCG it is the slowest tier. `tests/vm/arm64/test.sh` runs everything it needs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arm64_deb_under_systemd_in_a_vm() {
+    if std::env::var("VM_ARM64").is_err() {
+        eprintln!("SKIP: the arm64 tier is opt-in: VM_ARM64=1 (tests/vm/arm64/test.sh)");
+        return;
+    }
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let vmdir = PathBuf::from(std::env::var("VMDIR").unwrap_or("/tmp/gemlive-vm".into()));
+    let image = vmdir.join("arm64/bookworm-arm64.img");
+    let deb = find_deb(
+        &here,
+        "GEMLIVE_DEB_ARM64",
+        "aarch64-unknown-linux-gnu",
+        "arm64",
+    )
+    .filter(|d| d.exists())
+    .unwrap_or_else(|| panic!("VM_ARM64=1 but no arm64 .deb: run cross/deb.sh aarch64"));
+    assert!(
+        image.exists(),
+        "VM_ARM64=1 but no arm64 image at {}: run VM_ARM64=1 tests/vm/setup-host.sh",
+        image.display()
+    );
+    let mut sv = Server::start().await;
+    let share = support::vm_share(
+        "vmsd-arm64",
+        &[
+            "arm64/run.sh",
+            "arm64/modules",
+            "systemd-scenario/lib.sh",
+            "mjpeg_producer.py",
+            "relay.py",
+        ],
+    );
+    let run = run_systemd_vm(&mut sv, &share, &deb, &vmdir, "arm64", 1500).await;
+    let get = |k: &str| run.r.get(k).cloned().unwrap_or("(missing)".into());
+    assert_eq!(get("arch"), "aarch64 arm64");
+    assert_eq!(
+        get("binary_arch"),
+        "b700",
+        "the installed gemlive is an aarch64 ELF"
+    );
+    assert_installed_and_skipped(&get);
+    // With the key: READY (the start returned), and with wake = "always" a conversation at once.
+    assert_eq!(get("start_rc"), "0");
+    assert_eq!(get("start_result"), "active");
+    assert_eq!(get("session"), "ok");
+    assert_eq!(get("session_status"), "listening");
+    let first = conns(&run.phase_of, |p| p == "start")
+        .min()
+        .expect("a session in the start phase");
+    assert_streamed(&run.seen, first);
+    assert_reloaded(&run, &get);
+    assert_stopped_and_purged(&get);
+    println!(
+        "arm64 tier: VM wall {:.1} s; apt install {} s, start {} s, stop {} s",
+        run.vm_s,
+        get("apt_install_s"),
+        get("start_s"),
+        get("stop_s")
+    );
     let _ = std::fs::remove_dir_all(&share);
 }

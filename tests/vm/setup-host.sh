@@ -21,13 +21,18 @@
 #                      itself is not installed).
 #   5. builds the busybox initramfs (mkinitramfs.sh) holding init + the needed modules.
 #   6. builds the systemd tier's Debian bookworm disk image (systemd/mkrootfs.sh, mmdebstrap).
+#   7. only with VM_ARM64=1: the arm64 systemd tier. Installs qemu-system-arm, qemu-user (10.x,
+#      static) and arch-test, registers qemu-aarch64 with binfmt_misc (mounting it if needed) so
+#      mmdebstrap can run arm64 maintainer scripts, and builds the arm64 disk image with Debian's
+#      arm64 kernel and initramfs (arm64/mkrootfs.sh).
 # Result: $VMDIR/vmlinux and $VMDIR/initramfs.cpio.gz, used by vmrun.sh, and
-#         $VMDIR/bookworm-amd64.img, used by vmrun-systemd.sh.
+#         $VMDIR/bookworm-amd64.img, used by vmrun-systemd.sh (VM_ARCH=arm64: $VMDIR/arm64/).
 #
 # env: VMDIR         cache dir (default /tmp/gemlive-vm); delete it for a cold setup
 #      APT_MAX_AGE   seconds before the private package lists are refreshed (default 86400)
 #      VM_REFRESH=1  refresh the package lists now (picks up a new kernel ABI)
 #      VM_NO_SYSTEMD=1  skip step 6
+#      VM_ARM64=1       do step 7
 # Exit status is non-zero, with a "setup: FAILED" line, if any step or final check fails.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -195,6 +200,38 @@ if [ -z "${VM_NO_SYSTEMD:-}" ]; then
   else
     step "build the systemd root file system (mmdebstrap)" "$HERE/systemd/mkrootfs.sh" "$ROOTFS" "$VMDIR/initramfs.cpio.gz"
     echo "$RKEY" > "$VMDIR/rootfs.key"
+  fi
+fi
+
+# ---- 7. the arm64 systemd tier (opt-in: VM_ARM64=1) ------------------------------------------
+if [ -n "${VM_ARM64:-}" ]; then
+  ARM_PKGS=(qemu-system-arm qemu-user arch-test)
+  if ! installed "${ARM_PKGS[@]}" || ! [ -x /usr/libexec/qemu-binfmt/aarch64-binfmt-P ]; then
+    # qemu-user 10.x (backports) is static: binfmt_misc's F flag makes it work inside a chroot.
+    step "apt-get install arm64 tools" apt-get "${APT[@]}" install -y -qq --no-install-recommends --no-upgrade \
+      -t bookworm-backports "${ARM_PKGS[@]}" >/dev/null
+  fi
+  if readelf -l /usr/libexec/qemu-binfmt/aarch64-binfmt-P | grep -q 'program interpreter'; then
+    echo "setup: qemu-aarch64 is not static (qemu-user 10.x from bookworm-backports needed)" >&2; exit 1
+  fi
+  # binfmt_misc: the kernel runs arm64 programs through qemu-aarch64. Nothing else on the host
+  # changes (no foreign dpkg architecture); a container may need it mounted first.
+  B=/proc/sys/fs/binfmt_misc
+  [ -e "$B/register" ] || mount -t binfmt_misc binfmt_misc "$B" \
+    || { echo "setup: cannot mount binfmt_misc (a container needs --privileged)" >&2; exit 1; }
+  if [ ! -e "$B/qemu-aarch64" ]; then
+    grep -v '^#' /usr/lib/binfmt.d/qemu-aarch64.conf > "$B/register"
+    echo "setup: registered qemu-aarch64 with binfmt_misc"
+  fi
+  echo 1 > "$B/qemu-aarch64"
+  arch-test arm64 >/dev/null || { echo "setup: arm64 programs do not run through binfmt_misc" >&2; exit 1; }
+  mkdir -p "$VMDIR/arm64"
+  AKEY=$(cat "$HERE"/arm64/mkrootfs.sh "$HERE"/arm64/vm-share "$HERE"/systemd/* | sha256sum | cut -c1-16)
+  if [ -f "$VMDIR/arm64/bookworm-arm64.img" ] && [ "$(cat "$VMDIR/arm64/rootfs.key" 2>/dev/null)" = "$AKEY" ]; then
+    echo "setup: arm64 root file system cached"
+  else
+    step "build the arm64 root file system (mmdebstrap, qemu-user)" "$HERE/arm64/mkrootfs.sh" "$VMDIR/arm64"
+    echo "$AKEY" > "$VMDIR/arm64/rootfs.key"
   fi
 fi
 

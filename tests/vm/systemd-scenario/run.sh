@@ -2,24 +2,7 @@
 # Guest side of tests/vm_systemd.rs: a Pi owner's first hour with the .deb on Debian bookworm
 # under a real systemd (PID 1). Runs once per boot (VM_BOOT); results go to $S/results as
 # key=value lines, and $S/phase tells the host's stand-in what each new connection is for.
-S=$VM_SHARE
-cd "$S" || exit 1
-. "$S/vars"        # PORT, DEB
-res() { echo "$1=$2" >> "$S/results"; echo "scenario: $1=$2"; }
-phase() { echo "$1" > "$S/phase.tmp" && mv "$S/phase.tmp" "$S/phase"; echo "scenario: --- $1 at $(cut -d' ' -f1 /proc/uptime)s"; }
-now() { cut -d' ' -f1 /proc/uptime; }
-since() { echo "$(now) $1" | awk '{printf "%.2f", $1 - $2}'; }
-# wait_until SECONDS CMD...: poll every 0.2 s
-wait_until() {
-  n=$(($1 * 5)); shift; i=0
-  while [ $i -lt $n ]; do "$@" && return 0; sleep 0.2; i=$((i + 1)); done
-  return 1
-}
-jcount() { journalctl -b -u gemlive --no-pager -o cat 2>/dev/null | grep -c -- "$1"; }
-prop() { systemctl show -p "$1" --value gemlive; }
-active() { [ "$(systemctl is-active gemlive)" = active ]; }
-mono_s() { echo "$1" | awk '{printf "%.2f", $1 / 1000000}'; }
-CONF=/etc/gemlive/gemlive.toml
+. "$VM_SHARE/lib.sh"   # res, phase, wait_until, jcount, prop, unit, install_deb, ...
 CHIP=$(cat /sys/kernel/config/gpio-sim/gemlive/bank0/chip_name 2>/dev/null)
 SIM=$(ls -d /sys/devices/platform/gpio-sim.*/"$CHIP" 2>/dev/null | head -1)
 press() { echo pull-down > "$SIM/sim_gpio0/pull"; sleep 0.3; echo pull-up > "$SIM/sim_gpio0/pull"; }
@@ -31,21 +14,6 @@ session() {
   sleep "${2:-6}"
   res "$1" ok
 }
-unit() { # NAME EXECSTART: a small always-on service of the test rig, started before gemlive
-  cat > "/etc/systemd/system/$1.service" <<UNIT
-[Unit]
-Before=gemlive.service
-After=systemd-udevd.service sys-kernel-config.mount
-[Service]
-ExecStart=$2
-Restart=always
-RestartSec=1
-[Install]
-WantedBy=multi-user.target
-UNIT
-}
-journal_dump() { journalctl -b -u gemlive --no-pager -o short-monotonic > "$S/journal-$VM_BOOT.txt" 2>&1; }
-trap journal_dump EXIT
 
 case "$VM_BOOT" in
 1)
@@ -64,29 +32,16 @@ ExecStart=$S/hw.sh
 [Install]
 WantedBy=multi-user.target
 UNIT
-  unit vm-mic "/bin/sh -c 'exec aplay -q -D hw:Loopback,0,0 -f S16_LE -r 16000 -c 1 $S/mic.raw'"
-  unit vm-camera "/usr/bin/python3 $S/mjpeg_producer.py /dev/video10 $S/camera.mjpeg --fps 10"
-  unit vm-relay "/usr/bin/python3 $S/relay.py $PORT"
+  rig_units
   systemctl daemon-reload
   systemctl enable --now vm-hw vm-mic vm-camera vm-relay 2>&1
   CHIP=$(cat /sys/kernel/config/gpio-sim/gemlive/bank0/chip_name)
   SIM=$(ls -d /sys/devices/platform/gpio-sim.*/"$CHIP" | head -1)
   # This box has no internet: only the stand-in. apt works from local files and repositories.
-  mv /etc/apt/sources.list /etc/apt/sources.list.no-internet
-  t0=$(now)
-  apt-get install -y "$S/$DEB" > "$S/apt-install.log" 2>&1
-  res apt_install_rc $?
-  res apt_install_s "$(since "$t0")"
-  cat "$S/apt-install.log"
-  res not_started_msg "$(grep -c 'NOT started' "$S/apt-install.log")"
-  res enabled "$(systemctl is-enabled gemlive)"
+  install_deb
   res gpiochip "$(stat -c '%U:%G %a' "/dev/$CHIP")"
   # No key yet: a start is skipped, not failed.
-  systemctl start gemlive
-  res nokey_start_rc $?
-  res nokey_condition "$(prop ConditionResult)"
-  res nokey_active "$(systemctl is-active gemlive)"
-  systemctl status gemlive --no-pager > "$S/status-nokey.txt" 2>&1
+  nokey_start
 
   # The owner's edits: the devices, the button and (here) the stand-in as the server.
   cat > "$CONF" <<CONF
@@ -110,8 +65,7 @@ wake = "button"
 line = "BTN"
 led_line = "LED"
 CONF
-  install -m 600 /dev/null /etc/gemlive/api-key
-  echo vm-test-key > /etc/gemlive/api-key
+  put_key
 
   phase start
   t0=$(now)
@@ -126,14 +80,7 @@ CONF
   res led_on "$(cat "$SIM/sim_gpio1/value")"
 
   # A changed voice: the session moves to a new connection that resumes the conversation.
-  phase reload-voice
-  sed -i 's/^voice = .*/voice = "Kore"/' "$CONF"
-  n=$(jcount "configuration reloaded")
-  systemctl reload gemlive
-  res reload_rc $?
-  res reload_applied_on_return "$([ "$(jcount "configuration reloaded")" -gt "$n" ] && echo yes || echo no)"
-  wait_until 20 [ "$(jcount "configuration reloaded")" -gt "$n" ]
-  sleep 5
+  reload_voice 5
   # A broken file: the reload fails, the running configuration stays.
   phase reload-broken
   cp "$CONF" /root/gemlive.toml.good
@@ -197,15 +144,7 @@ CONF
   res dmix_gemlive_ipc_after "$(ipcs -s | awk '$3 == "gemlive"' | wc -l) semaphore set(s) of gemlive left"
 
   # A quick, clean stop.
-  phase stop
-  t0=$(now)
-  systemctl stop gemlive
-  res stop_rc $?
-  res stop_s "$(since "$t0")"
-  res stop_result "$(prop Result)"
-  res stop_exit_status "$(prop ExecMainStatus)"
-  res security "$(systemd-analyze security gemlive --no-pager 2>&1 | tail -1)"
-  systemd-analyze security gemlive --no-pager > "$S/security.txt" 2>&1
+  stop_service
   # Enabled, with the key in place: the next boot starts it.
   touch "$S/reboot"
   exit 0
@@ -263,12 +202,7 @@ SRC
   res offline_network_online_s "$(mono_s "$(systemctl show -p ActiveEnterTimestampMonotonic --value network-online.target)")"
   res offline_wait_online "$(systemctl show -p Result --value systemd-networkd-wait-online)"
   res offline_status "$(prop StatusText)"
-  phase purge
-  apt-get purge -y gemlive > "$S/apt-purge.log" 2>&1; res purge_rc $?
-  res purge_conf_gone "$([ ! -e "$CONF" ] && echo yes || echo no)"
-  res purge_key_kept "$([ -e /etc/gemlive/api-key ] && echo yes || echo no)"
-  res purge_unit_gone "$([ ! -e /usr/lib/systemd/system/gemlive.service ] && echo yes || echo no)"
-  res purge_enabled_link_gone "$([ ! -e /etc/systemd/system/multi-user.target.wants/gemlive.service ] && echo yes || echo no)"
+  purge
   exit 0
   ;;
 esac
