@@ -7,7 +7,9 @@ Convolution(Bilinear) -- centred on a black canvas) -> cv2.imencode('.jpg', qual
 default chroma subsampling is 4:2:0, as in gemlive). One thread (cv2.setNumThreads(1)).
 
 Prints one line per file, parsed by benches/compare_opencv.sh:
-    opencv file=PATH size=WxH median_ms=X.XXX out_bytes=N
+    opencv file=PATH size=WxH median_ms=X.XXX cpu_ms=X.XXX out_bytes=N
+(cpu_ms: this thread's CPU time per frame, averaged over the runs: unlike the wall time it does
+not grow when other programs load the machine.)
 
 Usage: opencv_pipeline.py [--runs N] [--warm-up N] [--size S] [--quality Q] FILE...
 """
@@ -65,13 +67,15 @@ def main():
         for _ in range(args.warm_up):
             pipeline(data, args.size, args.quality)
         times = []
+        cpu0 = time.thread_time()
         for _ in range(args.runs):
             t = time.perf_counter()
             shape, out = pipeline(data, args.size, args.quality)
             times.append((time.perf_counter() - t) * 1e3)
+        cpu_ms = (time.thread_time() - cpu0) * 1e3 / args.runs
         h, w = shape[:2]
         print(f"opencv file={path} size={w}x{h} median_ms={statistics.median(times):.3f} "
-              f"out_bytes={len(out)}", flush=True)
+              f"cpu_ms={cpu_ms:.3f} out_bytes={len(out)}", flush=True)
     return 0
 
 
