@@ -5,8 +5,12 @@
 //! Prints, per bulk delay: ERLE with only the far end talking (goal ≥ 35 dB), near-end
 //! retention during double talk (goal ≥ −8 dB) and CPU per second of audio (goal ≤ 10 ms).
 //! `cargo bench --bench aec` (`AEC_BENCH_DETAIL=1` adds the ERLE of every second).
+//!
+//! Then the idle bypass (AEC3 skipped while nothing has played for longer than the echo tail):
+//! a room whose far end pauses for 6 s between two replies, with and without the bypass: the
+//! ERLE in the first second after the pause (it must not need to re-converge), and the CPU.
 
-use gemlive::audio::echo::synth::{erle_db, retention_db, room, run, RoomSpec};
+use gemlive::audio::echo::synth::{erle_db, retention_db, room, run, run_with, RoomSpec};
 use gemlive::config::EchoMode;
 
 fn main() {
@@ -74,4 +78,39 @@ fn main() {
         "worst case with aec: ERLE {:.1} dB (goal >= 35), double-talk retention {:.1} dB (goal >= -8), CPU {:.2} ms per s of audio (goal <= 10)",
         worst.0, worst.1, worst.2
     );
+    println!();
+    println!("idle bypass: the far end pauses 10-16 s (two replies), bulk delay 80 ms");
+    println!(
+        "{:<16} {:>16} {:>20} {:>17} {:>22} {:>10} {:>12}",
+        "AEC3 when idle",
+        "ERLE 5-10 s dB",
+        "ERLE 16.0-16.5 s dB",
+        "ERLE 16-20 s dB",
+        "DT near retention dB",
+        "CPU ms/s",
+        "bypassed %"
+    );
+    let r = room(RoomSpec {
+        pause: (10.0, 16.0),
+        seed: 80,
+        ..RoomSpec::default()
+    });
+    let secs = r.mic.len() as f64 / 16_000.0;
+    for (label, bypass) in [("runs (before)", false), ("bypassed (now)", true)] {
+        let (out, stats, spent) = run_with(&r, EchoMode::Aec, bypass);
+        let idle = stats
+            .aec_idle_frames
+            .load(std::sync::atomic::Ordering::Relaxed) as f64;
+        let all = idle + stats.aec_frames.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        println!(
+            "{:<16} {:>16.1} {:>20.1} {:>17.1} {:>22.1} {:>10.2} {:>12.1}",
+            label,
+            erle_db(&r, &out, 5.0, 10.0),
+            erle_db(&r, &out, 16.0, 16.5),
+            erle_db(&r, &out, 16.0, 20.0),
+            retention_db(&r, &out),
+            spent.as_secs_f64() * 1000.0 / secs,
+            100.0 * idle / all.max(1.0)
+        );
+    }
 }

@@ -67,6 +67,10 @@ const OPEN_FRAMES: u32 = 15;
 const PREROLL: usize = INPUT_RATE_HZ as usize / 2;
 /// The reference timeline never holds more than this (a stalled capture thread).
 const MAX_REF_S: f64 = 3.0;
+/// AEC3 is skipped after this long without audible playback (and at least the echo tail): a
+/// pause between replies, not one between a reply's sentences, where skipping measurably cost
+/// the next sentence about 1 dB of ERLE on the synthetic room.
+const IDLE_BYPASS_S: f64 = 1.0;
 
 /// CLOCK_MONOTONIC in seconds: the one timeline both audio threads stamp their samples on.
 pub fn now_s() -> f64 {
@@ -152,6 +156,9 @@ pub struct EchoStats {
     pub gated_frames: AtomicU64,
     /// 10 ms frames run through the canceller.
     pub aec_frames: AtomicU64,
+    /// 10 ms frames that went past the canceller because nothing had played for longer than
+    /// the echo tail (no echo to cancel; AEC3 costs as much on silence as during a reply).
+    pub aec_idle_frames: AtomicU64,
     /// Canceller delay estimate, ms (`i64::MIN` = none yet).
     pub delay_ms: AtomicI64,
     /// Canceller ERLE estimate, hundredths of a dB (`i64::MIN` = none yet).
@@ -169,6 +176,7 @@ impl Default for EchoStats {
             gate_openings: AtomicU64::new(0),
             gated_frames: AtomicU64::new(0),
             aec_frames: AtomicU64::new(0),
+            aec_idle_frames: AtomicU64::new(0),
             delay_ms: AtomicI64::new(i64::MIN),
             erle_cdb: AtomicI64::new(i64::MIN),
             erl_cdb: AtomicI64::new(i64::MIN),
@@ -202,13 +210,16 @@ impl EchoStats {
                 .unwrap_or_else(|| "n/a".into())
         };
         format!(
-            "echo: delay {}, ERLE {} (AEC3 linear-filter estimate {}), ERL {}, gate openings {}, gated {} ms",
+            "echo: delay {}, ERLE {} (AEC3 linear-filter estimate {}), ERL {}, gate openings {}, gated {} ms, AEC3 skipped {} of {} s (nothing playing)",
             opt(self.delay_ms().map(|d| d as f64), "ms"),
             opt(self.measured_erle_db(), "dB"),
             opt(self.erle_db(), "dB"),
             opt(self.erl_db(), "dB"),
             self.gate_openings.load(Ordering::Relaxed),
             self.gated_frames.load(Ordering::Relaxed) * 10,
+            self.aec_idle_frames.load(Ordering::Relaxed) / 100,
+            (self.aec_idle_frames.load(Ordering::Relaxed) + self.aec_frames.load(Ordering::Relaxed))
+                / 100,
         )
     }
 }
@@ -374,6 +385,8 @@ pub struct EchoProcessor {
     render_out: Vec<f32>,
     cap_in: [f32; FRAME],
     cap_out: [f32; FRAME],
+    /// Skip AEC3 while nothing plays (see `frame`); off only to measure what it saves.
+    idle_bypass: bool,
 }
 
 impl EchoProcessor {
@@ -411,7 +424,15 @@ impl EchoProcessor {
             render_out: vec![0.0; settings.render_rate_hz as usize / 100],
             cap_in: [0.0; FRAME],
             cap_out: [0.0; FRAME],
+            idle_bypass: true,
         }
+    }
+
+    /// Run AEC3 on every frame, idle or not: the behaviour before the idle bypass, for the
+    /// benchmark that measures it.
+    pub fn without_idle_bypass(mut self) -> Self {
+        self.idle_bypass = false;
+        self
     }
 
     pub fn mode(&self) -> EchoMode {
@@ -562,7 +583,16 @@ impl EchoProcessor {
         let far_recent = t <= self.last_active + self.settings.tail_s;
         let mic_in_db = dbfs(&self.cap_in);
 
-        if let Some(apm) = self.apm.as_mut() {
+        let idle = t > self.last_active + self.settings.tail_s.max(IDLE_BYPASS_S);
+        if self.apm.is_some() && idle && self.idle_bypass {
+            // Nothing audible has played for longer than the echo tail: there is no echo to
+            // cancel. Skipping AEC3's render and capture calls together keeps its filter and
+            // delay estimate as they were (the room has not changed), so it cancels from the
+            // first frame when playback resumes; the reference it then sees after the gap was
+            // silence anyway, as it would have been had it run.
+            self.cap_out = self.cap_in;
+            stats.aec_idle_frames.fetch_add(1, Ordering::Relaxed);
+        } else if let Some(apm) = self.apm.as_mut() {
             // ±1 LSB dither: exact digital silence costs AEC3 3× the CPU (denormals).
             for r in self.render.iter_mut() {
                 self.dither ^= self.dither << 13;
@@ -1073,5 +1103,37 @@ mod tests {
         let d = stats.delay_ms().unwrap_or(-1);
         assert!((80..=120).contains(&d), "delay {d} ms");
         assert_eq!(stats.gate_openings.load(Ordering::Relaxed), 0);
+    }
+
+    /// Between two replies AEC3 is skipped (no echo to cancel), and the next reply is
+    /// cancelled from its first half second as well as without the skip: the canceller kept
+    /// what it had learnt of the room.
+    #[test]
+    fn idle_between_replies_skips_aec3_and_keeps_its_state() {
+        let r = synth::room(synth::RoomSpec {
+            seconds: 14.0,
+            pause: (5.0, 9.0),
+            double_talk: (13.5, 14.0),
+            seed: 7,
+            ..Default::default()
+        });
+        let (out, stats, _) = synth::run(&r, EchoMode::Aec);
+        let (out_before, _, _) = synth::run_with(&r, EchoMode::Aec, false);
+        let idle = stats.aec_idle_frames.load(Ordering::Relaxed);
+        // 4 s of pause less the 1 s wait: about 300 frames skipped.
+        assert!((250..=400).contains(&idle), "{idle} frames skipped");
+        let first = synth::erle_db(&r, &out, 9.0, 9.5);
+        let first_before = synth::erle_db(&r, &out_before, 9.0, 9.5);
+        println!(
+            "ERLE right after the pause: {first:.1} dB (without the skip {first_before:.1} dB)"
+        );
+        assert!(first >= 25.0, "ERLE {first:.1} dB right after the pause");
+        assert!(
+            first >= first_before - 2.0,
+            "{first:.1} dB vs {first_before:.1} dB without the skip"
+        );
+        // While skipped, the mic passes unchanged.
+        let (a, b) = (6_500 * 16, 8_500 * 16);
+        assert_eq!(&out[a..b], &r.mic[a..b]);
     }
 }

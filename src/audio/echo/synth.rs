@@ -22,6 +22,8 @@ pub struct RoomSpec {
     /// Near end relative to the echo at the mic (signal-to-echo ratio), dB.
     pub ser_db: f64,
     pub seed: u32,
+    /// Nothing plays from .0 to .1, seconds (the pause between two replies); (0, 0) = none.
+    pub pause: (f64, f64),
 }
 
 impl Default for RoomSpec {
@@ -34,6 +36,7 @@ impl Default for RoomSpec {
             double_talk: (20.0, 26.0),
             ser_db: -6.0,
             seed: 1,
+            pause: (0.0, 0.0),
         }
     }
 }
@@ -332,6 +335,13 @@ pub fn room(spec: RoomSpec) -> Room {
     let g = db_to_lin(-14.0) / active_rms(&far24, 24_000.0).max(1e-9);
     far24.iter_mut().for_each(|v| *v *= g);
     far16.iter_mut().for_each(|v| *v *= g);
+    for (buf, rate) in [(&mut far24, 24_000.0), (&mut far16, 16_000.0)] {
+        let (a, b) = (
+            ((spec.pause.0 * rate) as usize).min(buf.len()),
+            ((spec.pause.1 * rate) as usize).min(buf.len()),
+        );
+        buf[a..b.max(a)].iter_mut().for_each(|v| *v = 0.0);
+    }
 
     // Loudspeaker, bulk delay, room: the echo at the mic, −22 dBFS active.
     highpass(&mut far16, 250.0, 16_000.0);
@@ -508,6 +518,16 @@ pub fn run(
     room: &Room,
     mode: crate::audio::EchoMode,
 ) -> (Vec<i16>, super::EchoStats, std::time::Duration) {
+    run_with(room, mode, true)
+}
+
+/// `run`, with AEC3's idle bypass on or off (off: every frame through AEC3, to measure what
+/// the bypass saves and that it costs no cancellation).
+pub fn run_with(
+    room: &Room,
+    mode: crate::audio::EchoMode,
+    idle_bypass: bool,
+) -> (Vec<i16>, super::EchoStats, std::time::Duration) {
     use super::{EchoProcessor, EchoSettings, RefMsg, REF_BLOCK};
     let stats = super::EchoStats::default();
     let mut p = EchoProcessor::new(EchoSettings {
@@ -515,6 +535,9 @@ pub fn run(
         tail_s: 0.3,
         render_rate_hz: 24_000,
     });
+    if !idle_bypass {
+        p = p.without_idle_bypass();
+    }
     let mut out = Vec::with_capacity(room.mic.len() + 8_000);
     let mut spent = std::time::Duration::ZERO;
     let t0 = 1000.0; // any monotonic origin
