@@ -4,15 +4,20 @@
 //! Barge-in: every chunk carries the *generation* of the reply it belongs to. `discard()` raises
 //! the current generation in a shared atomic first — so chunks still queued are skipped without
 //! ever reaching ALSA — then asks the thread to `snd_pcm_drop` + `snd_pcm_prepare`, which throws
-//! away what the hardware buffer still holds. Writes go one 20 ms period at a time and the
-//! generation is checked between periods, so a write in progress delays the drop by at most one
-//! period. `drain` (play out what is queued) happens only at the natural end of a turn.
+//! away what the hardware buffer still holds. The thread never sits in a device call it cannot
+//! leave: it writes only what the buffer has room for, and waits for room in `poll()` on the
+//! PCM's descriptors together with an eventfd that `discard()` signals, so a drop is issued as
+//! soon as it is asked for, whether a write is waiting or not. The end of a reply is played out
+//! the same way (waiting on the command queue while the buffer empties, then stopping the
+//! stream), never with a blocking `snd_pcm_drain`, which a barge-in in a reply's last 200 ms
+//! would otherwise have to wait out.
 //!
 //! The device always runs at [`OUTPUT_RATE_HZ`]: audio at another rate is resampled, never a
 //! reason to reopen the device (a server alternating rates would otherwise cost seconds per
 //! chunk), and a period is always about 20 ms, so a barge-in is never held up by a slow rate.
 //! The queue is bounded in seconds of audio, whatever the size of the chunks.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -34,6 +39,45 @@ const PLAYBACK_BUFFER_MS: u32 = 200;
 pub const MAX_QUEUED_MS: u64 = 60_000;
 /// Commands in the queue, at most (each chunk is also counted against `MAX_QUEUED_MS`).
 const QUEUE_CHUNKS: usize = 1024;
+/// While a reply's end plays out, how often the thread looks whether the buffer is empty (a
+/// command wakes it at once anyway).
+const DRAIN_POLL: Duration = Duration::from_millis(5);
+
+/// Wakes the playback thread out of `poll()`: `discard()` signals it after raising the
+/// generation, so a thread waiting for room in the buffer drops at once.
+struct Wake(OwnedFd);
+
+impl Wake {
+    fn new() -> std::io::Result<Wake> {
+        // SAFETY: eventfd takes no pointers; a valid descriptor is owned from here on.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh descriptor nobody else owns.
+        Ok(Wake(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    fn signal(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live buffer; a full counter (EAGAIN) is already a wake.
+        unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    }
+
+    fn clear(&self) {
+        let mut v = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live buffer; EAGAIN (not signalled) is fine.
+        unsafe { libc::read(self.0.as_raw_fd(), v.as_mut_ptr().cast(), v.len()) };
+    }
+
+    fn pollfd(&self) -> libc::pollfd {
+        libc::pollfd {
+            fd: self.0.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }
+    }
+}
 
 pub enum PlaybackCmd {
     Audio {
@@ -50,6 +94,7 @@ pub enum PlaybackCmd {
 /// The async side's handle. Cheap to call from the network task: nothing here blocks.
 pub struct PlaybackHandle {
     tx: SyncSender<PlaybackCmd>,
+    wake: Arc<Wake>,
     current_gen: Arc<AtomicU64>,
     volume: Arc<AtomicU8>,
     stats: Arc<AudioStats>,
@@ -122,7 +167,9 @@ impl PlaybackHandle {
     /// Stops playback at once and refuses every chunk older than `new_gen`.
     pub fn discard(&self, new_gen: u64) {
         self.current_gen.fetch_max(new_gen, Ordering::SeqCst);
-        // If the queue is full the atomic alone still stops playback at the next period.
+        // A thread waiting for room in the buffer sees the new generation at once and drops.
+        self.wake.signal();
+        // If the queue is full the atomic alone still stops playback at the thread's next look.
         if let Err(TrySendError::Full(_)) = self.tx.try_send(PlaybackCmd::Discard) {
             log::debug!("playback queue full; discard relies on the generation check");
         }
@@ -144,7 +191,10 @@ pub fn spawn(
     let current_gen = Arc::new(AtomicU64::new(0));
     let queued_ms = Arc::new(AtomicU64::new(0));
     let volume = Arc::new(AtomicU8::new(volume_percent.min(100)));
+    let wake = Arc::new(Wake::new()?);
     let mut player = Player {
+        wake: wake.clone(),
+        draining: false,
         device,
         pcm: None,
         failures: 0,
@@ -161,9 +211,14 @@ pub fn spawn(
         .name("alsa-playback".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                match rx.recv_timeout(Duration::from_millis(100)) {
+                let wait = if player.draining {
+                    DRAIN_POLL
+                } else {
+                    Duration::from_millis(100)
+                };
+                match rx.recv_timeout(wait) {
                     Ok(cmd) => player.handle(cmd),
-                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Timeout) => player.check_drained(),
                     Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
@@ -172,6 +227,7 @@ pub fn spawn(
     Ok((
         PlaybackHandle {
             tx,
+            wake,
             current_gen,
             volume,
             stats,
@@ -186,9 +242,13 @@ struct Open {
     pcm: alsa::PCM,
     rate_hz: u32,
     period: usize,
+    buffer: usize,
 }
 
 struct Player {
+    wake: Arc<Wake>,
+    /// A reply's end is playing out: stop the stream once the buffer is empty.
+    draining: bool,
     device: String,
     pcm: Option<Open>,
     failures: u32,
@@ -217,20 +277,80 @@ impl Player {
                 self.write(gen, rate_hz, &pcm)
             }
             PlaybackCmd::EndOfTurn { gen } => {
-                if gen >= self.current_gen.load(Ordering::SeqCst) {
-                    if let Some(o) = &self.pcm {
-                        // Play out the tail, then be ready for the next reply without an xrun.
-                        if o.pcm.drain().is_err() || o.pcm.prepare().is_err() {
-                            self.lost("drain failed");
-                        }
-                    }
+                if gen >= self.current_gen.load(Ordering::SeqCst) && self.pcm.is_some() {
+                    // Play out the tail (the loop watches the buffer empty), then stop the
+                    // stream so the next reply starts without an xrun.
+                    self.draining = true;
+                    self.check_drained();
                 }
             }
             PlaybackCmd::Discard => self.drop_hw(),
         }
     }
 
+    /// While draining: once nothing written is left to play, stop the stream and prepare it
+    /// for the next reply (what `snd_pcm_drain` would do, without blocking the thread).
+    fn check_drained(&mut self) {
+        if !self.draining {
+            return;
+        }
+        let Some(o) = &self.pcm else {
+            self.draining = false;
+            return;
+        };
+        use alsa::pcm::State;
+        let done = match o.pcm.state() {
+            State::Running => o.pcm.delay().map_or(true, |d| d <= 0),
+            // A tail shorter than the start threshold has not started yet: start it.
+            State::Prepared => match o.pcm.avail_update() {
+                Ok(a) if (a.max(0) as usize) < o.buffer => o.pcm.start().is_err(),
+                _ => true,
+            },
+            _ => true,
+        };
+        if done {
+            self.draining = false;
+            if o.pcm.drop().is_err() || o.pcm.prepare().is_err() {
+                self.lost("stopping after the reply failed");
+            }
+        }
+    }
+
+    /// Waits until the buffer has room for `frames` or `gen` is discarded (true), in `poll()`
+    /// on the PCM's descriptors and the discard eventfd. False: write now (an error such as an
+    /// xrun is left to the write, which recovers from it).
+    fn wait_room(&self, o: &Open, frames: usize, gen: u64) -> bool {
+        use alsa::poll::Descriptors;
+        loop {
+            if self.stale(gen) {
+                return true;
+            }
+            match o.pcm.avail_update() {
+                Ok(a) if a >= 0 && a as usize >= frames => return false,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+            if !matches!(o.pcm.state(), alsa::pcm::State::Running) {
+                return false;
+            }
+            let mut fds = vec![self.wake.pollfd()];
+            match o.pcm.get() {
+                Ok(p) => fds.extend(p),
+                Err(_) => return false,
+            }
+            // Bounded: a plugin whose descriptor never fires still gets looked at again.
+            if alsa::poll::poll(&mut fds, 100).is_err() {
+                return false;
+            }
+            if fds[0].revents != 0 {
+                self.wake.clear();
+            }
+        }
+    }
+
     fn drop_hw(&mut self) {
+        self.draining = false;
+        self.wake.clear();
         if let Some(o) = &self.pcm {
             AudioStats::add(&self.stats.discards, 1);
             if o.pcm.drop().is_err() || o.pcm.prepare().is_err() {
@@ -252,6 +372,8 @@ impl Player {
             AudioStats::add(&self.stats.discarded_bytes, bytes.len() as u64);
             return;
         }
+        // More audio: whatever was draining goes on playing with it.
+        self.draining = false;
         self.samples.clear();
         let gain = i32::from(self.volume.load(Ordering::Relaxed));
         self.samples
@@ -287,6 +409,9 @@ impl Player {
                 return;
             };
             let end = (done + o.period).min(total);
+            if self.wait_room(o, end - done, gen) {
+                continue; // discarded while waiting: the check at the top drops
+            }
             let result = o
                 .pcm
                 .io_i16()
@@ -365,6 +490,7 @@ impl Player {
             pcm,
             rate_hz,
             period: period.max(1),
+            buffer,
         })
     }
 
