@@ -86,8 +86,47 @@ fn busy_hint(e: alsa::Error) -> String {
     }
 }
 
+/// Sends file descriptor 2 to /dev/null until dropped. Probing every hint makes alsa-lib (and
+/// plugins such as jack's, which print on their own) write a screen of "Cannot get card index"
+/// and "jack server is not running" that says nothing about the devices; each probe's own
+/// error is in the listing instead. For the one-shot listing only, where nothing else writes.
+struct QuietStderr(Option<std::os::fd::OwnedFd>);
+
+impl QuietStderr {
+    fn new() -> QuietStderr {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+            return QuietStderr(None);
+        };
+        // SAFETY: dup/dup2 on descriptors this process owns; the saved copy is owned below.
+        let saved = unsafe { libc::dup(2) };
+        if saved < 0 {
+            return QuietStderr(None);
+        }
+        // SAFETY: as above.
+        if unsafe { libc::dup2(null.as_raw_fd(), 2) } < 0 {
+            // SAFETY: saved is ours and unused.
+            unsafe { libc::close(saved) };
+            return QuietStderr(None);
+        }
+        // SAFETY: saved is a fresh descriptor nobody else owns.
+        QuietStderr(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(saved) }))
+    }
+}
+
+impl Drop for QuietStderr {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        if let Some(saved) = &self.0 {
+            // SAFETY: puts the saved stderr back on 2; `saved` is closed when dropped.
+            unsafe { libc::dup2(saved.as_raw_fd(), 2) };
+        }
+    }
+}
+
 /// Every PCM ALSA knows of (hints), plus `extra` names (the configured devices), probed both ways.
 pub fn list(extra: &[&str]) -> Result<Vec<DeviceInfo>, alsa::Error> {
+    let _quiet = QuietStderr::new();
     let mut names: Vec<(String, String)> = Vec::new();
     let configured = |n: &str| extra.contains(&n);
     for hint in alsa::device_name::HintIter::new_str(None, "pcm")? {
