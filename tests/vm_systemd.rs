@@ -488,8 +488,10 @@ async fn deb_under_systemd_in_a_vm() {
         "gemlive active at boot: online {online:.1} s, offline {offline:.1} s (network-online.target offline: {net_offline:.1} s)"
     );
     assert_eq!(get("offline_active"), "active");
+    // Under TCG two boots of one run differ by up to about 5 s (CI saw 21.5 s online, 26.6 s
+    // offline), so "as fast" allows 10 s: still half the network wait's 20 s.
     assert!(
-        offline < online + 5.0 && offline + 10.0 < net_offline,
+        offline < online + 10.0 && offline + 10.0 < net_offline,
         "an offline boot does not wait for the network"
     );
     // What the README quotes is what this systemd prints.

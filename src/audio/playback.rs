@@ -42,6 +42,9 @@ const QUEUE_CHUNKS: usize = 1024;
 /// While a reply's end plays out, how often the thread looks whether the buffer is empty (a
 /// command wakes it at once anyway).
 const DRAIN_POLL: Duration = Duration::from_millis(5);
+/// A reply's end is over after the buffer's length and this much more, whatever the device
+/// says: a plugin that never reports an empty buffer must not keep the stream open.
+const DRAIN_SLACK_MS: u64 = 500;
 
 /// Wakes the playback thread out of `poll()`: `discard()` signals it after raising the
 /// generation, so a thread waiting for room in the buffer drops at once.
@@ -194,7 +197,8 @@ pub fn spawn(
     let wake = Arc::new(Wake::new()?);
     let mut player = Player {
         wake: wake.clone(),
-        draining: false,
+        draining: None,
+        fds: Vec::with_capacity(4),
         device,
         pcm: None,
         failures: 0,
@@ -211,7 +215,7 @@ pub fn spawn(
         .name("alsa-playback".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let wait = if player.draining {
+                let wait = if player.draining.is_some() {
                     DRAIN_POLL
                 } else {
                     Duration::from_millis(100)
@@ -247,8 +251,11 @@ struct Open {
 
 struct Player {
     wake: Arc<Wake>,
-    /// A reply's end is playing out: stop the stream once the buffer is empty.
-    draining: bool,
+    /// A reply's end is playing out: stop the stream once the buffer is empty, or at this
+    /// deadline (the buffer's length and then some) if the device never says so.
+    draining: Option<Instant>,
+    /// Reused `poll()` set: the eventfd, then the PCM's descriptors.
+    fds: Vec<libc::pollfd>,
     device: String,
     pcm: Option<Open>,
     failures: u32,
@@ -280,7 +287,12 @@ impl Player {
                 if gen >= self.current_gen.load(Ordering::SeqCst) && self.pcm.is_some() {
                     // Play out the tail (the loop watches the buffer empty), then stop the
                     // stream so the next reply starts without an xrun.
-                    self.draining = true;
+                    let buffer_ms = self
+                        .pcm
+                        .as_ref()
+                        .map_or(0, |o| o.buffer as u64 * 1000 / u64::from(o.rate_hz.max(1)));
+                    self.draining =
+                        Some(Instant::now() + Duration::from_millis(buffer_ms + DRAIN_SLACK_MS));
                     self.check_drained();
                 }
             }
@@ -291,11 +303,11 @@ impl Player {
     /// While draining: once nothing written is left to play, stop the stream and prepare it
     /// for the next reply (what `snd_pcm_drain` would do, without blocking the thread).
     fn check_drained(&mut self) {
-        if !self.draining {
+        let Some(deadline) = self.draining else {
             return;
-        }
+        };
         let Some(o) = &self.pcm else {
-            self.draining = false;
+            self.draining = None;
             return;
         };
         use alsa::pcm::State;
@@ -308,8 +320,8 @@ impl Player {
             },
             _ => true,
         };
-        if done {
-            self.draining = false;
+        if done || Instant::now() >= deadline {
+            self.draining = None;
             if o.pcm.drop().is_err() || o.pcm.prepare().is_err() {
                 self.lost("stopping after the reply failed");
             }
@@ -319,10 +331,13 @@ impl Player {
     /// Waits until the buffer has room for `frames` or `gen` is discarded (true), in `poll()`
     /// on the PCM's descriptors and the discard eventfd. False: write now (an error such as an
     /// xrun is left to the write, which recovers from it).
-    fn wait_room(&self, o: &Open, frames: usize, gen: u64) -> bool {
+    fn wait_room(&mut self, frames: usize, gen: u64) -> bool {
         use alsa::poll::Descriptors;
+        let Some(o) = &self.pcm else {
+            return false;
+        };
         loop {
-            if self.stale(gen) {
+            if gen < self.current_gen.load(Ordering::SeqCst) {
                 return true;
             }
             match o.pcm.avail_update() {
@@ -333,23 +348,33 @@ impl Player {
             if !matches!(o.pcm.state(), alsa::pcm::State::Running) {
                 return false;
             }
-            let mut fds = vec![self.wake.pollfd()];
-            match o.pcm.get() {
-                Ok(p) => fds.extend(p),
+            let n = o.pcm.count();
+            self.fds.clear();
+            self.fds.push(self.wake.pollfd());
+            self.fds.resize(
+                1 + n,
+                libc::pollfd {
+                    fd: -1,
+                    events: 0,
+                    revents: 0,
+                },
+            );
+            match o.pcm.fill(&mut self.fds[1..]) {
+                Ok(k) => self.fds.truncate(1 + k),
                 Err(_) => return false,
             }
             // Bounded: a plugin whose descriptor never fires still gets looked at again.
-            if alsa::poll::poll(&mut fds, 100).is_err() {
+            if alsa::poll::poll(&mut self.fds, 100).is_err() {
                 return false;
             }
-            if fds[0].revents != 0 {
+            if self.fds[0].revents != 0 {
                 self.wake.clear();
             }
         }
     }
 
     fn drop_hw(&mut self) {
-        self.draining = false;
+        self.draining = None;
         self.wake.clear();
         if let Some(o) = &self.pcm {
             AudioStats::add(&self.stats.discards, 1);
@@ -373,7 +398,7 @@ impl Player {
             return;
         }
         // More audio: whatever was draining goes on playing with it.
-        self.draining = false;
+        self.draining = None;
         self.samples.clear();
         let gain = i32::from(self.volume.load(Ordering::Relaxed));
         self.samples
@@ -409,9 +434,12 @@ impl Player {
                 return;
             };
             let end = (done + o.period).min(total);
-            if self.wait_room(o, end - done, gen) {
+            if self.wait_room(end - done, gen) {
                 continue; // discarded while waiting: the check at the top drops
             }
+            let Some(o) = &self.pcm else {
+                continue;
+            };
             let result = o
                 .pcm
                 .io_i16()
