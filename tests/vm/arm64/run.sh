@@ -14,21 +14,8 @@ systemctl enable --now vm-mic vm-camera vm-relay 2>&1
 install_deb
 res binary_arch "$(od -An -tx1 -j18 -N2 /usr/bin/gemlive | tr -d ' ')"
 nokey_start
-# The owner's edits: the devices and (here) the stand-in as the server; wake stays "always".
-cat > "$CONF" <<CONF
-# vm-test-edit: the owner's own configuration
-[live]
-endpoint = "ws://127.0.0.1:$PORT$ENDPOINT_PATH"
-voice = "Puck"
-
-[audio]
-capture_device = "plughw:Loopback,1,0"
-playback_device = "dmix:CARD=Loopback,DEV=0,SUBDEV=1"
-echo = "none"
-
-[video]
-device = "/dev/video10"
-CONF
+# The owner's edits; wake stays "always".
+owner_conf
 put_key
 phase start
 t0=$(now)

@@ -58,6 +58,24 @@ nokey_start() {
   res nokey_active "$(systemctl is-active gemlive)"
   systemctl status gemlive --no-pager > "$S/status-nokey.txt" 2>&1
 }
+# owner_conf: the owner's edits that both architectures make: the devices and (here) the
+# stand-in as the server. A scenario appends its own sections.
+owner_conf() {
+  cat > "$CONF" <<CONF
+# vm-test-edit: the owner's own configuration
+[live]
+endpoint = "ws://127.0.0.1:$PORT$ENDPOINT_PATH"
+voice = "Puck"
+
+[audio]
+capture_device = "plughw:Loopback,1,0"
+playback_device = "dmix:CARD=Loopback,DEV=0,SUBDEV=1"
+echo = "none"
+
+[video]
+device = "/dev/video10"
+CONF
+}
 # put_key: the owner's key in place
 put_key() {
   install -m 600 /dev/null /etc/gemlive/api-key

@@ -43,20 +43,9 @@ UNIT
   # No key yet: a start is skipped, not failed.
   nokey_start
 
-  # The owner's edits: the devices, the button and (here) the stand-in as the server.
-  cat > "$CONF" <<CONF
-# vm-test-edit: the owner's own configuration
-[live]
-endpoint = "ws://127.0.0.1:$PORT$ENDPOINT_PATH"
-voice = "Puck"
-
-[audio]
-capture_device = "plughw:Loopback,1,0"
-playback_device = "dmix:CARD=Loopback,DEV=0,SUBDEV=1"
-echo = "none"
-
-[video]
-device = "/dev/video10"
+  # The owner's edits, with the button.
+  owner_conf
+  cat >> "$CONF" <<CONF
 
 [session]
 wake = "button"
