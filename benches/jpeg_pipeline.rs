@@ -3,14 +3,11 @@
 //! 4:2:0), once a second in the daemon. Frames: 1280×720 and 1920×1080 baseline JPEG, q85,
 //! 4:2:2 chroma like UVC MJPEG.
 //!
-//! The frames are synthetic but not flat, because JPEG timing follows content (entropy-coded
-//! bytes, non-zero AC coefficients): a sky gradient over a textured ground, shaded discs and
-//! ellipses, hard-edged "buildings" with window grids, a block of thin text-like strokes,
-//! three octaves of value noise (foliage-like texture) and ±2 per-channel sensor noise. The
-//! scene is laid out in relative coordinates, so both sizes show the same picture, as a camera
-//! would at two resolutions. They come out at about the size of a real photograph at q85
-//! (`docs/design.md`, "JPEG pipeline": 100 KB at 720p, 192 KB at 1080p); the run prints the
-//! sizes.
+//! The frames are `gemlive::bench::scene` (what `gemlive bench frame` encodes too): synthetic
+//! but not flat, because JPEG timing follows content (entropy-coded bytes, non-zero AC
+//! coefficients). At q85 they come out at about 150 KB (720p) and 260 KB (1080p), a little
+//! above a real photograph (`docs/design.md`, "JPEG pipeline": 100 KB and 192 KB); the run
+//! prints the sizes.
 //!
 //! The frames are written to `target/bench-frames/` so `benches/opencv_pipeline.py` (run by
 //! `benches/compare_opencv.sh`) times OpenCV on the very same bytes.
@@ -27,6 +24,7 @@ use std::time::Instant;
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use gemlive::bench::scene;
 use gemlive::video::jpeg::{Geometry, Pipeline, PipelineConfig};
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use zune_jpeg::zune_core::bytestream::ZCursor;
@@ -35,114 +33,6 @@ use zune_jpeg::JpegDecoder;
 const RUNS: usize = 101;
 const WARM_UP: usize = 5;
 const SIZES: [(u16, u16); 2] = [(1280, 720), (1920, 1080)];
-
-/// Deterministic hash of a lattice point, 0..=255.
-fn lattice(x: i64, y: i64, seed: u64) -> f32 {
-    let mut h = (x as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ (y as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
-        ^ seed.wrapping_mul(0x1656_67B1_9E37_79F9);
-    h ^= h >> 29;
-    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h ^= h >> 32;
-    (h & 0xFF) as f32
-}
-
-/// Smooth value noise at `cell` pixels per lattice step, 0..=255.
-fn value_noise(x: f32, y: f32, cell: f32, seed: u64) -> f32 {
-    let (fx, fy) = (x / cell, y / cell);
-    let (x0, y0) = (fx.floor(), fy.floor());
-    let (tx, ty) = (fx - x0, fy - y0);
-    let (sx, sy) = (tx * tx * (3.0 - 2.0 * tx), ty * ty * (3.0 - 2.0 * ty));
-    let (ix, iy) = (x0 as i64, y0 as i64);
-    let a = lattice(ix, iy, seed) + sx * (lattice(ix + 1, iy, seed) - lattice(ix, iy, seed));
-    let b = lattice(ix, iy + 1, seed)
-        + sx * (lattice(ix + 1, iy + 1, seed) - lattice(ix, iy + 1, seed));
-    a + sy * (b - a)
-}
-
-/// The test scene as packed RGB (see the module doc).
-fn scene(w: u16, h: u16) -> Vec<u8> {
-    let (wf, hf) = (f32::from(w), f32::from(h));
-    let mut rgb = Vec::with_capacity(usize::from(w) * usize::from(h) * 3);
-    let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    // (centre x, centre y, radius x, radius y, colour), relative to the frame
-    let discs: [(f32, f32, f32, f32, [f32; 3]); 6] = [
-        (0.80, 0.18, 0.07, 0.124, [250.0, 220.0, 150.0]),
-        (0.22, 0.72, 0.10, 0.16, [200.0, 60.0, 50.0]),
-        (0.48, 0.80, 0.06, 0.09, [60.0, 90.0, 210.0]),
-        (0.65, 0.70, 0.13, 0.10, [230.0, 200.0, 80.0]),
-        (0.08, 0.40, 0.05, 0.09, [240.0, 240.0, 240.0]),
-        (0.90, 0.85, 0.09, 0.12, [120.0, 40.0, 160.0]),
-    ];
-    // buildings: (left, top, right, colour)
-    let blocks: [(f32, f32, f32, [f32; 3]); 5] = [
-        (0.02, 0.30, 0.14, [90.0, 95.0, 110.0]),
-        (0.15, 0.22, 0.26, [150.0, 140.0, 120.0]),
-        (0.30, 0.35, 0.38, [70.0, 70.0, 80.0]),
-        (0.52, 0.26, 0.60, [180.0, 175.0, 170.0]),
-        (0.66, 0.40, 0.74, [110.0, 80.0, 60.0]),
-    ];
-    let horizon = 0.6;
-    for y in 0..h {
-        let v = f32::from(y) / hf;
-        for x in 0..w {
-            let u = f32::from(x) / wf;
-            let (px, py) = (u * 1920.0, v * 1080.0); // scene units: same picture at any size
-            let mut c = if v < horizon {
-                let t = v / horizon;
-                [70.0 + 120.0 * t, 120.0 + 90.0 * t, 200.0 + 40.0 * t]
-            } else {
-                let t = (v - horizon) / (1.0 - horizon);
-                let leaf = value_noise(px, py, 9.0, 7) - 128.0;
-                [
-                    70.0 + 40.0 * t + 0.2 * leaf,
-                    110.0 - 30.0 * t + 0.25 * leaf,
-                    50.0 + 0.1 * leaf,
-                ]
-            };
-            for &(l, t, r, col) in &blocks {
-                if u >= l && u < r && v >= t && v < horizon {
-                    c = col;
-                    // window grid: hard edges every few scene pixels
-                    let (wx, wy) = ((px - l * 1920.0) % 22.0, (py - t * 1080.0) % 30.0);
-                    if (5.0..15.0).contains(&wx) && (6.0..20.0).contains(&wy) {
-                        c = [40.0, 50.0, 70.0];
-                    }
-                }
-            }
-            for &(cx, cy, rx, ry, col) in &discs {
-                let (dx, dy) = ((u - cx) / rx, (v - cy) / ry);
-                let d2 = dx * dx + dy * dy;
-                if d2 < 1.0 {
-                    let shade = 1.0 - 0.55 * (dx + 0.6) * (dx + 0.6) - 0.35 * dy * dy;
-                    c = [col[0] * shade, col[1] * shade, col[2] * shade];
-                }
-            }
-            // a block of text-like strokes on a light sign
-            if (0.40..0.62).contains(&u) && (0.05..0.17).contains(&v) {
-                c = [235.0, 235.0, 225.0];
-                let (line, col) = ((py / 18.0) as i64, (px / 11.0) as i64);
-                let in_glyph = (py % 18.0) > 4.0 && (py % 18.0) < 14.0;
-                let on = lattice(col, line, 3) > 90.0;
-                let stroke = (px % 11.0) < 2.5 || ((py % 18.0) - 9.0).abs() < 1.2;
-                if in_glyph && on && stroke {
-                    c = [20.0, 20.0, 30.0];
-                }
-            }
-            let tex = (value_noise(px, py, 120.0, 1) - 128.0) * 0.12
-                + (value_noise(px, py, 24.0, 2) - 128.0) * 0.08
-                + (value_noise(px, py, 5.0, 3) - 128.0) * 0.03;
-            for ch in c.iter_mut() {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                let sensor = (rng % 5) as f32 - 2.0;
-                rgb.push((*ch + tex + sensor).clamp(0.0, 255.0) as u8);
-            }
-        }
-    }
-    rgb
-}
 
 fn frames_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

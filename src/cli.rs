@@ -36,6 +36,10 @@ commands:
   demo           one complete voice session against a built-in local stand-in,
                  with file-backed audio devices (no sound card, no API key);
                  writes demo-speaker.wav
+  bench WORKLOAD measure this board: `frame [WxH] [N]` (a camera frame through the video
+                 pipeline), `audio [SECONDS]` (echo cancellation while a reply plays),
+                 `stream [SECONDS]` / `stream-audio [SECONDS]` (the whole daemon streaming
+                 to a local stand-in, with / without a camera); prints CPU time per unit
 
 options:
   -c, --config PATH   config file (default: $GEMLIVE_CONFIG, then /etc/gemlive/gemlive.toml)
@@ -45,7 +49,7 @@ options:
 ";
 
 const COMMANDS: &str =
-    "run, check-config, list-devices, test-audio, test-wake, snapshot, calibrate-echo, tools, call-tool, ctl, reload or demo";
+    "run, check-config, list-devices, test-audio, test-wake, snapshot, calibrate-echo, tools, call-tool, ctl, reload, demo or bench";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
@@ -61,6 +65,7 @@ pub enum Command {
     CallTool,
     Ctl,
     Reload,
+    Bench,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +95,8 @@ pub struct Cli {
     pub ctl: Vec<String>,
     /// `reload PID`.
     pub pid: Option<i32>,
+    /// `bench WORKLOAD [ARGS]`.
+    pub bench: Vec<String>,
 }
 
 pub fn parse<I>(args: I) -> Result<Parsed, lexopt::Error>
@@ -110,6 +117,7 @@ where
     let mut tool_args = None;
     let mut ctl = Vec::new();
     let mut pid = None;
+    let mut bench = Vec::new();
     while let Some(arg) = p.next()? {
         match arg {
             Short('c') | Long("config") => config = Some(PathBuf::from(p.value()?)),
@@ -143,6 +151,7 @@ where
                     "call-tool" => Command::CallTool,
                     "ctl" => Command::Ctl,
                     "reload" => Command::Reload,
+                    "bench" => Command::Bench,
                     other => {
                         return Err(lexopt::Error::Custom(
                             format!("unknown command `{other}` (expected {COMMANDS})").into(),
@@ -163,6 +172,9 @@ where
                         format!("reload {v}: expected the daemon's process id").into(),
                     )
                 })?);
+            }
+            Value(v) if command == Some(Command::Bench) && bench.len() < 4 => {
+                bench.push(v.string()?)
             }
             // `announce` takes the rest of the line as its text (bounded by the daemon).
             Value(v)
@@ -216,6 +228,7 @@ where
         tool_args,
         ctl,
         pid,
+        bench,
     }))
 }
 
@@ -267,6 +280,9 @@ mod tests {
         assert!(parse(["test-audio", "--seconds", "x"]).is_err());
         assert!(parse(["demo", "--seconds", "3"]).is_err());
         assert!(parse(["frobnicate"]).is_err());
+        let b = go(&["bench", "frame", "1920x1080", "3"]);
+        assert_eq!((b.command, b.bench.len()), (Command::Bench, 3));
+        assert!(parse(["bench", "a", "b", "c", "d", "e"]).is_err());
         assert!(parse(Vec::<&str>::new()).is_err());
         assert_eq!(parse(["-h"]).ok(), Some(Parsed::Help));
     }

@@ -26,6 +26,7 @@
 //! | `demo`      | the no-hardware, no-key demonstration                             |
 
 pub mod audio;
+pub mod bench;
 pub mod button;
 pub mod cli;
 pub mod config;

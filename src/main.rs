@@ -58,6 +58,13 @@ fn main() -> ExitCode {
         Command::ListDevices => list_devices(&path),
         Command::Run => run(&path, forced.is_some()),
         Command::Demo => demo(),
+        Command::Bench => match gemlive::bench::run_words(&cli.bench) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gemlive bench: {}", error_chain(e.as_ref()));
+                ExitCode::FAILURE
+            }
+        },
         Command::Tools => list_tools(&path),
         Command::CallTool => call_tool(
             &path,
