@@ -42,8 +42,9 @@ pub fn thread_cpu_ms() -> f64 {
     cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
-/// CPU time (user + system) of this process's children that have been waited for, in ms.
-fn children_cpu_ms() -> f64 {
+/// CPU time (user + system, ms) and the largest peak RSS (KiB) of this process's children that
+/// have been waited for.
+fn children_usage() -> (f64, i64) {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes only the struct we pass.
     let ru = unsafe {
@@ -51,7 +52,7 @@ fn children_cpu_ms() -> f64 {
         ru.assume_init()
     };
     let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
-    ms(ru.ru_utime) + ms(ru.ru_stime)
+    (ms(ru.ru_utime) + ms(ru.ru_stime), ru.ru_maxrss)
 }
 
 fn cpu_ms(clock: libc::clockid_t) -> f64 {
@@ -347,7 +348,7 @@ async fn stream(seconds: f64, camera: bool) -> anyhow::Result<()> {
         ),
     };
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cpu0 = children_cpu_ms();
+    let (cpu0, _) = children_usage();
     rig.spawn(&exe, "bench-key-not-a-real-key", &args, None)
         .context("starting `gemlive run`")?;
     let mut conn = tokio::time::timeout(Duration::from_secs(60), standin.accept())
@@ -394,12 +395,14 @@ async fn stream(seconds: f64, camera: bool) -> anyhow::Result<()> {
     if !status.success() {
         bail!("the daemon exited with {status}\n{}", rig.logs());
     }
-    let cpu = children_cpu_ms() - cpu0;
+    let (cpu, rss_kib) = children_usage();
+    let cpu = cpu - cpu0;
     println!(
-        "bench {}: {seconds:.0} s streamed: mic {:.1} s, {frames} camera frames, {replies} replies; daemon CPU {:.1} ms per second (with its start-up)",
+        "bench {}: {seconds:.0} s streamed: mic {:.1} s, {frames} camera frames, {replies} replies; daemon CPU {:.1} ms per second (with its start-up), peak RSS {:.1} MiB",
         if camera { "stream" } else { "stream-audio" },
         mic_bytes as f64 / 32_000.0,
-        cpu / seconds
+        cpu / seconds,
+        rss_kib as f64 / 1024.0
     );
     Ok(())
 }
