@@ -167,7 +167,7 @@ macro_rules! with_keys {
                     "V4L2 capture node, MJPEG required (`v4l2-ctl --list-devices` or `gemlive list-devices`), a file of concatenated JPEG frames (`.mjpeg`, for tests and demos), or a named pipe carrying an MJPEG stream. A Pi CSI camera: `mkfifo /run/gemlive-cam` and `rpicam-vid -t 0 -n --codec mjpeg --width 1024 --height 768 --framerate 5 -o /run/gemlive-cam`, or libcamera's V4L2 compatibility layer.";
                 capture_size: Option<(u32, u32)> = None;
                     Kind::Text, "", Shown::Text("auto"), false, [Ctx::capture_size],
-                    "MJPEG size asked of the camera: `auto` (the driver picks) or `WIDTHxHEIGHT` such as `1280x720`, each side 16..=8192 px.";
+                    "MJPEG size asked of the camera: `auto` (the smallest mode that still fills the output, so there is less to decode: its long side at least `size` for `letterbox` and `fit`, its short side for `crop` and `stretch`; for 768 that is 800x600 or 1024x576 rather than 1280x720 or 1920x1080) or `WIDTHxHEIGHT` such as `1280x720`, each side 16..=8192 px.";
                 fps: f64 = 1.0;
                     Kind::Float { lo: 0.05, hi: 1.0 }, "frames per second", Shown::Literal("1.0"), false, [Ctx::fps],
                     "Frames sent per second, 0.05..=1.0. The Live API takes at most 1 frame/s. `[live] media_resolution` sets the tokens per frame.";

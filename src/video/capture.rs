@@ -131,17 +131,29 @@ pub struct CameraParams {
     pub device: String,
     /// Force this capture mode instead of choosing one.
     pub capture_size: Option<(u32, u32)>,
-    /// Output size: the mode chosen is the smallest whose short side is at least this.
+    /// Output size and how the frame is fitted to it: they say which camera mode is enough.
     pub target: u32,
+    pub geometry: crate::video::jpeg::Geometry,
 }
 
-/// Picks the capture mode: the smallest whose short side covers `target` (less to decode),
-/// else the largest there is.
-pub fn choose_mode(sizes: &[(u32, u32)], target: u32) -> Option<(u32, u32)> {
+/// Picks the capture mode: the smallest (least to decode) that still fills the output at full
+/// resolution, else the largest there is. Letterbox and fit scale the long side to `target`,
+/// so a mode whose long side covers it is enough (800×600 for 768, not 1920×1080); crop and
+/// stretch scale the short side to it.
+pub fn choose_mode(
+    sizes: &[(u32, u32)],
+    target: u32,
+    geometry: crate::video::jpeg::Geometry,
+) -> Option<(u32, u32)> {
+    use crate::video::jpeg::Geometry;
     let area = |s: &(u32, u32)| u64::from(s.0) * u64::from(s.1);
+    let side = |s: &(u32, u32)| match geometry {
+        Geometry::Letterbox | Geometry::Fit => s.0.max(s.1),
+        Geometry::Crop | Geometry::Stretch => s.0.min(s.1),
+    };
     sizes
         .iter()
-        .filter(|s| s.0.min(s.1) >= target)
+        .filter(|s| side(s) >= target)
         .min_by_key(|s| area(s))
         .or_else(|| sizes.iter().max_by_key(|s| area(s)))
         .copied()
@@ -278,7 +290,7 @@ fn v4l2_source(
         Some(s) => s,
         None => {
             let sizes = mjpeg_sizes(&dev).map_err(setup("listing its MJPEG sizes"))?;
-            choose_mode(&sizes, p.target).unwrap_or((1280, 720))
+            choose_mode(&sizes, p.target, p.geometry).unwrap_or((1280, 720))
         }
     };
     let mut fmt = dev.format().map_err(setup("reporting its format"))?;
@@ -591,14 +603,23 @@ mod tests {
             (640, 480),
             (1024, 768),
         ];
-        assert_eq!(choose_mode(&sizes, 768), Some((1024, 768)));
-        assert_eq!(choose_mode(&sizes, 600), Some((800, 600)));
+        use crate::video::jpeg::Geometry::{Crop, Fit, Letterbox, Stretch};
+        // letterbox / fit: the long side has to cover the output
+        assert_eq!(choose_mode(&sizes, 768, Letterbox), Some((800, 600)));
+        assert_eq!(choose_mode(&sizes, 1000, Fit), Some((1024, 768)));
+        assert_eq!(choose_mode(&sizes, 600, Letterbox), Some((640, 480)));
+        let wide = [(1920, 1080), (1280, 720), (1024, 576), (640, 360)];
+        assert_eq!(choose_mode(&wide, 768, Letterbox), Some((1024, 576)));
+        // crop / stretch: the short side
+        assert_eq!(choose_mode(&sizes, 768, Crop), Some((1024, 768)));
+        assert_eq!(choose_mode(&sizes, 600, Stretch), Some((800, 600)));
+        assert_eq!(choose_mode(&wide, 768, Crop), Some((1920, 1080)));
         assert_eq!(
-            choose_mode(&sizes, 2000),
+            choose_mode(&sizes, 2000, Crop),
             Some((1920, 1080)),
             "none covers: largest"
         );
-        assert_eq!(choose_mode(&[], 768), None);
+        assert_eq!(choose_mode(&[], 768, Letterbox), None);
     }
 
     #[test]

@@ -24,6 +24,7 @@ impl From<&VideoConfig> for CameraParams {
             device: cfg.device.clone(),
             capture_size: cfg.capture_size,
             target: cfg.size,
+            geometry: cfg.geometry,
         }
     }
 }
