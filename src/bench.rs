@@ -42,9 +42,9 @@ pub fn thread_cpu_ms() -> f64 {
     cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
-/// CPU time (user + system, ms) and the largest peak RSS (KiB) of this process's children that
+/// CPU time (user + system, ms) and the largest peak RSS (MiB) of this process's children that
 /// have been waited for.
-fn children_usage() -> (f64, i64) {
+fn children_usage() -> (f64, f64) {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
     // SAFETY: getrusage writes only the struct we pass.
     let ru = unsafe {
@@ -52,7 +52,11 @@ fn children_usage() -> (f64, i64) {
         ru.assume_init()
     };
     let ms = |t: libc::timeval| t.tv_sec as f64 * 1e3 + t.tv_usec as f64 / 1e3;
-    (ms(ru.ru_utime) + ms(ru.ru_stime), ru.ru_maxrss)
+    // ru_maxrss is in KiB; a c_long, 32 bits on armv7.
+    (
+        ms(ru.ru_utime) + ms(ru.ru_stime),
+        ru.ru_maxrss as f64 / 1024.0,
+    )
 }
 
 fn cpu_ms(clock: libc::clockid_t) -> f64 {
@@ -395,14 +399,14 @@ async fn stream(seconds: f64, camera: bool) -> anyhow::Result<()> {
     if !status.success() {
         bail!("the daemon exited with {status}\n{}", rig.logs());
     }
-    let (cpu, rss_kib) = children_usage();
+    let (cpu, rss_mib) = children_usage();
     let cpu = cpu - cpu0;
     println!(
         "bench {}: {seconds:.0} s streamed: mic {:.1} s, {frames} camera frames, {replies} replies; daemon CPU {:.1} ms per second (with its start-up), peak RSS {:.1} MiB",
         if camera { "stream" } else { "stream-audio" },
         mic_bytes as f64 / 32_000.0,
         cpu / seconds,
-        rss_kib as f64 / 1024.0
+        rss_mib
     );
     Ok(())
 }
