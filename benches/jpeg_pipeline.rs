@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use gemlive::bench::scene;
+use gemlive::bench::{scene, thread_cpu_ms};
 use gemlive::video::jpeg::{Geometry, Pipeline, PipelineConfig};
 use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 use zune_jpeg::zune_core::bytestream::ZCursor;
@@ -39,17 +39,6 @@ fn frames_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("bench-frames")
-}
-
-/// CPU time this thread has used, in ms: what a frame costs the machine, whatever else runs.
-fn thread_cpu_ms() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
 
 /// Mean CPU ms per call of `op` over `runs` calls (after the warm-up).

@@ -37,9 +37,15 @@ pub fn mark(start: bool) {
     }
 }
 
-/// CPU time this thread has used, in ms.
+/// CPU time this thread has used, in ms: what the work costs the machine, whatever else runs.
 pub fn thread_cpu_ms() -> f64 {
-    cpu_ms(libc::CLOCK_THREAD_CPUTIME_ID)
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
 
 /// CPU time (user + system, ms) and the largest peak RSS (MiB) of this process's children that
@@ -57,16 +63,6 @@ fn children_usage() -> (f64, f64) {
         ms(ru.ru_utime) + ms(ru.ru_stime),
         ru.ru_maxrss as f64 / 1024.0,
     )
-}
-
-fn cpu_ms(clock: libc::clockid_t) -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
 }
 
 /// Deterministic hash of a lattice point, 0..=255.
