@@ -64,6 +64,14 @@ arch_vars() {
   SYSROOT=$CROSS_DIR/sysroot-$DEB
 }
 
+# built_binary NAME: after arch_vars, sets BIN (default target/<triple>/release/gemlive) and
+# fails unless cross/build.sh NAME has made that binary and its sysroot (qemu-user needs both)
+built_binary() {
+  BIN=$(realpath "${BIN:-$ROOT/target/$TRIPLE/release/gemlive}")
+  [ -x "$BIN" ] || die "no binary $BIN: run cross/build.sh $1 first"
+  [ -f "$SYSROOT/.pkgs" ] || die "no sysroot $SYSROOT: run cross/build.sh $1 first"
+}
+
 installed() { # all named packages installed?
   local p
   for p in "$@"; do

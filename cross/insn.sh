@@ -43,9 +43,7 @@ case "$DEB" in
   armhf) QEMU_NAME=qemu-arm PRCTL=172 ;;
   *) die "insn: $DEB is not an ARM target" ;;
 esac
-BIN=$(realpath "${BIN:-$ROOT/target/$TRIPLE/release/gemlive}")
-[ -x "$BIN" ] || die "no binary $BIN: run cross/build.sh ${1:-aarch64} first"
-[ -f "$SYSROOT/.pkgs" ] || die "no sysroot $SYSROOT: run cross/build.sh ${1:-aarch64} first"
+built_binary "${1:-aarch64}"
 BASELINE=$HERE/insn-baseline-$DEB.txt
 IPC=${INSN_IPC:-0.7}
 KERNEL=${INSN_KERNEL:-0.20}

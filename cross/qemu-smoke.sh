@@ -37,9 +37,7 @@ case "$DEB" in
     MAGIC='\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x28\x00'
     MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff' ;;
 esac
-BIN=$(realpath "${BIN:-$ROOT/target/$TRIPLE/release/gemlive}")
-[ -x "$BIN" ] || die "no binary $BIN: run cross/build.sh ${1:-aarch64} first"
-[ -f "$SYSROOT/.pkgs" ] || die "no sysroot $SYSROOT: run cross/build.sh ${1:-aarch64} first"
+built_binary "${1:-aarch64}"
 QEMU_BIN=$(command -v "$QEMU") || die "$QEMU not found (apt-get install qemu-user)"
 # qemu-user's -L, as an environment variable so that child processes inherit it
 export QEMU_LD_PREFIX=$SYSROOT
