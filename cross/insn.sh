@@ -30,8 +30,13 @@
 #      committed one (INSN_TOLERANCE, default 0.15). A figure more than 15 % below says so:
 #      commit the new figures with INSN_UPDATE=1, which rewrites the baseline file.
 #
+#   6. INSN_PROFILE="WORKLOAD ARGS" (e.g. "frame 1280x720 3") instead: that workload's marked
+#      instructions per function (the INSN_TOP largest, default 30), from an unstripped build of
+#      the same code (cargo --profile insn: release, not stripped; target/<triple>/insn) and the
+#      plugin's per-block counts (count.c tbs=, cross/insn/profile.py). No guard runs.
+#
 # env: CROSS_DIR, BIN (binary; default target/<triple>/release/gemlive), INSN_STREAM,
-#      INSN_IPC, INSN_KERNEL, INSN_TOLERANCE, INSN_UPDATE
+#      INSN_IPC, INSN_KERNEL, INSN_TOLERANCE, INSN_UPDATE, INSN_PROFILE, INSN_TOP
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
@@ -89,6 +94,22 @@ export QEMU_LD_PREFIX=$SYSROOT
 unset GEMLIVE_CONFIG CREDENTIALS_DIRECTORY NOTIFY_SOCKET JOURNAL_STREAM ALSA_CONFIG_PATH
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+
+# INSN_PROFILE: where one workload's instructions go, per function, instead of the guard.
+if [ -n "${INSN_PROFILE:-}" ]; then
+  say "profile of gemlive bench $INSN_PROFILE: building the release code unstripped (cargo --profile insn)"
+  PBIN=$ROOT/target/$TRIPLE/insn/gemlive
+  (cross_env && cd "$ROOT" && cargo build --profile insn --locked --target "$TRIPLE")
+  # shellcheck disable=SC2086 # the workload's words
+  "$QEMU" -d page -D "$WORK/page.log" -plugin "$PLUGIN,out=$WORK/p.count,sys=$PRCTL,tbs=$WORK/p.tbs" \
+    "$PBIN" bench $INSN_PROFILE > "$WORK/p.log" 2>&1 || { cat "$WORK/p.log" >&2; die "insn: gemlive bench $INSN_PROFILE failed"; }
+  say "$(sed -n 1p "$WORK/p.log" | cut -c1-160)"
+  load=$(awk '$1 == "start_code" {print $2; exit}' "$WORK/page.log")
+  [ -n "$load" ] || die "insn: no start_code in qemu's -d page log"
+  "$GNU-nm" -C -n --defined-only "$PBIN" > "$WORK/p.nm"
+  python3 "$HERE/insn/profile.py" "$WORK/p.tbs" "$WORK/p.nm" "$load" "${INSN_TOP:-30}"
+  exit 0
+fi
 
 # count NAME DIVISOR FIELD ARGS...: runs `gemlive ARGS` under the counter; prints FIELD/DIVISOR
 declare -A FIG
