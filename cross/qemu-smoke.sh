@@ -19,9 +19,13 @@
 #      so the host's binfmt_misc is never changed. If that is impossible (older kernel,
 #      unprivileged container) and no binfmt entry exists already, the demo is SKIPPED, or
 #      fails the script with REQUIRE_DEMO=1.
+#   5. `gemlive bench frame 1280x720 1`: the camera pipeline's output JPEG has the same FNV
+#      digest as on this host (HOST_BIN, default target/debug/gemlive then target/release/
+#      gemlive; skipped if neither is built): the encoder's float arithmetic gives the same
+#      bytes on ARM as in the x86 tests.
 #
 # env: CROSS_DIR (as cross/build.sh), REQUIRE_DEMO=1, BIN (binary to test; default
-#      target/<triple>/release/gemlive)
+#      target/<triple>/release/gemlive), HOST_BIN
 # shellcheck disable=SC2015  # `A && B || fail` is meant: fail unless both hold
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -75,6 +79,22 @@ t=$(date +%s%N)
 grep -A2 '^null ' "$WORK/list.out" | grep -q 'playback: .*ok: 24 kHz S16_LE mono' ||
   fail "list-devices: the null PCM does not play 24 kHz S16_LE" "$WORK/list.out" "$WORK/list.err"
 echo "qemu-smoke: list-devices: alsa-lib config loaded, null PCM ok ($(ms "$t") ms)"
+
+# 5. (before the demo, which needs binfmt) the JPEG pipeline's bytes match the host's
+t=$(date +%s%N)
+fnv() { sed -n 's/.*fnv \([0-9a-f]*\).*/\1/p'; }
+HOST_BIN=${HOST_BIN:-}
+for b in "$ROOT/target/debug/gemlive" "$ROOT/target/release/gemlive"; do
+  [ -n "$HOST_BIN" ] || [ ! -x "$b" ] || HOST_BIN=$b
+done
+if [ -n "$HOST_BIN" ] && "$HOST_BIN" --help 2>/dev/null | grep -q 'bench WORKLOAD'; then
+  arm=$(run bench frame 1280x720 1 | fnv) || fail "bench frame exited $?"
+  host=$("$HOST_BIN" bench frame 1280x720 1 | fnv)
+  [ -n "$arm" ] && [ "$arm" = "$host" ] || fail "the 720p frame encodes to fnv '$arm' here but '$host' on the host"
+  echo "qemu-smoke: bench frame 1280x720: the same JPEG as on the host (fnv $arm) ($(ms "$t") ms)"
+else
+  echo "qemu-smoke: bench frame: SKIPPED (no host gemlive with bench; build one or set HOST_BIN)"
+fi
 
 # 4. demo
 demo_inner() { # runs inside the private namespace (or directly when binfmt is already there)

@@ -177,12 +177,18 @@ pub fn scene(w: u16, h: u16) -> Vec<u8> {
     rgb
 }
 
+/// How a UVC camera encodes: q85, 4:2:2.
+pub const UVC_LIKE: crate::video::encode::Settings = crate::video::encode::Settings {
+    quality: 85,
+    chroma: crate::video::encode::Chroma::H2V1,
+    restart_rows: false,
+};
+
 /// `scene` as a UVC camera sends it: baseline JPEG, q85, 4:2:2.
 pub fn camera_jpeg(w: u16, h: u16) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
-    let mut enc = jpeg_encoder::Encoder::new(&mut out, 85);
-    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_2);
-    enc.encode(&scene(w, h), w, h, jpeg_encoder::ColorType::Rgb)
+    crate::video::encode::Encoder::new()
+        .encode_rgb(&scene(w, h), u32::from(w), u32::from(h), UVC_LIKE, &mut out)
         .context("encoding the test scene")?;
     Ok(out)
 }
@@ -262,7 +268,12 @@ fn frame(w: u16, h: u16, n: u32) -> anyhow::Result<()> {
     let jpeg = camera_jpeg(w, h)?;
     let mut pipeline = Pipeline::new(shipped_pipeline());
     // One untimed frame: the first one sizes every buffer.
-    let out_bytes = pipeline.process(&jpeg)?.jpeg.len();
+    let first = pipeline.process(&jpeg)?.jpeg;
+    // FNV-1a of the output: the same on every architecture (cross/qemu-smoke.sh compares).
+    let digest = first.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let out_bytes = first.len();
     let (t, c) = (Instant::now(), thread_cpu_ms());
     mark(true);
     for _ in 0..n {
@@ -272,7 +283,7 @@ fn frame(w: u16, h: u16, n: u32) -> anyhow::Result<()> {
     let cpu = (thread_cpu_ms() - c) / f64::from(n);
     let wall = t.elapsed().as_secs_f64() * 1e3 / f64::from(n);
     println!(
-        "bench frame {w}x{h}: {n} frames of {} bytes -> {out_bytes} bytes (768 letterbox q80): {cpu:.2} ms CPU, {wall:.2} ms wall per frame",
+        "bench frame {w}x{h}: {n} frames of {} bytes -> {out_bytes} bytes (768 letterbox q80, fnv {digest:016x}): {cpu:.2} ms CPU, {wall:.2} ms wall per frame",
         jpeg.len()
     );
     Ok(())

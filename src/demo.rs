@@ -103,11 +103,15 @@ pub fn camera_frame(n: u32) -> Vec<u8> {
         }
     }
     let mut out = Vec::new();
-    let mut enc = jpeg_encoder::Encoder::new(&mut out, 85);
-    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_2);
     // Our own fixed-size RGB buffer always encodes; an error would be a bug here.
-    if enc
-        .encode(&rgb, w, h, jpeg_encoder::ColorType::Rgb)
+    if crate::video::encode::Encoder::new()
+        .encode_rgb(
+            &rgb,
+            u32::from(w),
+            u32::from(h),
+            crate::bench::UVC_LIKE,
+            &mut out,
+        )
         .is_err()
     {
         out.clear();

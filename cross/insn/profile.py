@@ -22,7 +22,7 @@ def main():
     addrs, names = [], []
     for line in open(nm, encoding="utf-8", errors="replace"):
         parts = line.rstrip("\n").split(" ", 2)
-        if len(parts) == 3 and parts[1] in "tTwW":
+        if len(parts) == 3 and parts[1] in "tTwW" and parts[0]:
             addrs.append(int(parts[0], 16))
             # drop the hash suffix of legacy Rust symbols
             names.append(re.sub(r"::h[0-9a-f]{16}$", "", parts[2]))

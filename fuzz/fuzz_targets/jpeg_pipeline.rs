@@ -1,4 +1,4 @@
-//! The camera frame pipeline (walk markers → zune-jpeg → fast_image_resize → jpeg-encoder) on
+//! The camera frame pipeline (walk markers → zune-jpeg → fast_image_resize → our encoder) on
 //! arbitrary bytes. Camera frames are untrusted: any input is a `FrameError` or a JPEG of the
 //! configured geometry that decodes to the size reported, never a panic.
 //!

@@ -6,7 +6,7 @@
 //!  frame ─▶ walk markers (SOI … EOI; cut stale bytes) ─┬─▶ passthrough: input bytes, zero CPU
 //!                                                      └─▶ [splice DHT] ─▶ zune-jpeg → RGB
 //!            ─▶ fast_image_resize Convolution(Bilinear) (antialiased; letterbox pads black)
-//!            ─▶ jpeg-encoder, 4:2:0, configured quality ─▶ JPEG
+//!            ─▶ encode (our own, `super::encode`), 4:2:0, configured quality ─▶ JPEG
 //! ```
 //!
 //! Letterbox with bars above and below encodes only the MCU rows that hold picture and
@@ -23,7 +23,8 @@
 
 use fast_image_resize::images::{CroppedImageMut, Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+
+use super::encode::{Chroma, EncodeError, Encoder, Settings};
 use zune_jpeg::errors::DecodeErrors;
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
@@ -100,9 +101,9 @@ pub enum FrameError {
     /// fast_image_resize refused a buffer or crop box (a bug here, not bad input).
     #[error("resizing: {0}")]
     Resize(String),
-    /// jpeg-encoder failed.
+    /// The encoder refused the image (a size outside JPEG's range: a bug here, not bad input).
     #[error("encoding: {0}")]
-    Encode(jpeg_encoder::EncodingError),
+    Encode(EncodeError),
 }
 
 /// One frame's result. `jpeg` borrows either the input (passthrough) or the pipeline's output
@@ -123,6 +124,7 @@ pub struct Processed<'a> {
 pub struct Pipeline {
     cfg: PipelineConfig,
     resizer: Resizer,
+    encoder: Encoder,
     /// Decoded RGB pixels; grows to the largest frame seen, never shrinks.
     decoded: Vec<u8>,
     /// Resized RGB pixels (the letterbox canvas, bars included).
@@ -150,6 +152,7 @@ impl Pipeline {
         Pipeline {
             cfg,
             resizer: Resizer::new(),
+            encoder: Encoder::new(),
             decoded: Vec::new(),
             resized: Vec::new(),
             spliced: Vec::new(),
@@ -223,13 +226,19 @@ impl Pipeline {
         match Band::new(&plan) {
             Some(band) => {
                 if self.black_row_width != plan.out_w {
-                    black_row(plan.out_w, self.cfg.quality, &mut self.black_row)?;
+                    black_row(
+                        &mut self.encoder,
+                        plan.out_w,
+                        self.cfg.quality,
+                        &mut self.black_row,
+                    )?;
                     self.black_row_width = plan.out_w;
                 }
                 let rows = &pixels[band.first_px_row as usize * plan.out_w as usize * 3
                     ..band.end_px_row as usize * plan.out_w as usize * 3];
                 let px_rows = band.end_px_row - band.first_px_row;
                 encode_rgb(
+                    &mut self.encoder,
                     rows,
                     plan.out_w,
                     px_rows,
@@ -246,6 +255,7 @@ impl Pipeline {
                 )?;
             }
             None => encode_rgb(
+                &mut self.encoder,
                 pixels,
                 plan.out_w,
                 plan.out_h,
@@ -517,14 +527,15 @@ fn find_ff(s: &[u8]) -> Option<usize> {
 
 // --- DHT splice -----------------------------------------------------------------------------
 
-/// The standard Huffman tables of ITU T.81 Annex K.3 (K.3: luminance DC, K.4: chrominance
-/// DC, K.5: luminance AC, K.6: chrominance AC) as one DHT segment, 420 bytes.
-const STANDARD_DHT: [u8; 420] = {
-    const DC_LUMA_BITS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
-    const DC_CHROMA_BITS: [u8; 16] = [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0];
-    const DC_VALUES: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-    const AC_LUMA_BITS: [u8; 16] = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D];
-    const AC_LUMA_VALUES: [u8; 162] = [
+/// The typical Huffman tables of ITU T.81 Annex K.3 (luminance DC K.3, chrominance DC K.4,
+/// luminance AC K.5, chrominance AC K.6) as (BITS, HUFFVAL) pairs: spliced into camera frames
+/// that lack tables, and what the encoder codes with.
+pub(super) mod annex_k {
+    pub const DC_LUMA_BITS: [u8; 16] = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+    pub const DC_CHROMA_BITS: [u8; 16] = [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0];
+    pub const DC_VALUES: [u8; 12] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+    pub const AC_LUMA_BITS: [u8; 16] = [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7D];
+    pub const AC_LUMA_VALUES: [u8; 162] = [
         0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61,
         0x07, 0x22, 0x71, 0x14, 0x32, 0x81, 0x91, 0xA1, 0x08, 0x23, 0x42, 0xB1, 0xC1, 0x15, 0x52,
         0xD1, 0xF0, 0x24, 0x33, 0x62, 0x72, 0x82, 0x09, 0x0A, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x25,
@@ -537,8 +548,8 @@ const STANDARD_DHT: [u8; 420] = {
         0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xD9, 0xDA, 0xE1, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8,
         0xE9, 0xEA, 0xF1, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA,
     ];
-    const AC_CHROMA_BITS: [u8; 16] = [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77];
-    const AC_CHROMA_VALUES: [u8; 162] = [
+    pub const AC_CHROMA_BITS: [u8; 16] = [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77];
+    pub const AC_CHROMA_VALUES: [u8; 162] = [
         0x00, 0x01, 0x02, 0x03, 0x11, 0x04, 0x05, 0x21, 0x31, 0x06, 0x12, 0x41, 0x51, 0x07, 0x61,
         0x71, 0x13, 0x22, 0x32, 0x81, 0x08, 0x14, 0x42, 0x91, 0xA1, 0xB1, 0xC1, 0x09, 0x23, 0x33,
         0x52, 0xF0, 0x15, 0x62, 0x72, 0xD1, 0x0A, 0x16, 0x24, 0x34, 0xE1, 0x25, 0xF1, 0x17, 0x18,
@@ -551,6 +562,11 @@ const STANDARD_DHT: [u8; 420] = {
         0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7, 0xD8, 0xD9, 0xDA, 0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7,
         0xE8, 0xE9, 0xEA, 0xF2, 0xF3, 0xF4, 0xF5, 0xF6, 0xF7, 0xF8, 0xF9, 0xFA,
     ];
+}
+
+/// [`annex_k`] as one DHT segment, 420 bytes.
+pub(super) const STANDARD_DHT: [u8; 420] = {
+    use annex_k::*;
     // Segment length 418 = 2 + 4 × (class/id byte + 16 counts) + 12 + 12 + 162 + 162.
     let mut seg = [0u8; 420];
     seg[0] = 0xFF;
@@ -606,6 +622,7 @@ const MCU_PX: u32 = 16;
 /// Encodes packed RGB as baseline 4:2:0 JPEG into `out` (cleared first). With `restart_rows`
 /// a restart marker follows every MCU row.
 fn encode_rgb(
+    encoder: &mut Encoder,
     rgb: &[u8],
     width: u32,
     height: u32,
@@ -613,18 +630,18 @@ fn encode_rgb(
     restart_rows: bool,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
-    let too_big = |_| FrameError::Malformed("output side over 65535");
-    let (w, h) = (
-        u16::try_from(width).map_err(too_big)?,
-        u16::try_from(height).map_err(too_big)?,
-    );
-    out.clear();
-    let mut enc = Encoder::new(&mut *out, quality);
-    enc.set_sampling_factor(SamplingFactor::R_4_2_0);
-    if restart_rows {
-        enc.set_restart_interval(w.div_ceil(MCU_PX as u16));
-    }
-    enc.encode(rgb, w, h, ColorType::Rgb)
+    encoder
+        .encode_rgb(
+            rgb,
+            width,
+            height,
+            Settings {
+                quality,
+                chroma: Chroma::H2V2,
+                restart_rows,
+            },
+            out,
+        )
         .map_err(FrameError::Encode)
 }
 
@@ -707,10 +724,15 @@ fn encoded_parts(jpeg: &[u8]) -> Result<EncodedParts, FrameError> {
 }
 
 /// The entropy-coded bytes of one all-black MCU row `width` pixels wide, into `out`.
-fn black_row(width: u32, quality: u8, out: &mut Vec<u8>) -> Result<(), FrameError> {
+fn black_row(
+    encoder: &mut Encoder,
+    width: u32,
+    quality: u8,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
     let black = vec![0u8; width as usize * MCU_PX as usize * 3];
     let mut jpeg = Vec::new();
-    encode_rgb(&black, width, MCU_PX, quality, true, &mut jpeg)?;
+    encode_rgb(encoder, &black, width, MCU_PX, quality, true, &mut jpeg)?;
     let parts = encoded_parts(&jpeg)?;
     out.clear();
     out.extend_from_slice(&jpeg[parts.scan]);
@@ -930,6 +952,7 @@ fn black_bars(canvas: &mut [u8], plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jpeg_encoder::{ColorType, SamplingFactor};
 
     /// A 4:2:2 (UVC-like) q85 test frame: gradients, a checkerboard with hard edges and a
     /// deterministic noise term, so every block has AC energy.
@@ -951,7 +974,7 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        let mut enc = Encoder::new(&mut out, 85);
+        let mut enc = jpeg_encoder::Encoder::new(&mut out, 85);
         enc.set_sampling_factor(sampling);
         enc.encode(&rgb, w, h, ColorType::Rgb).expect("test encode");
         out
@@ -1083,7 +1106,16 @@ mod tests {
                 let out = p.process(&input).expect("process").jpeg.to_vec();
                 let canvas = p.resized[..rgb_len(size, size)].to_vec();
                 let mut full = Vec::new();
-                encode_rgb(&canvas, size, size, 80, false, &mut full).expect("full encode");
+                encode_rgb(
+                    &mut Encoder::new(),
+                    &canvas,
+                    size,
+                    size,
+                    80,
+                    false,
+                    &mut full,
+                )
+                .expect("full encode");
                 let a = JpegDecoder::new(ZCursor::new(&out)).decode().expect("band");
                 let b = JpegDecoder::new(ZCursor::new(&full))
                     .decode()
@@ -1229,7 +1261,7 @@ mod tests {
         app1.extend_from_slice(&thumb);
         let rgb = vec![128u8; 64 * 48 * 3];
         let mut input = Vec::new();
-        let mut enc = Encoder::new(&mut input, 85);
+        let mut enc = jpeg_encoder::Encoder::new(&mut input, 85);
         enc.add_app_segment(1, app1).expect("app1");
         enc.encode(&rgb, 64, 48, ColorType::Rgb).expect("encode");
         assert_eq!(trim_to_eoi(&input).expect("trim"), &input[..]);
