@@ -177,18 +177,17 @@ pub fn scene(w: u16, h: u16) -> Vec<u8> {
     rgb
 }
 
-/// How a UVC camera encodes: q85, 4:2:2.
-pub const UVC_LIKE: crate::video::encode::Settings = crate::video::encode::Settings {
-    quality: 85,
-    chroma: crate::video::encode::Chroma::H2V1,
-    restart_rows: false,
-};
-
 /// `scene` as a UVC camera sends it: baseline JPEG, q85, 4:2:2.
 pub fn camera_jpeg(w: u16, h: u16) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     crate::video::encode::Encoder::new()
-        .encode_rgb(&scene(w, h), u32::from(w), u32::from(h), UVC_LIKE, &mut out)
+        .encode_rgb(
+            &scene(w, h),
+            u32::from(w),
+            u32::from(h),
+            crate::video::encode::UVC_LIKE,
+            &mut out,
+        )
         .context("encoding the test scene")?;
     Ok(out)
 }

@@ -109,7 +109,7 @@ pub fn camera_frame(n: u32) -> Vec<u8> {
             &rgb,
             u32::from(w),
             u32::from(h),
-            crate::bench::UVC_LIKE,
+            crate::video::encode::UVC_LIKE,
             &mut out,
         )
         .is_err()

@@ -47,6 +47,13 @@ pub struct Settings {
     pub restart_rows: bool,
 }
 
+/// How a UVC camera encodes MJPEG (q85, 4:2:2): the demo's and the bench's camera frames.
+pub const UVC_LIKE: Settings = Settings {
+    quality: 85,
+    chroma: Chroma::H2V1,
+    restart_rows: false,
+};
+
 /// Why an image could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
