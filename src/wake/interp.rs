@@ -82,7 +82,8 @@ fn type_range(ty: TensorType) -> Result<(i32, i32), WakeError> {
 
 fn activation_range(act: i8, scale: f32, zp: i32, ty: TensorType) -> Result<(i32, i32), WakeError> {
     let (qmin, qmax) = type_range(ty)?;
-    let q = |f: f32| zp + (f / scale).round() as i32;
+    // Float-to-int casts saturate; the add must too (a hostile scale makes them huge).
+    let q = |f: f32| zp.saturating_add((f / scale).round() as i32);
     Ok(match act {
         0 => (qmin, qmax),
         1 => (qmin.max(zp), qmax),
@@ -387,7 +388,8 @@ impl Interpreter {
                 let in_signed = t(0).ty == TensorType::Int8;
                 for (o, &i) in out.iter_mut().zip(input(0)) {
                     let v = if in_signed { i as i8 as i32 } else { i as i32 };
-                    let r = multiply_by_quantized_multiplier(v - in_zp, mult, shift) + out_zp;
+                    let r = multiply_by_quantized_multiplier(v - in_zp, mult, shift)
+                        .wrapping_add(out_zp);
                     *o = r.clamp(min, max) as u8;
                 }
             }
@@ -423,7 +425,8 @@ impl Interpreter {
                                 let scale = s / out_scale;
                                 let bias = -(zp as f32) * scale;
                                 for (d, &v) in out[pos..pos + inner].iter_mut().zip(src) {
-                                    let q = (v as i8 as f32 * scale + bias).round() as i32 + out_zp;
+                                    let q = ((v as i8 as f32 * scale + bias).round() as i32)
+                                        .saturating_add(*out_zp);
                                     *d = q.clamp(*min, *max) as i8 as u8;
                                 }
                             }
@@ -678,7 +681,7 @@ fn prepare(
             for v in -128i32..=127 {
                 let deq = in_s * (v - in_zp) as f32;
                 let y = 1.0f32 / (1.0 + (-deq).exp());
-                let q = (y * inv).round() as i32 + out_zp;
+                let q = ((y * inv).round() as i32).saturating_add(out_zp);
                 lut[(v as i8 as u8) as usize] = q.clamp(-128, 127) as i8 as u8;
             }
             Prep::Lut(lut)

@@ -511,6 +511,10 @@ mod tests {
         for model in [
             include_bytes!("../../tests/fixtures/wake/fuzz-huge-scale.tflite").as_slice(),
             include_bytes!("../../tests/fixtures/wake/fuzz-accumulator-overflow.tflite").as_slice(),
+            // A concatenation whose input scale makes the requantised value saturate the
+            // float-to-int cast; adding the zero point then overflowed.
+            include_bytes!("../../tests/fixtures/wake/fuzz-concat-rescale-overflow.tflite")
+                .as_slice(),
         ] {
             let Ok(mut d) = Detector::from_parts(manifest(), model) else {
                 continue;
