@@ -198,7 +198,7 @@ impl Encoder {
                 );
             }
         }
-        bits.finish();
+        bits.flush();
         out.extend_from_slice(&[0xFF, EOI]);
         Ok(())
     }
@@ -447,6 +447,16 @@ fn sum4(a: &[u8], b: &[u8], i: usize) -> f32 {
     )
 }
 
+/// Cb and Cr (BT.601 full range) from sums of four R, G and B samples: the 1/4 of the average
+/// is in the coefficients.
+#[inline(always)]
+fn cb_cr(r: f32, g: f32, b: f32) -> (f32, f32) {
+    (
+        -0.042_184 * r - 0.082_816 * g + 0.125 * b,
+        0.125 * r - 0.104_672 * g - 0.020_328 * b,
+    )
+}
+
 /// Cb and Cr of pixel pairs averaged over two rows (given as [`split_row`] planes; the same
 /// row twice for 4:2:2), padded with the last value. A sum of four pixels converted once is
 /// the average of the four converted: the 1/4 is in the coefficients.
@@ -456,9 +466,7 @@ fn chroma_row(a: &[u8], b: &[u8], cb: &mut [f32], cr: &mut [f32]) {
     let ((r0, g0, b0), (r1, g1, b1)) = (planes(a, n, 2 * pairs), planes(b, n, 2 * pairs));
     let (cb_out, cr_out) = (&mut cb[..pairs], &mut cr[..pairs]);
     for i in 0..pairs {
-        let (r, g, b) = (sum4(r0, r1, i), sum4(g0, g1, i), sum4(b0, b1, i));
-        cb_out[i] = -0.042_184 * r - 0.082_816 * g + 0.125 * b;
-        cr_out[i] = 0.125 * r - 0.104_672 * g - 0.020_328 * b;
+        (cb_out[i], cr_out[i]) = cb_cr(sum4(r0, r1, i), sum4(g0, g1, i), sum4(b0, b1, i));
     }
     let mut filled = pairs;
     if n % 2 == 1 {
@@ -468,8 +476,7 @@ fn chroma_row(a: &[u8], b: &[u8], cb: &mut [f32], cr: &mut [f32]) {
         let r = 2.0 * (f32::from(ra) + f32::from(rb));
         let g = 2.0 * (f32::from(ga) + f32::from(gb));
         let bl = 2.0 * (f32::from(ba) + f32::from(bb));
-        cb[pairs] = -0.042_184 * r - 0.082_816 * g + 0.125 * bl;
-        cr[pairs] = 0.125 * r - 0.104_672 * g - 0.020_328 * bl;
+        (cb[pairs], cr[pairs]) = cb_cr(r, g, bl);
         filled += 1;
     }
     let (lb, lr) = (cb[filled - 1], cr[filled - 1]);
@@ -731,10 +738,6 @@ impl<'a> BitWriter<'a> {
         self.flush();
         self.out.extend_from_slice(&[0xFF, RST0 + k]);
     }
-
-    fn finish(&mut self) {
-        self.flush();
-    }
 }
 
 #[cfg(test)]
@@ -909,31 +912,17 @@ mod tests {
         let (w, h) = (200u16, 70u16);
         let rgb = crate::bench::scene(w, h);
         let mut enc = Encoder::new();
-        let (mut plain, mut restarts) = (Vec::new(), Vec::new());
-        enc.encode_rgb(
-            &rgb,
-            200,
-            70,
-            Settings {
+        let [plain, restarts] = [false, true].map(|restart_rows| {
+            let mut out = Vec::new();
+            let settings = Settings {
                 quality: 80,
                 chroma: Chroma::H2V2,
-                restart_rows: false,
-            },
-            &mut plain,
-        )
-        .expect("plain");
-        enc.encode_rgb(
-            &rgb,
-            200,
-            70,
-            Settings {
-                quality: 80,
-                chroma: Chroma::H2V2,
-                restart_rows: true,
-            },
-            &mut restarts,
-        )
-        .expect("restarts");
+                restart_rows,
+            };
+            enc.encode_rgb(&rgb, 200, 70, settings, &mut out)
+                .expect("encodes");
+            out
+        });
         // 5 MCU rows: RST0..RST3 between them, and a DRI of 13 MCUs.
         let markers: Vec<u8> = restarts
             .windows(2)
