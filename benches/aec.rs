@@ -2,6 +2,9 @@
 //! gemlive's own capture-side processing (`audio::echo::EchoProcessor`, the code the capture
 //! thread runs).
 //!
+//! Rows "aec" use gemlive's delay search (`aec3::DelaySearch::DEFAULT`), "aec webrtc" WebRTC's
+//! default, four times as costly on aarch64; they must cancel alike.
+//!
 //! Prints, per bulk delay: ERLE with only the far end talking (goal ≥ 35 dB), near-end
 //! retention during double talk (goal ≥ −8 dB) and CPU per second of audio (goal ≤ 10 ms).
 //! `cargo bench --bench aec` (`AEC_BENCH_DETAIL=1` adds the ERLE of every second).
@@ -10,7 +13,8 @@
 //! a room whose far end pauses for 6 s between two replies, with and without the bypass: the
 //! ERLE in the first second after the pause (it must not need to re-converge), and the CPU.
 
-use gemlive::audio::echo::synth::{erle_db, retention_db, room, run, run_with, RoomSpec};
+use gemlive::audio::echo::aec3::DelaySearch;
+use gemlive::audio::echo::synth::{erle_db, retention_db, room, run_with, RoomSpec};
 use gemlive::config::EchoMode;
 
 fn main() {
@@ -26,9 +30,20 @@ fn main() {
         "AEC delay ms"
     );
     let mut worst = (f64::MAX, f64::MAX, 0.0f64);
-    for (mode, delays) in [
-        (EchoMode::None, &[80.0][..]),
-        (EchoMode::Aec, &[40.0, 80.0, 120.0][..]),
+    for (label, mode, search, delays) in [
+        ("none", EchoMode::None, DelaySearch::DEFAULT, &[80.0][..]),
+        (
+            "aec",
+            EchoMode::Aec,
+            DelaySearch::DEFAULT,
+            &[40.0, 80.0, 120.0, 220.0][..],
+        ),
+        (
+            "aec webrtc",
+            EchoMode::Aec,
+            DelaySearch::WEBRTC,
+            &[80.0, 220.0][..],
+        ),
     ] {
         for &bulk in delays {
             let r = room(RoomSpec {
@@ -37,14 +52,14 @@ fn main() {
                 ..RoomSpec::default()
             });
             let secs = r.mic.len() as f64 / 16_000.0;
-            let (out, stats, spent) = run(&r, mode);
+            let (out, stats, spent) = run_with(&r, mode, true, search);
             let erle = erle_db(&r, &out, 5.0, 20.0);
             let after = erle_db(&r, &out, 26.5, 30.0);
             let keep = retention_db(&r, &out);
             let cpu = spent.as_secs_f64() * 1000.0 / secs;
             println!(
                 "{:<12} {:>9.0} {:>17.1} {:>16.1} {:>22.1} {:>12.2} {:>12}",
-                mode.as_str(),
+                label,
                 bulk,
                 erle,
                 after,
@@ -69,7 +84,7 @@ fn main() {
                     r.mic.len()
                 );
             }
-            if mode == EchoMode::Aec {
+            if label == "aec" {
                 worst = (worst.0.min(erle), worst.1.min(keep), worst.2.max(cpu));
             }
         }
@@ -97,7 +112,7 @@ fn main() {
     });
     let secs = r.mic.len() as f64 / 16_000.0;
     for (label, bypass) in [("runs (before)", false), ("bypassed (now)", true)] {
-        let (out, stats, spent) = run_with(&r, EchoMode::Aec, bypass);
+        let (out, stats, spent) = run_with(&r, EchoMode::Aec, bypass, DelaySearch::DEFAULT);
         let idle = stats
             .aec_idle_frames
             .load(std::sync::atomic::Ordering::Relaxed) as f64;

@@ -518,15 +518,16 @@ pub fn run(
     room: &Room,
     mode: crate::audio::EchoMode,
 ) -> (Vec<i16>, super::EchoStats, std::time::Duration) {
-    run_with(room, mode, true)
+    run_with(room, mode, true, super::aec3::DelaySearch::DEFAULT)
 }
 
 /// `run`, with AEC3's idle bypass on or off (off: every frame through AEC3, to measure what
-/// the bypass saves and that it costs no cancellation).
+/// the bypass saves and that it costs no cancellation) and a given delay search.
 pub fn run_with(
     room: &Room,
     mode: crate::audio::EchoMode,
     idle_bypass: bool,
+    search: super::aec3::DelaySearch,
 ) -> (Vec<i16>, super::EchoStats, std::time::Duration) {
     use super::{EchoProcessor, EchoSettings, RefMsg, REF_BLOCK};
     let stats = super::EchoStats::default();
@@ -534,7 +535,8 @@ pub fn run_with(
         mode,
         tail_s: 0.3,
         render_rate_hz: 24_000,
-    });
+    })
+    .with_delay_search(search);
     if !idle_bypass {
         p = p.without_idle_bypass();
     }
