@@ -7,9 +7,9 @@
 //! - `audio [S]`: S seconds (default 10) of microphone audio through the capture-side echo
 //!   processing with AEC3, while a reply plays (the synthetic room of `audio::echo::synth`,
 //!   with the user talking over the reply for 2 s).
-//! - `stream [S]`: the whole daemon (`gemlive run`, a child process) streaming for S seconds
-//!   (default 60) to a local stand-in: file-backed microphone and speaker, a 1280x720 file
-//!   camera, `echo = "aec"`, a 2 s reply every 6 s. `stream-audio [S]`: the same without the
+//! - `stream [S] [WxH]`: the whole daemon (`gemlive run`, a child process) streaming for S
+//!   seconds (default 60) to a local stand-in: file-backed microphone and speaker, a file
+//!   camera of WxH (default 1280x720), `echo = "aec"`, a 2 s reply every 6 s. `stream-audio [S]`: the same without the
 //!   camera. `GEMLIVE_BENCH_RUN` replaces the child's program (e.g. `qemu-aarch64 -plugin …
 //!   gemlive`, so the child is the binary being measured).
 //!
@@ -215,7 +215,22 @@ fn number<T: std::str::FromStr>(
 }
 
 pub const WORKLOADS: &str =
-    "frame [WxH] [N], audio [SECONDS], stream [SECONDS], stream-audio [SECONDS]";
+    "frame [WxH] [N], audio [SECONDS], stream [SECONDS] [WxH], stream-audio [SECONDS]";
+
+/// A `WxH` camera size (default 1280x720), each side 16 to 4096.
+fn frame_size(word: Option<&String>, workload: &str) -> anyhow::Result<(u16, u16)> {
+    let Some(s) = word else {
+        return Ok((1280, 720));
+    };
+    let (w, h) = s.split_once('x').unwrap_or((s, ""));
+    let dim = |v: &str| {
+        v.parse::<u16>()
+            .ok()
+            .filter(|d| (16..=4096).contains(d))
+            .ok_or_else(|| anyhow::anyhow!("bench {workload} {s}: expected WxH, each 16 to 4096"))
+    };
+    Ok((dim(w)?, dim(h)?))
+}
 
 /// Runs the workload `words` names (see the module doc).
 pub fn run_words(words: &[String]) -> anyhow::Result<()> {
@@ -228,21 +243,7 @@ pub fn run_words(words: &[String]) -> anyhow::Result<()> {
                 Some(s) if s.contains('x') => (Some(s), words.get(2)),
                 other => (None, other),
             };
-            let (w, h) = match size {
-                None => (1280, 720),
-                Some(s) => {
-                    let (w, h) = s.split_once('x').unwrap_or((s, ""));
-                    let dim = |v: &str| {
-                        v.parse::<u16>()
-                            .ok()
-                            .filter(|d| (16..=4096).contains(d))
-                            .ok_or_else(|| {
-                                anyhow::anyhow!("bench frame {s}: expected WxH, each 16 to 4096")
-                            })
-                    };
-                    (dim(w)?, dim(h)?)
-                }
-            };
+            let (w, h) = frame_size(size, "frame")?;
             let n: u32 = number(count, "frame count", 5)?;
             frame(w, h, n.clamp(1, 1000))
         }
@@ -252,12 +253,16 @@ pub fn run_words(words: &[String]) -> anyhow::Result<()> {
         }
         "stream" | "stream-audio" => {
             let s: f64 = number(words.get(1), "number of seconds", 60.0)?;
+            let size = frame_size(words.get(2), "stream")?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            rt.block_on(stream(s.clamp(5.0, 3600.0), first == "stream"))
+            rt.block_on(stream(
+                s.clamp(5.0, 3600.0),
+                (first == "stream").then_some(size),
+            ))
         }
         other => bail!("unknown workload `{other}` (expected {WORKLOADS})"),
     }
@@ -321,7 +326,8 @@ fn reply_pcm() -> Vec<u8> {
         .collect()
 }
 
-async fn stream(seconds: f64, camera: bool) -> anyhow::Result<()> {
+/// `camera`: the camera's frame size, or none (audio only).
+async fn stream(seconds: f64, camera: Option<(u16, u16)>) -> anyhow::Result<()> {
     use crate::demo::{demo_mic, Rig};
     use crate::standin::{self, FromClient, StandIn};
     let standin = StandIn::bind()
@@ -341,8 +347,8 @@ async fn stream(seconds: f64, camera: bool) -> anyhow::Result<()> {
         "echo = \"aec\"\nchunk_ms = 40",
     )
     .context("creating the bench's scratch directory")?;
-    if camera {
-        let frame = camera_jpeg(1280, 720)?;
+    if let Some((w, h)) = camera {
+        let frame = camera_jpeg(w, h)?;
         rig.add_camera(&frame, "")
             .context("writing the bench camera file")?;
     }
@@ -409,7 +415,10 @@ async fn stream(seconds: f64, camera: bool) -> anyhow::Result<()> {
     let cpu = cpu - cpu0;
     println!(
         "bench {}: {seconds:.0} s streamed: mic {:.1} s, {frames} camera frames, {replies} replies; daemon CPU {:.1} ms per second (with its start-up), peak RSS {:.1} MiB",
-        if camera { "stream" } else { "stream-audio" },
+        match camera {
+            Some((w, h)) => format!("stream {w}x{h}"),
+            None => "stream-audio".into(),
+        },
         mic_bytes as f64 / 32_000.0,
         cpu / seconds,
         rss_mib
