@@ -79,6 +79,8 @@ pub struct Aec3 {
     render_pending: Vec<f32>,
     capture_pending: Vec<f32>,
     out_pending: Vec<f32>,
+    /// Any frame processed yet: before that AEC3's metrics are its initial values, not news.
+    processed: bool,
 }
 
 impl Aec3 {
@@ -99,6 +101,7 @@ impl Aec3 {
             render_pending: Vec::with_capacity(FRAME + BLOCK),
             capture_pending: Vec::with_capacity(FRAME + BLOCK),
             out_pending,
+            processed: false,
         }
     }
 
@@ -116,6 +119,8 @@ impl Aec3 {
     /// One 10 ms frame: `render` is the reference (at the render rate) heard while `cap_in`
     /// was captured; the mic with the echo removed goes to `cap_out`. Samples in [-1, 1].
     pub fn process(&mut self, render: &[f32], cap_in: &[f32; FRAME], cap_out: &mut [f32; FRAME]) {
+        debug_assert_eq!(render.len(), self.render_rate_hz as usize / 100);
+        self.processed = true;
         match self.resampler.as_mut() {
             Some(r) => {
                 r.resample(render, &mut self.render16);
@@ -159,12 +164,13 @@ impl Aec3 {
         self.out_pending.drain(..FRAME.min(self.out_pending.len()));
     }
 
-    pub fn stats(&self) -> Aec3Stats {
-        let m = self.processor.get_metrics();
-        Aec3Stats {
+    /// `None` until a frame has been processed (the idle skip can hold AEC3 back for long).
+    pub fn stats(&self) -> Option<Aec3Stats> {
+        let m = self.processed.then(|| self.processor.get_metrics())?;
+        Some(Aec3Stats {
             delay_ms: m.delay_ms,
             erl_db: m.echo_return_loss,
             erle_db: m.echo_return_loss_enhancement,
-        }
+        })
     }
 }

@@ -711,28 +711,30 @@ impl EchoProcessor {
     fn readout(&mut self, t: f64, far_recent: bool, stats: &EchoStats) {
         let Some(apm) = self.apm.as_ref() else { return };
         let s = apm.stats();
-        let d = s.delay_ms;
-        // Before warm-up the estimate is still searching; jumps then mean nothing.
-        if far_recent && self.far_frames >= WARMUP_FRAMES {
-            if let Some(prev) = self.last_delay {
-                if (d - prev).abs() > 50 {
-                    // The echo path moved: distrust the canceller for a while.
-                    log::debug!("echo: delay moved {prev} -> {d} ms; gating for 2 s");
-                    self.unhealthy_until = t + UNHEALTHY_S;
+        if let Some(s) = s {
+            let d = s.delay_ms;
+            // Before warm-up the estimate is still searching; jumps then mean nothing.
+            if far_recent && self.far_frames >= WARMUP_FRAMES {
+                if let Some(prev) = self.last_delay {
+                    if (d - prev).abs() > 50 {
+                        // The echo path moved: distrust the canceller for a while.
+                        log::debug!("echo: delay moved {prev} -> {d} ms; gating for 2 s");
+                        self.unhealthy_until = t + UNHEALTHY_S;
+                    }
                 }
+                self.last_delay = Some(d);
             }
-            self.last_delay = Some(d);
-        }
-        stats.delay_ms.store(i64::from(d), Ordering::Relaxed);
-        if far_recent {
-            self.erl_db = Some(s.erl_db);
+            stats.delay_ms.store(i64::from(d), Ordering::Relaxed);
+            if far_recent {
+                self.erl_db = Some(s.erl_db);
+                stats
+                    .erl_cdb
+                    .store((s.erl_db * 100.0).round() as i64, Ordering::Relaxed);
+            }
             stats
-                .erl_cdb
-                .store((s.erl_db * 100.0).round() as i64, Ordering::Relaxed);
+                .erle_cdb
+                .store((s.erle_db * 100.0).round() as i64, Ordering::Relaxed);
         }
-        stats
-            .erle_cdb
-            .store((s.erle_db * 100.0).round() as i64, Ordering::Relaxed);
         // Only a second with enough far-end audio says anything (not the tail of a reply).
         if self.erle_frames >= 50 && self.erle_in > 0.0 && self.erle_out > 0.0 {
             let m = 10.0 * (self.erle_in / self.erle_out).log10();
@@ -753,10 +755,10 @@ impl EchoProcessor {
             }
         }
         log::trace!(
-            "echo readout at {t:.3}: delay {} ms, ERL {}, ERLE {}, far recent {far_recent}, far frames {}, unhealthy until {:.3}",
-            s.delay_ms,
-            s.erl_db.round(),
-            s.erle_db.round(),
+            "echo readout at {t:.3}: delay {:?} ms, ERL {:?}, ERLE {:?}, far recent {far_recent}, far frames {}, unhealthy until {:.3}",
+            s.map(|s| s.delay_ms),
+            s.map(|s| s.erl_db.round()),
+            s.map(|s| s.erle_db.round()),
             self.far_frames,
             self.unhealthy_until
         );
@@ -1160,5 +1162,24 @@ mod tests {
                 assert!(erle < 20.0, "bulk {bulk_s} s: {erle:.1} dB");
             }
         }
+    }
+
+    /// Until a reply has played, AEC3 has not run (the idle skip) and has nothing to report:
+    /// the delay and ERLE stay "none" rather than its initial values.
+    #[test]
+    fn no_canceller_figures_before_anything_played() {
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::Aec));
+        drive(&mut p, &stats, 3.0, 0, |i| ((i * 7) % 200) as i16 - 100);
+        assert_eq!(stats.aec_frames.load(Ordering::Relaxed), 0);
+        assert!(stats.aec_idle_frames.load(Ordering::Relaxed) >= 290);
+        assert_eq!(stats.delay_ms(), None);
+        assert_eq!(stats.erle_db(), None);
+        // With a reply playing, there are.
+        let stats = EchoStats::default();
+        let mut p = EchoProcessor::new(settings(EchoMode::Aec));
+        drive(&mut p, &stats, 2.0, 3000, |i| ((i * 7) % 200) as i16 - 100);
+        assert!(stats.aec_frames.load(Ordering::Relaxed) > 0);
+        assert!(stats.delay_ms().is_some());
     }
 }
