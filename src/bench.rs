@@ -9,9 +9,10 @@
 //!   with the user talking over the reply for 2 s).
 //! - `stream [S] [WxH]`: the whole daemon (`gemlive run`, a child process) streaming for S
 //!   seconds (default 60) to a local stand-in: file-backed microphone and speaker, a file
-//!   camera of WxH (default 1280x720), `echo = "aec"`, a 2 s reply every 6 s. `stream-audio [S]`: the same without the
-//!   camera. `GEMLIVE_BENCH_RUN` replaces the child's program (e.g. `qemu-aarch64 -plugin …
-//!   gemlive`, so the child is the binary being measured).
+//!   camera of WxH (default 1280x720), `echo = "aec"`, a 2 s reply every 6 s.
+//!   `stream-audio [S]`: the same without the camera. `GEMLIVE_BENCH_RUN` replaces the
+//!   child's program (e.g. `qemu-aarch64 -plugin … gemlive`, so the child is the binary being
+//!   measured).
 //!
 //! Each workload marks the part it measures with `prctl(0x67656d6c, 1)` / `prctl(0x67656d6c,
 //! 2)` (an EINVAL no-op on Linux) so the instruction counter leaves out set-up and input

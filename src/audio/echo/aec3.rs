@@ -54,9 +54,10 @@ impl DelaySearch {
     /// Ours: about 300 ms of lag at 2 kHz, 0.5 ms resolution (296 ms is cancelled, 340 ms
     /// not: `echo::tests::delay_search_covers_a_device_delay_reading_200_ms_short`). The
     /// reference leads its echo by `LEAD_S` (40 ms) plus whatever the device's delay reading
-    /// misses plus the acoustic path, so this leaves about 250 ms for the device. It halves echo cancellation's cost on
-    /// aarch64 (72.6 M → 33.9 M instructions per second of audio) and cancels the synthetic
-    /// room as well as WebRTC's default does (`cargo bench --bench aec`).
+    /// misses plus the acoustic path, so this leaves about 250 ms for the device. It halves
+    /// echo cancellation's cost on aarch64 (72.6 M → 33.9 M instructions per second of audio)
+    /// and cancels the synthetic room as well as WebRTC's default does (`cargo bench --bench
+    /// aec`).
     pub const DEFAULT: DelaySearch = DelaySearch {
         down_sampling: 8,
         filters: 3,
@@ -68,6 +69,7 @@ pub struct Aec3 {
     /// `None` when replies already arrive at 16 kHz.
     resampler: Option<PushSincResampler>,
     render_rate_hz: u32,
+    search: DelaySearch,
     hpf: HighPassFilter,
     block: Block,
     /// One 10 ms frame at 16 kHz in AEC3's scale: the reference, then the mic.
@@ -94,6 +96,7 @@ impl Aec3 {
             processor: BlockProcessor::new(&config, INPUT_RATE_HZ as usize, 1, 1),
             resampler: (render_frame != FRAME).then(|| PushSincResampler::new(render_frame, FRAME)),
             render_rate_hz,
+            search,
             hpf: HighPassFilter::new(INPUT_RATE_HZ as i32, 1),
             block: Block::new(1, 1),
             render16: vec![0.0; FRAME],
@@ -114,6 +117,10 @@ impl Aec3 {
 
     pub fn render_rate_hz(&self) -> u32 {
         self.render_rate_hz
+    }
+
+    pub fn search(&self) -> DelaySearch {
+        self.search
     }
 
     /// One 10 ms frame: `render` is the reference (at the render rate) heard while `cap_in`

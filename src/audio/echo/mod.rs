@@ -13,9 +13,10 @@
 //! Timing rule (`docs/aec.md`, same heading): the reference must reach the canceller *before*
 //! its echo does. For each 10 ms capture frame captured at `t`, the canceller gets the reference
 //! that is heard at `t + LEAD`. The lag it sees is then LEAD + the acoustic path: always causal,
-//! and well within the ~300 ms AEC3's delay search spans (`aec3::DelaySearch`). A capture frame is held until the reference
-//! for `t + LEAD + 10 ms` is known (or that moment has passed: nothing written later can play
-//! then), which costs the uplink LEAD + 10 ms of latency at most.
+//! and well within the ~300 ms AEC3's delay search spans (`aec3::DelaySearch`). A capture
+//! frame is held until the reference for `t + LEAD + 10 ms` is known (or that moment has
+//! passed: nothing written later can play then), which costs the uplink LEAD + 10 ms of
+//! latency at most.
 
 pub mod aec3;
 #[doc(hidden)]
@@ -387,14 +388,12 @@ pub struct EchoProcessor {
     cap_out: [f32; FRAME],
     /// Skip AEC3 while nothing plays (see `frame`); off only to measure what it saves.
     idle_bypass: bool,
-    search: aec3::DelaySearch,
 }
 
 impl EchoProcessor {
     pub fn new(settings: EchoSettings) -> Self {
-        let search = aec3::DelaySearch::DEFAULT;
         let apm = (settings.mode == EchoMode::Aec)
-            .then(|| aec3::Aec3::new(settings.render_rate_hz, search));
+            .then(|| aec3::Aec3::new(settings.render_rate_hz, aec3::DelaySearch::DEFAULT));
         EchoProcessor {
             settings,
             apm,
@@ -427,13 +426,11 @@ impl EchoProcessor {
             cap_in: [0.0; FRAME],
             cap_out: [0.0; FRAME],
             idle_bypass: true,
-            search,
         }
     }
 
     /// AEC3 with another delay search: the benchmark compares ours with WebRTC's.
     pub fn with_delay_search(mut self, search: aec3::DelaySearch) -> Self {
-        self.search = search;
         if let Some(a) = self.apm.as_mut() {
             *a = aec3::Aec3::new(a.render_rate_hz(), search);
         }
@@ -484,8 +481,8 @@ impl EchoProcessor {
                     self.settings.render_rate_hz = rate_hz;
                     self.timeline = Timeline::new(rate_hz);
                     self.render = vec![0.0; rate_hz as usize / 100];
-                    if self.apm.is_some() {
-                        self.apm = Some(aec3::Aec3::new(rate_hz, self.search));
+                    if let Some(a) = self.apm.as_mut() {
+                        *a = aec3::Aec3::new(rate_hz, a.search());
                         self.far_frames = 0;
                         self.trust_after = WARMUP_FRAMES;
                     }
