@@ -3,6 +3,7 @@
 //! Live API takes.
 
 pub mod capture;
+pub mod decode;
 pub mod encode;
 pub mod jpeg;
 pub mod settings;
