@@ -54,6 +54,24 @@ pub const UVC_LIKE: Settings = Settings {
     restart_rows: false,
 };
 
+/// A YCbCr image as planes for a 4:2:0 encode: luma `width × height`, Cb and Cr
+/// `⌈width/2⌉ × ⌈height/2⌉`, each plane's rows `stride` apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Planar<'a> {
+    pub y: &'a [u8],
+    pub y_stride: usize,
+    pub cb: &'a [u8],
+    pub cr: &'a [u8],
+    pub c_stride: usize,
+}
+
+/// What is encoded: packed RGB, or planes already in YCbCr and subsampled.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Rgb(&'a [u8]),
+    Planar(Planar<'a>),
+}
+
 /// Why an image could not be encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
@@ -97,15 +115,6 @@ impl Encoder {
         settings: Settings,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        let Settings {
-            quality,
-            chroma,
-            restart_rows,
-        } = settings;
-        let (w16, h16) = match (u16::try_from(width), u16::try_from(height)) {
-            (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
-            _ => return Err(EncodeError::Size { width, height }),
-        };
         let need = width as usize * height as usize * 3;
         if rgb.len() < need {
             return Err(EncodeError::Short {
@@ -115,6 +124,59 @@ impl Encoder {
                 need,
             });
         }
+        self.encode(Source::Rgb(rgb), width, height, settings, out)
+    }
+
+    /// Encodes YCbCr planes (see [`Planar`]) as 4:2:0 into `out` (cleared first): no colour
+    /// conversion, no chroma averaging. `settings.chroma` is ignored.
+    pub fn encode_planar(
+        &mut self,
+        planes: Planar<'_>,
+        width: u32,
+        height: u32,
+        settings: Settings,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        let (w, h) = (width as usize, height as usize);
+        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+        let short = |got: usize, stride: usize, pw: usize, ph: usize| {
+            ph > 0 && (stride < pw || got < (ph - 1) * stride + pw)
+        };
+        if short(planes.y.len(), planes.y_stride, w, h)
+            || short(planes.cb.len(), planes.c_stride, cw, ch)
+            || short(planes.cr.len(), planes.c_stride, cw, ch)
+        {
+            return Err(EncodeError::Short {
+                width,
+                height,
+                got: planes.y.len() + planes.cb.len() + planes.cr.len(),
+                need: w * h + 2 * cw * ch,
+            });
+        }
+        let settings = Settings {
+            chroma: Chroma::H2V2,
+            ..settings
+        };
+        self.encode(Source::Planar(planes), width, height, settings, out)
+    }
+
+    fn encode(
+        &mut self,
+        source: Source<'_>,
+        width: u32,
+        height: u32,
+        settings: Settings,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        let Settings {
+            quality,
+            chroma,
+            restart_rows,
+        } = settings;
+        let (w16, h16) = match (u16::try_from(width), u16::try_from(height)) {
+            (Ok(w), Ok(h)) if w > 0 && h > 0 => (w, h),
+            _ => return Err(EncodeError::Size { width, height }),
+        };
         let quality = quality.clamp(1, 100);
         if self.tables.as_ref().map(|t| t.quality) != Some(quality) {
             self.tables = Some(Tables::new(quality));
@@ -153,16 +215,13 @@ impl Encoder {
                 dc = [0; 3];
             }
             let top = row * mcu_rows;
-            convert_rows(
-                rgb,
-                w,
-                h,
-                top,
-                chroma,
-                pad_w,
-                (&mut self.y, &mut self.cb, &mut self.cr),
-                &mut self.split,
-            );
+            let planes = (&mut self.y[..], &mut self.cb[..], &mut self.cr[..]);
+            match source {
+                Source::Rgb(rgb) => {
+                    convert_rows(rgb, w, h, top, chroma, pad_w, planes, &mut self.split)
+                }
+                Source::Planar(p) => planar_rows(&p, w, h, top, pad_w, planes),
+            }
             for mcu in 0..mcus_across {
                 for by in 0..mcu_rows / 8 {
                     for bx in 0..2 {
@@ -398,6 +457,40 @@ fn convert_rows(
             }
         }
     }
+}
+
+/// The 16-row MCU row starting at `top` of 4:2:0 planes, level-shifted, padded as
+/// [`convert_rows`] pads.
+fn planar_rows(
+    p: &Planar<'_>,
+    w: usize,
+    h: usize,
+    top: usize,
+    pad_w: usize,
+    planes: (&mut [f32], &mut [f32], &mut [f32]),
+) {
+    let (y, cb, cr) = planes;
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    let half = pad_w / 2;
+    for r in 0..16 {
+        let at = (top + r).min(h - 1) * p.y_stride;
+        level_row(&p.y[at..at + w], &mut y[r * pad_w..(r + 1) * pad_w]);
+    }
+    for r in 0..8 {
+        let at = (top / 2 + r).min(ch - 1) * p.c_stride;
+        level_row(&p.cb[at..at + cw], &mut cb[r * half..(r + 1) * half]);
+        level_row(&p.cr[at..at + cw], &mut cr[r * half..(r + 1) * half]);
+    }
+}
+
+/// Samples − 128, padded with the last one.
+fn level_row(src: &[u8], dst: &mut [f32]) {
+    let n = src.len();
+    for (d, &v) in dst[..n].iter_mut().zip(src) {
+        *d = f32::from(v) - 128.0;
+    }
+    let last = dst[n - 1];
+    dst[n..].fill(last);
 }
 
 /// Y − 128 of one row (BT.601 full range, as JFIF), padded with the last pixel's value.
@@ -1007,5 +1100,84 @@ mod tests {
         assert!(scan.windows(2).all(|p| p[0] != 0xFF || p[1] == 0));
         let (px, _, _) = decode(&out);
         assert!(psnr(&rgb, &px) > 40.0, "{}", psnr(&rgb, &px));
+    }
+
+    #[test]
+    fn planes_encode_to_what_they_hold() {
+        // Planes with edges and gradients, odd sizes, strides wider than the rows.
+        let mut enc = Encoder::new();
+        let mut dec = crate::video::decode::Decoder::new();
+        for (w, h) in [(768usize, 432usize), (333, 211), (17, 9)] {
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let (ys, cs) = (w + 5, cw + 3);
+            let mut y = vec![0u8; ys * h];
+            let mut cb = vec![0u8; cs * ch];
+            let mut cr = vec![0u8; cs * ch];
+            for r in 0..h {
+                for c in 0..w {
+                    y[r * ys + c] = ((c * 255 / w) as u8 / 2)
+                        + if (r / 20 + c / 30) % 2 == 0 { 100 } else { 0 };
+                }
+            }
+            for r in 0..ch {
+                for c in 0..cw {
+                    cb[r * cs + c] = 64 + (r * 128 / ch) as u8;
+                    cr[r * cs + c] = 192 - (c * 128 / cw) as u8;
+                }
+            }
+            let mut out = Vec::new();
+            let planar = Planar {
+                y: &y,
+                y_stride: ys,
+                cb: &cb,
+                cr: &cr,
+                c_stride: cs,
+            };
+            let settings = Settings {
+                quality: 90,
+                chroma: Chroma::H2V1,
+                restart_rows: false,
+            };
+            enc.encode_planar(planar, w as u32, h as u32, settings, &mut out)
+                .expect("encodes");
+            let p = dec.decode(&out, 0, 1 << 24).expect("decodes");
+            assert_eq!((p.width, p.height), (w as u32, h as u32));
+            let (dcb, dcr) = p.chroma.expect("colour");
+            assert_eq!(
+                (dcb.sub, dcb.width, dcb.height),
+                ((2, 2), cw, ch),
+                "4:2:0 whatever the settings"
+            );
+            let plane = |d: &[u8], stride: usize, pw: usize, ph: usize| -> Vec<u8> {
+                (0..ph)
+                    .flat_map(|r| d[r * stride..r * stride + pw].to_vec())
+                    .collect()
+            };
+            let pairs = [
+                (plane(&y, ys, w, h), plane(p.y.data, p.y.stride, w, h)),
+                (plane(&cb, cs, cw, ch), plane(dcb.data, dcb.stride, cw, ch)),
+                (plane(&cr, cs, cw, ch), plane(dcr.data, dcr.stride, cw, ch)),
+            ];
+            for (i, (want, got)) in pairs.iter().enumerate() {
+                let db = psnr(want, got);
+                assert!(db > 36.0, "{w}x{h} plane {i}: {db:.1} dB");
+            }
+        }
+        let short = Planar {
+            y: &[0; 10],
+            y_stride: 4,
+            cb: &[0; 4],
+            cr: &[0; 4],
+            c_stride: 2,
+        };
+        let settings = Settings {
+            quality: 90,
+            chroma: Chroma::H2V2,
+            restart_rows: false,
+        };
+        assert!(matches!(
+            enc.encode_planar(short, 4, 4, settings, &mut Vec::new()),
+            Err(EncodeError::Short { .. })
+        ));
     }
 }
