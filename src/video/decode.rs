@@ -393,16 +393,9 @@ impl Decoder {
                 0xDD => {
                     restart_interval = be16(body, 0)?;
                 }
-                0xEE => {
-                    // Adobe APP14: transform 0 on three components means RGB, not YCbCr.
-                    if body.starts_with(b"Adobe") && body.get(11) == Some(&0) {
-                        if let Some(f) = &frame {
-                            if f.count == 3 {
-                                return Err(DecodeError::Unsupported("Adobe RGB"));
-                            }
-                        }
-                        return Err(DecodeError::Unsupported("Adobe transform 0"));
-                    }
+                // Adobe APP14 with transform 0: the components are RGB (or CMYK), not YCbCr.
+                0xEE if body.starts_with(b"Adobe") && body.get(11) == Some(&0) => {
+                    return Err(DecodeError::Unsupported("Adobe transform 0 (RGB)"));
                 }
                 0xDA => {
                     let f = frame.ok_or(DecodeError::Corrupt("scan before the frame header"))?;
@@ -870,6 +863,7 @@ fn idct_columns(b: &mut [[f32; 8]; 8]) {
 }
 
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // a swap across the diagonal needs both indices
 fn transpose(b: &mut [[f32; 8]; 8]) {
     for r in 0..8 {
         for c in r + 1..8 {

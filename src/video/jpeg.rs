@@ -24,7 +24,8 @@
 use fast_image_resize::images::{CroppedImageMut, Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 
-use super::encode::{Chroma, EncodeError, Encoder, Settings};
+use super::decode::{Decoder, PlaneRef, Planes, Shift};
+use super::encode::{Chroma, EncodeError, Encoder, Planar, Settings};
 use zune_jpeg::errors::DecodeErrors;
 use zune_jpeg::zune_core::bytestream::ZCursor;
 use zune_jpeg::zune_core::colorspace::ColorSpace;
@@ -123,14 +124,18 @@ pub struct Processed<'a> {
 /// Decode → resize → encode with buffers reused from frame to frame.
 pub struct Pipeline {
     cfg: PipelineConfig,
-    resizer: Resizer,
+    decoder: Decoder,
+    /// One resizer for luma and one for chroma: each keeps its buffers sized for its plane.
+    resizers: [Resizer; 2],
     encoder: Encoder,
-    /// Decoded RGB pixels; grows to the largest frame seen, never shrinks.
-    decoded: Vec<u8>,
-    /// Resized RGB pixels: the whole output, or for letterbox with bars above and below only
-    /// the band of MCU rows that holds picture.
-    resized: Vec<u8>,
-    /// The frame with the standard Huffman tables spliced in, for frames that lack them.
+    /// Frames our decoder does not take (progressive, CMYK…): zune-jpeg's RGB …
+    fallback_rgb: Vec<u8>,
+    /// … as full-resolution Y, Cb, Cr planes.
+    fallback: [Vec<u8>; 3],
+    /// The output's Y, Cb and Cr planes (4:2:0): the whole output, or for letterbox with bars
+    /// above and below only the band of MCU rows that holds picture.
+    canvas: [Vec<u8>; 3],
+    /// The frame with the standard Huffman tables spliced in, for zune-jpeg.
     spliced: Vec<u8>,
     /// The encoded output.
     out: Vec<u8>,
@@ -152,10 +157,12 @@ impl Pipeline {
         };
         Pipeline {
             cfg,
-            resizer: Resizer::new(),
+            decoder: Decoder::new(),
+            resizers: [Resizer::new(), Resizer::new()],
             encoder: Encoder::new(),
-            decoded: Vec::new(),
-            resized: Vec::new(),
+            fallback_rgb: Vec::new(),
+            fallback: Default::default(),
+            canvas: Default::default(),
             spliced: Vec::new(),
             out: Vec::new(),
             band: Vec::new(),
@@ -192,48 +199,52 @@ impl Pipeline {
             });
         }
 
-        // Frames without tables get the standard ones up front: the walk already told us
-        // they are missing, so a first decode attempt could only fail.
-        let input: &[u8] = if layout.dht {
-            jpeg
-        } else {
-            splice_into(jpeg, &layout, &mut self.spliced);
-            &self.spliced
+        let shift = decode_shift(&plan, sw, sh);
+        let (planes, used_shift) = match self.decoder.decode(jpeg, shift, MAX_FRAME_PIXELS) {
+            Ok(planes) => (planes, shift),
+            // What our decoder does not take (or finds corrupt) goes to zune-jpeg, which
+            // knows every JPEG flavour and is lenient with damaged data.
+            Err(_) => decode_fallback(
+                jpeg,
+                &layout,
+                &mut self.spliced,
+                &mut self.fallback_rgb,
+                &mut self.fallback,
+            )
+            .map(|planes| (planes, 0))?,
         };
-        let (dw, dh) = decode_rgb(input, &mut self.decoded)?;
-        let src_len = rgb_len(dw, dh);
+        let (full_w, full_h) = if used_shift == 0 {
+            (planes.width, planes.height)
+        } else {
+            (sw, sh)
+        };
         // The decoder's idea of the size wins over the SOF we read (they agree for any sane
         // frame); the plan is redone in case they don't.
-        let plan = if (dw, dh) == (sw, sh) {
+        let plan = if (full_w, full_h) == (sw, sh) {
             plan
         } else {
-            Plan::new(self.cfg.geometry, self.cfg.size, dw, dh)
+            Plan::new(self.cfg.geometry, self.cfg.size, full_w, full_h)
         };
 
         let band = Band::new(&plan);
-        let pixels: &[u8] = if plan.is_identity(dw, dh) {
-            &self.decoded[..src_len]
-        } else {
-            let src = ImageRef::new(dw, dh, &self.decoded[..src_len], PixelType::U8x3)
-                .map_err(|e| FrameError::Resize(e.to_string()))?;
-            // Letterbox with bars above and below: the canvas is only the band that gets
-            // encoded (768×432 of a 768×768 square: 0.8 MB less).
-            let canvas_plan = match band {
-                Some(b) => Plan {
-                    out_h: b.end_px_row - b.first_px_row,
-                    y: plan.y - b.first_px_row,
-                    ..plan
-                },
-                None => plan,
-            };
-            let dst_len = rgb_len(canvas_plan.out_w, canvas_plan.out_h);
-            if self.resized.len() < dst_len {
-                self.resized.resize(dst_len, 0);
-            }
-            let canvas = &mut self.resized[..dst_len];
-            resize_into(&mut self.resizer, &src, canvas, &canvas_plan)?;
-            canvas
+        // Letterbox with bars above and below: the canvas is only the band that gets encoded
+        // (768×432 of a 768×768 square: 0.8 MB less with RGB, 0.4 MB as planes).
+        let canvas_plan = match band {
+            Some(b) => Plan {
+                out_h: b.end_px_row - b.first_px_row,
+                y: plan.y - b.first_px_row,
+                ..plan
+            },
+            None => plan,
         };
+        let source = Source {
+            planes: &planes,
+            crop: source_box(&canvas_plan, full_w, full_h),
+            scale: 1.0 / f64::from(1u32 << used_shift),
+        };
+        let [cy, cb, cr] = &mut self.canvas;
+        let [luma, chroma] = &mut self.resizers;
+        let canvas = resize_planes(&source, &canvas_plan, (luma, chroma), (cy, cb, cr))?;
 
         match band {
             Some(band) => {
@@ -247,10 +258,9 @@ impl Pipeline {
                     self.black_row_width = plan.out_w;
                 }
                 let px_rows = band.end_px_row - band.first_px_row;
-                let rows = &pixels[..rgb_len(plan.out_w, px_rows)];
-                encode_rgb(
+                encode_planar(
                     &mut self.encoder,
-                    rows,
+                    canvas,
                     plan.out_w,
                     px_rows,
                     self.cfg.quality,
@@ -265,9 +275,9 @@ impl Pipeline {
                     &mut self.out,
                 )?;
             }
-            None => encode_rgb(
+            None => encode_planar(
                 &mut self.encoder,
-                pixels,
+                canvas,
                 plan.out_w,
                 plan.out_h,
                 self.cfg.quality,
@@ -283,13 +293,13 @@ impl Pipeline {
         })
     }
 
-    /// Capacities of the reused buffers, bytes: decoded, resized, spliced, output, band,
-    /// black row.
+    /// Capacities of the reused buffers, bytes: fallback RGB, canvas luma, spliced, output,
+    /// band, black row.
     #[cfg(test)]
     fn capacities(&self) -> [usize; 6] {
         [
-            self.decoded.capacity(),
-            self.resized.capacity(),
+            self.fallback_rgb.capacity(),
+            self.canvas[0].capacity(),
             self.spliced.capacity(),
             self.out.capacity(),
             self.band.capacity(),
@@ -656,6 +666,32 @@ fn encode_rgb(
         .map_err(FrameError::Encode)
 }
 
+/// Encodes the output planes as baseline 4:2:0 JPEG into `out` (cleared first). With
+/// `restart_rows` a restart marker follows every MCU row.
+fn encode_planar(
+    encoder: &mut Encoder,
+    planes: Planar<'_>,
+    width: u32,
+    height: u32,
+    quality: u8,
+    restart_rows: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    encoder
+        .encode_planar(
+            planes,
+            width,
+            height,
+            Settings {
+                quality,
+                chroma: Chroma::H2V2,
+                restart_rows,
+            },
+            out,
+        )
+        .map_err(FrameError::Encode)
+}
+
 /// Letterbox with bars above and below: only the band of MCU rows that holds picture is
 /// DCT-coded; the bar rows are a pre-encoded black MCU row repeated. A restart marker after
 /// every MCU row resets the DC predictors and byte-aligns each row, which is what makes rows
@@ -916,47 +952,205 @@ fn fit_within(size: u32, sw: u32, sh: u32) -> (u32, u32) {
     (scale(sw), scale(sh))
 }
 
-/// Resizes `src` into `canvas` (`plan.out_w × plan.out_h × 3` bytes) per `plan`, antialiased
-/// (fir's convolution widens the bilinear kernel with the downscale factor), bars black.
-fn resize_into(
-    resizer: &mut Resizer,
-    src: &ImageRef<'_>,
-    canvas: &mut [u8],
-    plan: &Plan,
-) -> Result<(), FrameError> {
-    let mut options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    if plan.crop {
-        options = options.fit_into_destination(Some((0.5, 0.5)));
-    }
-    let covers = (plan.w, plan.h) == (plan.out_w, plan.out_h);
-    if !covers {
-        black_bars(canvas, plan);
-    }
-    let mut dst = Image::from_slice_u8(plan.out_w, plan.out_h, canvas, PixelType::U8x3)
-        .map_err(|e| FrameError::Resize(e.to_string()))?;
-    let result = if covers {
-        resizer.resize(src, &mut dst, &options)
-    } else {
-        let mut content = CroppedImageMut::new(&mut dst, plan.x, plan.y, plan.w, plan.h)
-            .map_err(|e| FrameError::Resize(e.to_string()))?;
-        resizer.resize(src, &mut content, &options)
-    };
-    result.map_err(|e| FrameError::Resize(e.to_string()))
+/// The largest decode scale that still leaves at least the content's pixels in the part of the
+/// frame that is used (a scaled decode is a cheaper, antialiased first step of the downscale):
+/// 1080p → 768×432 decodes at 1/2 (960×540); 720p decodes at full size.
+fn decode_shift(plan: &Plan, sw: u32, sh: u32) -> Shift {
+    let (_, _, bw, bh) = source_box(plan, sw, sh);
+    (1..=3u8)
+        .rev()
+        .find(|&s| {
+            let k = f64::from(1u32 << s);
+            (bw / k).floor() >= f64::from(plan.w) && (bh / k).floor() >= f64::from(plan.h)
+        })
+        .unwrap_or(0)
 }
 
-/// Zeroes everything in `canvas` outside the plan's content rectangle.
-fn black_bars(canvas: &mut [u8], plan: &Plan) {
-    let stride = plan.out_w as usize * 3;
-    let top = plan.y as usize * stride;
-    let bottom = (plan.y + plan.h) as usize * stride;
-    let (left, right) = (plan.x as usize * 3, (plan.x + plan.w) as usize * 3);
-    canvas[..top].fill(0);
-    canvas[bottom..].fill(0);
-    if left > 0 || right < stride {
-        for row in canvas[top..bottom].chunks_exact_mut(stride) {
-            row[..left].fill(0);
-            row[right..].fill(0);
+/// The part of an `sw`×`sh` frame that the content shows, in its pixels (left, top, width,
+/// height): all of it, or for `crop` the centred box of the content's aspect ratio.
+fn source_box(plan: &Plan, sw: u32, sh: u32) -> (f64, f64, f64, f64) {
+    let (sw, sh) = (f64::from(sw), f64::from(sh));
+    if !plan.crop {
+        return (0.0, 0.0, sw, sh);
+    }
+    let aspect = f64::from(plan.w) / f64::from(plan.h);
+    if sw / sh > aspect {
+        let bw = sh * aspect;
+        ((sw - bw) / 2.0, 0.0, bw, sh)
+    } else {
+        let bh = sw / aspect;
+        (0.0, (sh - bh) / 2.0, sw, bh)
+    }
+}
+
+/// A decoded frame and what of it to use.
+struct Source<'a, 'p> {
+    planes: &'a Planes<'p>,
+    /// [`source_box`], in full-size frame pixels.
+    crop: (f64, f64, f64, f64),
+    /// Decoded luma pixels per full-size pixel (1 / 2^shift).
+    scale: f64,
+}
+
+/// Black in YCbCr (JFIF, full range).
+const BLACK_Y: u8 = 0;
+const BLACK_C: u8 = 128;
+
+/// Resizes the source's planes into the output canvas (`plan.out_w × plan.out_h` luma, chroma
+/// at half that, rounded up), antialiased (fir's convolution widens the bilinear kernel with
+/// the downscale factor), bars black. Each chroma plane goes from its own sampling straight to
+/// 4:2:0: nothing is upsampled. A grey frame gets neutral chroma.
+fn resize_planes<'c>(
+    src: &Source<'_, '_>,
+    plan: &Plan,
+    resizers: (&mut Resizer, &mut Resizer),
+    canvas: (&'c mut Vec<u8>, &'c mut Vec<u8>, &'c mut Vec<u8>),
+) -> Result<Planar<'c>, FrameError> {
+    let (cy, cb, cr) = canvas;
+    let (w, h) = (plan.out_w as usize, plan.out_h as usize);
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    for (buf, len) in [(&mut *cy, w * h), (&mut *cb, cw * ch), (&mut *cr, cw * ch)] {
+        if buf.len() < len {
+            buf.resize(len, 0);
         }
+    }
+    let luma_rect = (plan.x, plan.y, plan.w, plan.h);
+    // The chroma rectangle covers every chroma sample the luma rectangle touches.
+    let chroma_rect = (
+        plan.x / 2,
+        plan.y / 2,
+        (plan.x + plan.w).div_ceil(2) - plan.x / 2,
+        (plan.y + plan.h).div_ceil(2) - plan.y / 2,
+    );
+    let (luma, chroma) = resizers;
+    let y = &mut cy[..w * h];
+    resize_plane(
+        luma,
+        src,
+        &src.planes.y,
+        y,
+        (plan.out_w, plan.out_h),
+        luma_rect,
+        BLACK_Y,
+    )?;
+    let size = (cw as u32, ch as u32);
+    let (cb, cr) = (&mut cb[..cw * ch], &mut cr[..cw * ch]);
+    match &src.planes.chroma {
+        Some((pb, pr)) => {
+            resize_plane(chroma, src, pb, cb, size, chroma_rect, BLACK_C)?;
+            resize_plane(chroma, src, pr, cr, size, chroma_rect, BLACK_C)?;
+        }
+        None => {
+            cb.fill(BLACK_C);
+            cr.fill(BLACK_C);
+        }
+    }
+    Ok(Planar {
+        y,
+        y_stride: w,
+        cb,
+        cr,
+        c_stride: cw,
+    })
+}
+
+/// One plane of the source (its crop box scaled to the plane's sampling) into `rect` of a
+/// `size` canvas whose other samples become `black`.
+fn resize_plane(
+    resizer: &mut Resizer,
+    src: &Source<'_, '_>,
+    plane: &PlaneRef<'_>,
+    canvas: &mut [u8],
+    size: (u32, u32),
+    rect: (u32, u32, u32, u32),
+    black: u8,
+) -> Result<(), FrameError> {
+    let err = |e: &dyn std::fmt::Display| FrameError::Resize(e.to_string());
+    let rows = plane.stride * plane.height;
+    let data = plane
+        .data
+        .get(..rows)
+        .ok_or(FrameError::Malformed("short plane"))?;
+    let width = u32::try_from(plane.stride).map_err(|_| FrameError::Malformed("plane width"))?;
+    let height = u32::try_from(plane.height).map_err(|_| FrameError::Malformed("plane height"))?;
+    // The plane is padded to whole blocks (`stride`); the crop box keeps to the picture.
+    let image = ImageRef::new(width, height, data, PixelType::U8).map_err(|e| err(&e))?;
+    let (fx, fy) = (
+        src.scale / f64::from(plane.sub.0),
+        src.scale / f64::from(plane.sub.1),
+    );
+    let (left, top, bw, bh) = src.crop;
+    let options = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .crop(
+            left * fx,
+            top * fy,
+            (bw * fx).min(plane.width as f64 - left * fx),
+            (bh * fy).min(plane.height as f64 - top * fy),
+        );
+    let covers = (rect.2, rect.3) == size;
+    if !covers {
+        canvas.fill(black);
+    }
+    let mut dst =
+        Image::from_slice_u8(size.0, size.1, canvas, PixelType::U8).map_err(|e| err(&e))?;
+    let result = if covers {
+        resizer.resize(&image, &mut dst, &options)
+    } else {
+        let mut content =
+            CroppedImageMut::new(&mut dst, rect.0, rect.1, rect.2, rect.3).map_err(|e| err(&e))?;
+        resizer.resize(&image, &mut content, &options)
+    };
+    result.map_err(|e| err(&e))
+}
+
+/// zune-jpeg's decode of a frame our decoder did not take, as full-resolution YCbCr planes.
+fn decode_fallback<'a>(
+    jpeg: &[u8],
+    layout: &Layout,
+    spliced: &mut Vec<u8>,
+    rgb: &mut Vec<u8>,
+    planes: &'a mut [Vec<u8>; 3],
+) -> Result<Planes<'a>, FrameError> {
+    // Frames without tables get the standard ones up front: the walk already told us they
+    // are missing, so a first decode attempt could only fail.
+    let input: &[u8] = if layout.dht {
+        jpeg
+    } else {
+        splice_into(jpeg, layout, spliced);
+        spliced
+    };
+    let (w, h) = decode_rgb(input, rgb)?;
+    let n = w as usize * h as usize;
+    for p in planes.iter_mut() {
+        if p.len() < n {
+            p.resize(n, 0);
+        }
+    }
+    let [y, cb, cr] = planes;
+    rgb_to_ycbcr(&rgb[..3 * n], &mut y[..n], &mut cb[..n], &mut cr[..n]);
+    let plane = |data: &'a [u8]| PlaneRef {
+        data,
+        stride: w as usize,
+        width: w as usize,
+        height: h as usize,
+        sub: (1, 1),
+    };
+    Ok(Planes {
+        width: w,
+        height: h,
+        y: plane(y),
+        chroma: Some((plane(cb), plane(cr))),
+    })
+}
+
+/// JFIF's RGB → YCbCr (BT.601 full range), rounded.
+fn rgb_to_ycbcr(rgb: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        let (r, g, b) = (f32::from(px[0]), f32::from(px[1]), f32::from(px[2]));
+        y[i] = (0.299 * r + 0.587 * g + 0.114 * b + 0.5) as u8;
+        cb[i] = (-0.168_736 * r - 0.331_264 * g + 0.5 * b + 128.5) as u8;
+        cr[i] = (0.5 * r - 0.418_688 * g - 0.081_312 * b + 128.5) as u8;
     }
 }
 
@@ -1116,19 +1310,32 @@ mod tests {
                 let band = Band::new(&plan).expect("bars above and below");
                 let out = p.process(&input).expect("process").jpeg.to_vec();
                 // The pipeline keeps only the band; the whole square is that band on black.
-                let band_len = rgb_len(size, band.end_px_row - band.first_px_row);
+                let rows = (band.end_px_row - band.first_px_row) as usize;
+                let side = size as usize;
+                let (half, crows) = (side.div_ceil(2), rows.div_ceil(2));
                 assert_eq!(
-                    p.resized.len(),
-                    band_len,
+                    p.canvas[0].len(),
+                    side * rows,
                     "{w}×{h} → {size}: canvas is the band"
                 );
-                let mut canvas = vec![0u8; rgb_len(size, size)];
-                canvas[rgb_len(size, band.first_px_row)..][..band_len]
-                    .copy_from_slice(&p.resized[..band_len]);
+                let mut y = vec![BLACK_Y; side * side];
+                let mut cb = vec![BLACK_C; half * half];
+                let mut cr = vec![BLACK_C; half * half];
+                let top = band.first_px_row as usize;
+                y[top * side..][..side * rows].copy_from_slice(&p.canvas[0][..side * rows]);
+                cb[top / 2 * half..][..half * crows].copy_from_slice(&p.canvas[1][..half * crows]);
+                cr[top / 2 * half..][..half * crows].copy_from_slice(&p.canvas[2][..half * crows]);
                 let mut full = Vec::new();
-                encode_rgb(
+                let planes = Planar {
+                    y: &y,
+                    y_stride: side,
+                    cb: &cb,
+                    cr: &cr,
+                    c_stride: half,
+                };
+                encode_planar(
                     &mut Encoder::new(),
-                    &canvas,
+                    planes,
                     size,
                     size,
                     80,
@@ -1141,10 +1348,10 @@ mod tests {
                     .decode()
                     .expect("full");
                 assert!(a == b, "{w}×{h} → {size}: pixels differ");
-                // per MCU row: an RST marker, up to a byte of padding and the first DCs coded
-                // against 0 rather than the previous block; plus the DRI segment
+                // per MCU row: an RST marker, up to a byte of padding and the three first DCs
+                // coded against 0 rather than the previous block; plus the DRI segment
                 assert!(
-                    out.len() <= full.len() + 5 * size.div_ceil(16) as usize + 6,
+                    out.len() <= full.len() + 6 * size.div_ceil(16) as usize + 6,
                     "{w}×{h} → {size}: {} vs {}",
                     out.len(),
                     full.len()
@@ -1352,8 +1559,10 @@ mod tests {
             Geometry::Fit,
             Geometry::Stretch,
         ] {
+            // A big frame decodes at half scale, so buffers settle once each size was seen.
             let mut p = pipeline(g, 768);
             p.process(&big).expect("first");
+            p.process(&small).expect("first");
             let caps = p.capacities();
             for f in [&big, &small, &big, &small, &big] {
                 p.process(f).expect("again");
