@@ -1239,6 +1239,86 @@ mod tests {
         assert_eq!(p, STANDARD_DHT.len());
     }
 
+    /// The pipeline as it was before it worked in planes: zune-jpeg to RGB, fir's RGB resize,
+    /// RGB encode. The reference the planar pipeline is held to.
+    fn rgb_pipeline(jpeg: &[u8], geometry: Geometry, size: u32) -> (Vec<u8>, u32, u32) {
+        let mut rgb = Vec::new();
+        let (sw, sh) = decode_rgb(jpeg, &mut rgb).expect("decodes");
+        let plan = Plan::new(geometry, size, sw, sh);
+        let mut canvas = vec![0u8; rgb_len(plan.out_w, plan.out_h)];
+        let src = ImageRef::new(sw, sh, &rgb, PixelType::U8x3).expect("image");
+        let mut options =
+            ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+        if plan.crop {
+            options = options.fit_into_destination(Some((0.5, 0.5)));
+        }
+        let mut dst = Image::from_slice_u8(plan.out_w, plan.out_h, &mut canvas, PixelType::U8x3)
+            .expect("dst");
+        let mut content =
+            CroppedImageMut::new(&mut dst, plan.x, plan.y, plan.w, plan.h).expect("crop");
+        Resizer::new()
+            .resize(&src, &mut content, &options)
+            .expect("resize");
+        let mut out = Vec::new();
+        encode_rgb(
+            &mut Encoder::new(),
+            &canvas,
+            plan.out_w,
+            plan.out_h,
+            80,
+            false,
+            &mut out,
+        )
+        .expect("encode");
+        (out, plan.out_w, plan.out_h)
+    }
+
+    fn psnr(a: &[u8], b: &[u8]) -> f64 {
+        let se: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+            .sum();
+        10.0 * (255.0f64.powi(2) / (se / a.len() as f64).max(1e-9)).log10()
+    }
+
+    #[test]
+    fn planes_look_like_the_rgb_pipeline_and_are_no_bigger() {
+        // The bench's camera scene (UVC-like q85 4:2:2) and the noisy test frame, at the sizes
+        // that take each decode scale: 720p full, 1080p half, 4K-ish quarter.
+        let scenes = [
+            (crate::bench::camera_jpeg(1280, 720).expect("scene"), 43.0),
+            (crate::bench::camera_jpeg(1920, 1080).expect("scene"), 41.5),
+            (uvc(1280, 720), 42.0),
+            (uvc(1920, 1080), 38.5),
+            (uvc(3200, 1800), 35.0),
+        ];
+        for (jpeg, min_db) in &scenes {
+            for geometry in [Geometry::Letterbox, Geometry::Crop] {
+                let (old, w, h) = rgb_pipeline(jpeg, geometry, 768);
+                let mut p = pipeline(geometry, 768);
+                let new = p.process(jpeg).expect("process");
+                assert_eq!((new.width, new.height), (w, h));
+                let a = JpegDecoder::new(ZCursor::new(&old)).decode().expect("old");
+                let b = JpegDecoder::new(ZCursor::new(new.jpeg))
+                    .decode()
+                    .expect("new");
+                let db = psnr(&a, &b);
+                let (sw, sh) = jpeg_size(jpeg).expect("size");
+                eprintln!(
+                    "{sw}x{sh} {geometry:?}: {} bytes (RGB pipeline {}), {db:.1} dB against it",
+                    new.jpeg.len(),
+                    old.len()
+                );
+                assert!(db >= *min_db, "{sw}x{sh} {geometry:?}: {db:.1} dB");
+                assert!(
+                    new.jpeg.len() <= old.len() * 103 / 100,
+                    "{sw}x{sh} {geometry:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_geometry_gives_the_target_size() {
         let cases: [(u16, u16, u32, u32); 3] = [
