@@ -99,6 +99,10 @@ struct Huffman {
     /// `values` index of a length's first code, minus that code.
     valptr: [i32; 17],
     values: [u8; 256],
+    /// For AC tables: where the next 9 bits hold a whole code and its value bits,
+    /// `value << 16 | run << 8 | bits used`, else 0 (stb_image's `fast_ac`): one lookup for
+    /// most coefficients.
+    fast: [i32; 1 << LUT_BITS],
 }
 
 impl Huffman {
@@ -112,6 +116,7 @@ impl Huffman {
             maxcode: [-1; 17],
             valptr: [0; 17],
             values: [0; 256],
+            fast: [0; 1 << LUT_BITS],
         };
         h.values[..total].copy_from_slice(&values[..total]);
         let mut code: u32 = 0;
@@ -136,6 +141,19 @@ impl Huffman {
                 h.maxcode[len as usize] = code as i32 - 1;
             }
             code <<= 1;
+        }
+        for (idx, (&e, fast)) in h.lut.iter().zip(h.fast.iter_mut()).enumerate() {
+            let (len, run, size) = (u32::from(e >> 8), i32::from(e >> 4 & 15), u32::from(e & 15));
+            if e == 0 || size == 0 || len + size > LUT_BITS {
+                continue;
+            }
+            let v = (idx as i32 >> (LUT_BITS - len - size)) & ((1 << size) - 1);
+            let v = if v < 1 << (size - 1) {
+                v - (1 << size) + 1
+            } else {
+                v
+            };
+            *fast = v << 16 | run << 8 | (len + size) as i32;
         }
         Ok(h)
     }
@@ -628,7 +646,7 @@ impl Decoder {
                     let stride = g.strides[c];
                     for by in 0..cv {
                         for bx in 0..ch {
-                            let dc_only = decode_block(
+                            let last = decode_block(
                                 &mut bits,
                                 dc,
                                 ac,
@@ -638,10 +656,12 @@ impl Decoder {
                             )?;
                             let at = ((my * cv + by) * stride + (mx * ch + bx)) * g.bs;
                             let out = &mut planes[c][at..];
-                            if dc_only || g.shift == 3 {
+                            if last == 0 || g.shift == 3 {
                                 fill_block(coef[0][0] * g.dc_level, out, stride, g.bs);
                             } else {
                                 match g.shift {
+                                    // Zigzag positions 0..=9 are the top-left 4×4.
+                                    0 if last <= 9 => idct8_low(&mut coef, out, stride),
                                     0 => idct8(&mut coef, out, stride),
                                     1 => idct_small::<4>(&coef, &BASIS4, out, stride),
                                     _ => idct_small::<2>(&coef, &BASIS2, out, stride),
@@ -758,7 +778,7 @@ fn multipliers(q: &[u16; 64], shift: Shift) -> [f32; 64] {
 }
 
 /// Decodes one block's coefficients into `coef` (natural order, dequantised, zero elsewhere).
-/// Returns whether only the DC coefficient is non-zero.
+/// Returns the zigzag index of the last non-zero coefficient (0: only the DC).
 #[inline]
 fn decode_block(
     bits: &mut Bits<'_>,
@@ -767,7 +787,7 @@ fn decode_block(
     pred: &mut i32,
     mult: &[f32; 64],
     coef: &mut [[f32; 8]; 8],
-) -> Result<bool, DecodeError> {
+) -> Result<usize, DecodeError> {
     *coef = [[0.0; 8]; 8];
     let flat = coef.as_flattened_mut();
     let t = u32::from(bits.symbol(dc)?);
@@ -779,26 +799,39 @@ fn decode_block(
     }
     flat[0] = *pred as f32 * mult[0];
     let mut k = 1usize;
-    let mut any_ac = false;
+    let mut last = 0;
     while k < 64 {
-        let rs = bits.symbol(ac)?;
-        let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
-        if size == 0 {
-            if run == 15 {
-                k += 16;
-                continue;
-            }
-            break;
+        if bits.n < 32 {
+            bits.refill();
         }
-        k += run;
+        let f = ac.fast[(bits.acc >> (64 - LUT_BITS)) as usize];
+        let value = if f != 0 {
+            let used = (f & 0xFF) as u32;
+            bits.acc <<= used;
+            bits.n -= used;
+            k += (f >> 8 & 15) as usize;
+            f >> 16
+        } else {
+            let rs = bits.symbol(ac)?;
+            let (run, size) = (usize::from(rs >> 4), u32::from(rs & 15));
+            if size == 0 {
+                if run == 15 {
+                    k += 16;
+                    continue;
+                }
+                break;
+            }
+            k += run;
+            bits.signed(size)
+        };
         if k > 63 {
             return Err(DecodeError::Corrupt("coefficient past the end of a block"));
         }
-        flat[usize::from(ZIGZAG[k])] = bits.signed(size) as f32 * mult[k];
-        any_ac = true;
+        flat[usize::from(ZIGZAG[k])] = value as f32 * mult[k];
+        last = k;
         k += 1;
     }
-    Ok(!any_ac)
+    Ok(last)
 }
 
 /// Writes a flat `side`×`side` block of `level` (before the +128 level shift).
@@ -816,16 +849,18 @@ fn to_pixel(v: f32) -> u8 {
     (v + 128.5) as u8
 }
 
-/// libjpeg's float AAN inverse DCT (`jidctflt`) down the columns of `b`, eight lanes at once.
+/// libjpeg's float AAN inverse DCT (`jidctflt`) down the first `LANES` columns of `b`, all
+/// lanes at once. With `LOW` rows 4..=7 are taken as zero (and folded away by the compiler).
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // `i` is the lane, the same in all eight rows
-fn idct_columns(b: &mut [[f32; 8]; 8]) {
-    for i in 0..8 {
+fn idct_columns<const LANES: usize, const LOW: bool>(b: &mut [[f32; 8]; 8]) {
+    let row = |b: &[[f32; 8]; 8], r: usize, i: usize| if LOW && r >= 4 { 0.0 } else { b[r][i] };
+    for i in 0..LANES {
         // Even part.
-        let tmp0 = b[0][i];
-        let tmp1 = b[2][i];
-        let tmp2 = b[4][i];
-        let tmp3 = b[6][i];
+        let tmp0 = row(b, 0, i);
+        let tmp1 = row(b, 2, i);
+        let tmp2 = row(b, 4, i);
+        let tmp3 = row(b, 6, i);
         let tmp10 = tmp0 + tmp2;
         let tmp11 = tmp0 - tmp2;
         let tmp13 = tmp1 + tmp3;
@@ -835,10 +870,10 @@ fn idct_columns(b: &mut [[f32; 8]; 8]) {
         let e1 = tmp11 + tmp12;
         let e2 = tmp11 - tmp12;
         // Odd part.
-        let tmp4 = b[1][i];
-        let tmp5 = b[3][i];
-        let tmp6 = b[5][i];
-        let tmp7 = b[7][i];
+        let tmp4 = row(b, 1, i);
+        let tmp5 = row(b, 3, i);
+        let tmp6 = row(b, 5, i);
+        let tmp7 = row(b, 7, i);
         let z13 = tmp6 + tmp5;
         let z10 = tmp6 - tmp5;
         let z11 = tmp4 + tmp7;
@@ -877,10 +912,26 @@ fn transpose(b: &mut [[f32; 8]; 8]) {
 /// The 8×8 inverse DCT of `b` (AAN-scaled, see [`multipliers`]) into `out`.
 #[inline]
 fn idct8(b: &mut [[f32; 8]; 8], out: &mut [u8], stride: usize) {
-    idct_columns(b);
+    idct_columns::<8, false>(b);
     transpose(b);
-    idct_columns(b);
-    // `b[c][r]` now holds row r, column c.
+    idct_columns::<8, false>(b);
+    store(b, out, stride);
+}
+
+/// [`idct8`] for a block whose coefficients are all in the top-left 4×4 (most blocks of a
+/// camera frame): columns 4..=7 and rows 4..=7 are zero, so the first pass needs half the
+/// lanes and both passes half the inputs.
+#[inline]
+fn idct8_low(b: &mut [[f32; 8]; 8], out: &mut [u8], stride: usize) {
+    idct_columns::<4, true>(b);
+    transpose(b);
+    idct_columns::<8, true>(b);
+    store(b, out, stride);
+}
+
+/// Writes a transformed block, transposed back (`b[c][r]` holds row r, column c).
+#[inline(always)]
+fn store(b: &mut [[f32; 8]; 8], out: &mut [u8], stride: usize) {
     transpose(b);
     for (r, row) in b.iter().enumerate() {
         let dst = &mut out[r * stride..r * stride + 8];
@@ -1089,6 +1140,23 @@ mod tests {
                 assert!((got - want).abs() <= 1.0, "({x}, {y}): {got} vs {want}");
             }
         }
+    }
+
+    #[test]
+    fn the_low_frequency_transform_is_the_full_one() {
+        let coef = test_coefs();
+        let mut block = [[0f32; 8]; 8];
+        for r in 0..4 {
+            for c in 0..4 {
+                block[r][c] = coef[r][c] as f32;
+            }
+        }
+        let (mut a, mut b) = (block, block);
+        let (mut full, mut low) = ([0u8; 64], [0u8; 64]);
+        idct8(&mut a, &mut full, 8);
+        idct8_low(&mut b, &mut low, 8);
+        assert_eq!(full, low);
+        assert!(full.iter().any(|&v| v != full[0]), "a block with detail");
     }
 
     #[test]
