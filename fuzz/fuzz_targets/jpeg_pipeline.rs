@@ -1,6 +1,7 @@
-//! The camera frame pipeline (walk markers → zune-jpeg → fast_image_resize → our encoder) on
-//! arbitrary bytes. Camera frames are untrusted: any input is a `FrameError` or a JPEG of the
-//! configured geometry that decodes to the size reported, never a panic.
+//! The camera frame pipeline (walk markers → our planar decoder, at a reduced scale when the
+//! output is small, or zune-jpeg for what it does not take → fast_image_resize → our encoder)
+//! on arbitrary bytes. Camera frames are untrusted: any input is a `FrameError` or a JPEG of
+//! the configured geometry that decodes to the size reported, never a panic.
 //!
 //! Input layout: byte 0 picks the geometry (low 2 bits) and the quality, byte 1 the output
 //! size (16 + byte, so small outputs keep each run fast); the rest is the frame.

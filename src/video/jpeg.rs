@@ -4,17 +4,23 @@
 //!
 //! ```text
 //!  frame ─▶ walk markers (SOI … EOI; cut stale bytes) ─┬─▶ passthrough: input bytes, zero CPU
-//!                                                      └─▶ [splice DHT] ─▶ zune-jpeg → RGB
-//!            ─▶ fast_image_resize Convolution(Bilinear) (antialiased; letterbox pads black)
-//!            ─▶ encode (our own, `super::encode`), 4:2:0, configured quality ─▶ JPEG
+//!                                                      └─▶ decode to Y, Cb, Cr planes
+//!            (`super::decode`, at 1/2, 1/4, 1/8 scale when the frame is ≥ 2× the content;
+//!             zune-jpeg → RGB → planes for what it does not take)
+//!            ─▶ fast_image_resize Convolution(Bilinear) per plane, chroma straight to 4:2:0
+//!               (antialiased; letterbox pads black)
+//!            ─▶ encode the planes (our own, `super::encode`), configured quality ─▶ JPEG
 //! ```
+//!
+//! The frame never exists as RGB: no colour conversion either way and no chroma upsampling,
+//! and a 4:2:2 frame is two bytes a pixel to resize instead of three.
 //!
 //! Letterbox with bars above and below encodes only the MCU rows that hold picture and
 //! splices in a pre-encoded black row for each bar row, joined by restart markers (`Band`):
 //! the same pixels as encoding the whole square, without paying to DCT-code the bars.
 //!
 //! Why these crates and this resize filter: `docs/design.md`, "JPEG pipeline" (measured).
-//! Every buffer (decoded pixels, resized pixels, output JPEG, spliced input) lives in the
+//! Every buffer (decoded planes, output canvas, output JPEG, spliced input) lives in the
 //! [`Pipeline`] and only grows, so RSS stays flat across frames.
 //!
 //! Camera frames are untrusted input: a corrupt or truncated frame is a [`FrameError`], never a
