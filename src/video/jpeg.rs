@@ -12,8 +12,9 @@
 //!            ─▶ encode the planes (our own, `super::encode`), configured quality ─▶ JPEG
 //! ```
 //!
-//! The frame never exists as RGB: no colour conversion either way and no chroma upsampling,
-//! and a 4:2:2 frame is two bytes a pixel to resize instead of three.
+//! A camera frame never exists as RGB (only one our decoder does not take): no colour
+//! conversion either way and no chroma upsampling, and a 4:2:2 frame is two bytes a pixel to
+//! resize instead of three.
 //!
 //! Letterbox with bars above and below encodes only the MCU rows that hold picture and
 //! splices in a pre-encoded black row for each bar row, joined by restart markers (`Band`):
@@ -39,9 +40,11 @@ use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
 use zune_jpeg::JpegDecoder;
 
-/// Largest frame the pipeline decodes, in pixels (4096×4096; 48 MiB of RGB). A frame header
-/// claiming more is refused with [`FrameError::TooLarge`] before any buffer is allocated: a
-/// corrupt SOF must not make a 512 MB Pi allocate gigabytes.
+/// Largest frame the pipeline decodes, in pixels (4096×4096; up to 48 MiB of planes, kept for
+/// the next frame). A frame header claiming more is refused with [`FrameError::TooLarge`]
+/// before any buffer is allocated: a corrupt SOF must not make a 512 MB Pi allocate gigabytes.
+/// A frame only zune-jpeg takes needs its RGB and planes for a moment on top; they are freed
+/// after the frame.
 pub const MAX_FRAME_PIXELS: u64 = 4096 * 4096;
 
 /// Range `PipelineConfig::size` is clamped to, pixels (config validation keeps it in 64..=2048).
@@ -79,7 +82,8 @@ pub struct PipelineConfig {
 }
 
 /// Why a frame could not be turned into a JPEG to send. The structural variants (`NoSoi`,
-/// `NoEoi`, `Truncated`, `Malformed`) come from [`trim_to_eoi`] and need no decoding.
+/// `NoEoi`, `Truncated`, `Malformed`) come from [`trim_to_eoi`] and need no decoding (zune-jpeg's
+/// fallback path can also say `Malformed`).
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The buffer does not start with a JPEG start-of-image marker (FF D8).
@@ -135,9 +139,9 @@ pub struct Pipeline {
     /// One resizer for luma and one for chroma: each keeps its buffers sized for its plane.
     resizers: [Resizer; 2],
     encoder: Encoder,
-    /// Frames our decoder does not take (progressive, CMYK…): zune-jpeg's RGB …
-    fallback_rgb: Vec<u8>,
-    /// … as full-resolution Y, Cb, Cr planes.
+    /// Frames our decoder does not take (progressive, CMYK…): zune-jpeg's picture as
+    /// full-resolution Y, Cb, Cr planes. Freed after the frame: a camera that needs this
+    /// path is rare, and a corrupt frame must not pin a second copy of the largest frame.
     fallback: [Vec<u8>; 3],
     /// The output's Y, Cb and Cr planes (4:2:0): the whole output, or for letterbox with bars
     /// above and below only the band of MCU rows that holds picture.
@@ -154,8 +158,8 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// A pipeline for `cfg` (size and quality clamped, see [`PipelineConfig`]). Allocates
-    /// nothing until the first frame.
+    /// A pipeline for `cfg` (size and quality clamped, see [`PipelineConfig`]). Allocates only
+    /// the decoder's Huffman tables (42 KB) until the first frame.
     pub fn new(cfg: PipelineConfig) -> Self {
         let cfg = PipelineConfig {
             size: cfg.size.clamp(*SIZE_RANGE_PX.start(), *SIZE_RANGE_PX.end()),
@@ -167,7 +171,6 @@ impl Pipeline {
             decoder: Decoder::new(),
             resizers: [Resizer::new(), Resizer::new()],
             encoder: Encoder::new(),
-            fallback_rgb: Vec::new(),
             fallback: Default::default(),
             canvas: Default::default(),
             spliced: Vec::new(),
@@ -211,14 +214,8 @@ impl Pipeline {
             Ok(planes) => (planes, shift),
             // What our decoder does not take (or finds corrupt) goes to zune-jpeg, which
             // knows every JPEG flavour and is lenient with damaged data.
-            Err(_) => decode_fallback(
-                jpeg,
-                &layout,
-                &mut self.spliced,
-                &mut self.fallback_rgb,
-                &mut self.fallback,
-            )
-            .map(|planes| (planes, 0))?,
+            Err(_) => decode_fallback(jpeg, &layout, &mut self.spliced, &mut self.fallback)
+                .map(|planes| (planes, 0))?,
         };
         let (full_w, full_h) = if used_shift == 0 {
             (planes.width, planes.height)
@@ -252,6 +249,9 @@ impl Pipeline {
         let [cy, cb, cr] = &mut self.canvas;
         let [luma, chroma] = &mut self.resizers;
         let canvas = resize_planes(&source, &canvas_plan, (luma, chroma), (cy, cb, cr))?;
+        if self.fallback[0].capacity() > 0 {
+            self.fallback = Default::default();
+        }
 
         match band {
             Some(band) => {
@@ -300,12 +300,12 @@ impl Pipeline {
         })
     }
 
-    /// Capacities of the reused buffers, bytes: fallback RGB, canvas luma, spliced, output,
-    /// band, black row.
+    /// Capacities of the buffers, bytes: fallback luma (freed after each frame), canvas luma,
+    /// spliced, output, band, black row.
     #[cfg(test)]
     fn capacities(&self) -> [usize; 6] {
         [
-            self.fallback_rgb.capacity(),
+            self.fallback[0].capacity(),
             self.canvas[0].capacity(),
             self.spliced.capacity(),
             self.out.capacity(),
@@ -959,8 +959,8 @@ fn fit_within(size: u32, sw: u32, sh: u32) -> (u32, u32) {
     (scale(sw), scale(sh))
 }
 
-/// The largest decode scale that still leaves at least the content's pixels in the part of the
-/// frame that is used (a scaled decode is a cheaper, antialiased first step of the downscale):
+/// The smallest decode scale (largest shift) that still leaves at least the content's pixels in
+/// the part of the frame that is used (a scaled decode is a cheaper, antialiased first step of the downscale):
 /// 1080p → 768×432 decodes at 1/2 (960×540); 720p decodes at full size.
 fn decode_shift(plan: &Plan, sw: u32, sh: u32) -> Shift {
     let (_, _, bw, bh) = source_box(plan, sw, sh);
@@ -1022,18 +1022,29 @@ fn resize_planes<'c>(
         }
     }
     let luma_rect = (plan.x, plan.y, plan.w, plan.h);
-    // The chroma rectangle covers every chroma sample the luma rectangle touches.
-    let chroma_rect = (
-        plan.x / 2,
-        plan.y / 2,
-        (plan.x + plan.w).div_ceil(2) - plan.x / 2,
-        (plan.y + plan.h).div_ceil(2) - plan.y / 2,
+    // The chroma rectangle covers every chroma sample the luma rectangle touches. Where it
+    // sticks out by a luma pixel (an odd edge), the source box grows by as much, so chroma
+    // stays aligned with luma.
+    let (cx0, cy0) = (plan.x / 2, plan.y / 2);
+    let (cx1, cy1) = ((plan.x + plan.w).div_ceil(2), (plan.y + plan.h).div_ceil(2));
+    let chroma_rect = (cx0, cy0, cx1 - cx0, cy1 - cy0);
+    let (left, top, bw, bh) = src.crop;
+    let (sx, sy) = (bw / f64::from(plan.w), bh / f64::from(plan.h));
+    let (grow_l, grow_t) = (f64::from(plan.x - 2 * cx0), f64::from(plan.y - 2 * cy0));
+    let grow_r = f64::from(2 * cx1 - (plan.x + plan.w));
+    let grow_b = f64::from(2 * cy1 - (plan.y + plan.h));
+    let chroma_crop = (
+        left - grow_l * sx,
+        top - grow_t * sy,
+        bw + (grow_l + grow_r) * sx,
+        bh + (grow_t + grow_b) * sy,
     );
     let (luma, chroma) = resizers;
     let y = &mut cy[..w * h];
     resize_plane(
         luma,
         src,
+        src.crop,
         &src.planes.y,
         y,
         (plan.out_w, plan.out_h),
@@ -1044,8 +1055,8 @@ fn resize_planes<'c>(
     let (cb, cr) = (&mut cb[..cw * ch], &mut cr[..cw * ch]);
     match &src.planes.chroma {
         Some((pb, pr)) => {
-            resize_plane(chroma, src, pb, cb, size, chroma_rect, BLACK_C)?;
-            resize_plane(chroma, src, pr, cr, size, chroma_rect, BLACK_C)?;
+            resize_plane(chroma, src, chroma_crop, pb, cb, size, chroma_rect, BLACK_C)?;
+            resize_plane(chroma, src, chroma_crop, pr, cr, size, chroma_rect, BLACK_C)?;
         }
         None => {
             cb.fill(BLACK_C);
@@ -1061,11 +1072,14 @@ fn resize_planes<'c>(
     })
 }
 
-/// One plane of the source (its crop box scaled to the plane's sampling) into `rect` of a
-/// `size` canvas whose other samples become `black`.
+/// One plane of the source (`crop`, in full-size frame pixels, scaled to the plane's sampling
+/// and kept inside the plane) into `rect` of a `size` canvas whose other samples become
+/// `black`.
+#[allow(clippy::too_many_arguments)]
 fn resize_plane(
     resizer: &mut Resizer,
     src: &Source<'_, '_>,
+    crop: (f64, f64, f64, f64),
     plane: &PlaneRef<'_>,
     canvas: &mut [u8],
     size: (u32, u32),
@@ -1074,28 +1088,25 @@ fn resize_plane(
 ) -> Result<(), FrameError> {
     let err = |e: &dyn std::fmt::Display| FrameError::Resize(e.to_string());
     let rows = plane.stride * plane.height;
-    let data = plane
-        .data
-        .get(..rows)
-        .ok_or(FrameError::Malformed("short plane"))?;
-    let width = u32::try_from(plane.stride).map_err(|_| FrameError::Malformed("plane width"))?;
-    let height = u32::try_from(plane.height).map_err(|_| FrameError::Malformed("plane height"))?;
-    // The plane is padded to whole blocks (`stride`); the crop box keeps to the picture.
+    // These hold by construction: a failure is a bug here (`Resize`), not bad input.
+    let data = plane.data.get(..rows).ok_or_else(|| err(&"short plane"))?;
+    let width = u32::try_from(plane.stride).map_err(|e| err(&e))?;
+    let height = u32::try_from(plane.height).map_err(|e| err(&e))?;
+    // The plane is padded to whole blocks (`stride`, the padding repeating the edge); the crop
+    // box keeps to the picture.
     // The typed API: fir's untyped `resize` links its code for all 13 pixel types (3 MB).
     let image = TypedImageRef::<U8>::from_buffer(width, height, data).map_err(|e| err(&e))?;
     let (fx, fy) = (
         src.scale / f64::from(plane.sub.0),
         src.scale / f64::from(plane.sub.1),
     );
-    let (left, top, bw, bh) = src.crop;
+    let (left, top, bw, bh) = crop;
+    let (x0, y0) = ((left * fx).max(0.0), (top * fy).max(0.0));
+    let x1 = ((left + bw) * fx).min(plane.width as f64);
+    let y1 = ((top + bh) * fy).min(plane.height as f64);
     let options = ResizeOptions::new()
         .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(
-            left * fx,
-            top * fy,
-            (bw * fx).min(plane.width as f64 - left * fx),
-            (bh * fy).min(plane.height as f64 - top * fy),
-        );
+        .crop(x0, y0, x1 - x0, y1 - y0);
     let covers = (rect.2, rect.3) == size;
     if !covers {
         canvas.fill(black);
@@ -1116,7 +1127,6 @@ fn decode_fallback<'a>(
     jpeg: &[u8],
     layout: &Layout,
     spliced: &mut Vec<u8>,
-    rgb: &mut Vec<u8>,
     planes: &'a mut [Vec<u8>; 3],
 ) -> Result<Planes<'a>, FrameError> {
     // Frames without tables get the standard ones up front: the walk already told us they
@@ -1127,7 +1137,9 @@ fn decode_fallback<'a>(
         splice_into(jpeg, layout, spliced);
         spliced
     };
-    let (w, h) = decode_rgb(input, rgb)?;
+    // Dropped at the end of this call (see `Pipeline::fallback`).
+    let mut rgb = Vec::new();
+    let (w, h) = decode_rgb(input, &mut rgb)?;
     let n = w as usize * h as usize;
     for p in planes.iter_mut() {
         if p.len() < n {
@@ -1326,6 +1338,44 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn frames_our_decoder_refuses_go_to_zune_jpeg() {
+        let (w, h) = (1280u16, 720u16);
+        let baseline = uvc(w, h);
+        let rgb = JpegDecoder::new(ZCursor::new(&baseline))
+            .decode()
+            .expect("decodes");
+        let mut progressive = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut progressive, 95);
+        enc.set_progressive(true);
+        enc.encode(&rgb, w, h, ColorType::Rgb).expect("test encode");
+        assert!(super::super::decode::Decoder::new()
+            .decode(&progressive, 0, MAX_FRAME_PIXELS)
+            .is_err());
+        let mut p = pipeline(Geometry::Letterbox, 768);
+        let out = p
+            .process(&progressive)
+            .expect("zune-jpeg decodes it")
+            .jpeg
+            .to_vec();
+        assert_eq!(
+            p.capacities()[0],
+            0,
+            "the fallback planes are freed after the frame"
+        );
+        let reference = p.process(&baseline).expect("baseline").jpeg.to_vec();
+        let a = JpegDecoder::new(ZCursor::new(&out)).decode().expect("out");
+        let b = JpegDecoder::new(ZCursor::new(&reference))
+            .decode()
+            .expect("reference");
+        assert_eq!(a.len(), 768 * 768 * 3);
+        let db = psnr(&a, &b);
+        assert!(
+            db > 35.0,
+            "{db:.1} dB against the same picture through our decoder"
+        );
     }
 
     #[test]
