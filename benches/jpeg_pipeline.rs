@@ -13,9 +13,9 @@
 //! `benches/compare_opencv.sh`) times OpenCV on the very same bytes.
 //!
 //! Run: `cargo bench --bench jpeg_pipeline`. Plain `std::time` timing (no harness): median of
-//! `RUNS` single frames after `WARM_UP` untimed ones, one thread. A stage breakdown (decode,
-//! resize, encode of the MCU-row band that holds the picture; timed separately with the same
-//! crates) follows each line. Output lines starting `gemlive ` are parsed by the compare
+//! `RUNS` single frames after `WARM_UP` untimed ones, one thread. A stage breakdown of the
+//! earlier RGB pipeline (zune-jpeg decode, fir RGB resize, jpeg-encoder on the MCU-row band
+//! that holds the picture; each timed separately), for reference, follows each line. Output lines starting `gemlive ` are parsed by the compare
 //! script: keep their `key=value` format.
 
 use std::hint::black_box;
@@ -145,8 +145,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             black_box(e.encode(band, 768, band_h, ColorType::Rgb).is_ok());
         });
         println!(
-            "  stages: decode {decode:.3} ms, resize to {cw}x{ch} {resize:.3} ms \
-             (fir {:?}), encode 768x{band_h} band {encode:.3} ms",
+            "  RGB reference stages (zune-jpeg, fir RGB, jpeg-encoder): decode {decode:.3} ms, \
+             resize to {cw}x{ch} {resize:.3} ms (fir {:?}), encode 768x{band_h} band \
+             {encode:.3} ms",
             resizer.cpu_extensions()
         );
     }
