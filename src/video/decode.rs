@@ -23,7 +23,7 @@
 use super::jpeg::annex_k;
 
 /// Natural (row-major) index of each zigzag position, ITU T.81 figure A.6.
-use super::encode::ZIGZAG;
+use super::encode::{AAN, ZIGZAG};
 
 /// Why a frame was not decoded to planes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -763,16 +763,6 @@ fn parse_frame(body: &[u8], max_pixels: u64) -> Result<Frame, DecodeError> {
 /// transform the AAN scale factors and the 1/8 are folded in (libjpeg's `jddctmgr`), for the
 /// reduced transforms only the quantiser (their bases carry the normalisation).
 fn multipliers(q: &[u16; 64], shift: Shift) -> [f32; 64] {
-    const AAN: [f64; 8] = [
-        1.0,
-        1.387_039_845,
-        1.306_562_965,
-        1.175_875_602,
-        1.0,
-        0.785_694_958,
-        0.541_196_100,
-        0.275_899_379,
-    ];
     let mut m = [0f32; 64];
     for (k, out) in m.iter_mut().enumerate() {
         let natural = usize::from(ZIGZAG[k]);
@@ -863,13 +853,12 @@ fn to_pixel(v: f32) -> u8 {
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // `i` is the lane, the same in all eight rows
 fn idct_columns(b: &mut [[f32; 8]; 8]) {
-    let row = |b: &[[f32; 8]; 8], r: usize, i: usize| b[r][i];
     for i in 0..8 {
         // Even part.
-        let tmp0 = row(b, 0, i);
-        let tmp1 = row(b, 2, i);
-        let tmp2 = row(b, 4, i);
-        let tmp3 = row(b, 6, i);
+        let tmp0 = b[0][i];
+        let tmp1 = b[2][i];
+        let tmp2 = b[4][i];
+        let tmp3 = b[6][i];
         let tmp10 = tmp0 + tmp2;
         let tmp11 = tmp0 - tmp2;
         let tmp13 = tmp1 + tmp3;
@@ -879,10 +868,10 @@ fn idct_columns(b: &mut [[f32; 8]; 8]) {
         let e1 = tmp11 + tmp12;
         let e2 = tmp11 - tmp12;
         // Odd part.
-        let tmp4 = row(b, 1, i);
-        let tmp5 = row(b, 3, i);
-        let tmp6 = row(b, 5, i);
-        let tmp7 = row(b, 7, i);
+        let tmp4 = b[1][i];
+        let tmp5 = b[3][i];
+        let tmp6 = b[5][i];
+        let tmp7 = b[7][i];
         let z13 = tmp6 + tmp5;
         let z10 = tmp6 - tmp5;
         let z11 = tmp4 + tmp7;
@@ -989,6 +978,7 @@ fn idct_small<const N: usize>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::psnr;
     use super::*;
     use jpeg_encoder::{ColorType, SamplingFactor};
     use zune_jpeg::zune_core::bytestream::ZCursor;
@@ -1044,15 +1034,6 @@ mod tests {
         JpegDecoder::new_with_options(ZCursor::new(jpeg), options)
             .decode()
             .expect("zune-jpeg decodes")
-    }
-
-    fn psnr(a: &[u8], b: &[u8]) -> f64 {
-        let se: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-            .sum();
-        10.0 * (255.0f64.powi(2) / (se / a.len() as f64).max(1e-9)).log10()
     }
 
     /// The visible part of a plane, rows packed.
@@ -1282,20 +1263,7 @@ mod tests {
         let mut d = Decoder::new();
         let with = visible(&d.decode(&jpeg, 0, LIMIT).expect("decodes").y);
         // jpeg-encoder codes with the Annex K tables, so the frame decodes the same without.
-        let mut stripped = jpeg[..2].to_vec();
-        let mut pos = 2;
-        loop {
-            let marker = jpeg[pos + 1];
-            if marker == 0xDA {
-                stripped.extend_from_slice(&jpeg[pos..]);
-                break;
-            }
-            let end = pos + 2 + usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
-            if marker != 0xC4 {
-                stripped.extend_from_slice(&jpeg[pos..end]);
-            }
-            pos = end;
-        }
+        let stripped = crate::video::jpeg::strip_dht(&jpeg);
         assert!(stripped.len() < jpeg.len());
         let without = visible(&d.decode(&stripped, 0, LIMIT).expect("decodes").y);
         assert_eq!(with, without);

@@ -309,8 +309,9 @@ struct Tables {
     chroma: [f32; 64],
 }
 
-/// AAN scale factors: cos(k·π/16)·√2 for k ≥ 1, 1 for k = 0.
-const AAN: [f64; 8] = [
+/// AAN scale factors: cos(k·π/16)·√2 for k ≥ 1, 1 for k = 0 (the decoder's inverse DCT
+/// uses them too).
+pub(super) const AAN: [f64; 8] = [
     1.0,
     1.387_039_845,
     1.306_562_965,
@@ -835,6 +836,7 @@ impl<'a> BitWriter<'a> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::psnr;
     use super::*;
 
     #[test]
@@ -918,16 +920,6 @@ mod tests {
         let px = d.decode().expect("zune-jpeg decodes our output");
         let (w, h) = d.dimensions().expect("dimensions");
         (px, w, h)
-    }
-
-    fn psnr(a: &[u8], b: &[u8]) -> f64 {
-        assert_eq!(a.len(), b.len());
-        let se: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-            .sum();
-        10.0 * (255.0f64.powi(2) / (se / a.len() as f64)).log10()
     }
 
     fn reference(

@@ -647,32 +647,6 @@ fn splice_into(jpeg: &[u8], layout: &Layout, out: &mut Vec<u8>) {
 /// Side of a 4:2:0 MCU, pixels.
 const MCU_PX: u32 = 16;
 
-/// Encodes packed RGB as baseline 4:2:0 JPEG into `out` (cleared first). With `restart_rows`
-/// a restart marker follows every MCU row.
-fn encode_rgb(
-    encoder: &mut Encoder,
-    rgb: &[u8],
-    width: u32,
-    height: u32,
-    quality: u8,
-    restart_rows: bool,
-    out: &mut Vec<u8>,
-) -> Result<(), FrameError> {
-    encoder
-        .encode_rgb(
-            rgb,
-            width,
-            height,
-            Settings {
-                quality,
-                chroma: Chroma::H2V2,
-                restart_rows,
-            },
-            out,
-        )
-        .map_err(FrameError::Encode)
-}
-
 /// Encodes the output planes as baseline 4:2:0 JPEG into `out` (cleared first). With
 /// `restart_rows` a restart marker follows every MCU row.
 fn encode_planar(
@@ -784,9 +758,19 @@ fn black_row(
     quality: u8,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
-    let black = vec![0u8; width as usize * MCU_PX as usize * 3];
+    let (y, c) = (
+        vec![BLACK_Y; width as usize * MCU_PX as usize],
+        vec![BLACK_C; width.div_ceil(2) as usize * MCU_PX as usize / 2],
+    );
+    let planes = Planar {
+        y: &y,
+        y_stride: width as usize,
+        cb: &c,
+        cr: &c,
+        c_stride: width.div_ceil(2) as usize,
+    };
     let mut jpeg = Vec::new();
-    encode_rgb(encoder, &black, width, MCU_PX, quality, true, &mut jpeg)?;
+    encode_planar(encoder, planes, width, MCU_PX, quality, true, &mut jpeg)?;
     let parts = encoded_parts(&jpeg)?;
     out.clear();
     out.extend_from_slice(&jpeg[parts.scan]);
@@ -1173,8 +1157,28 @@ fn rgb_to_ycbcr(rgb: &[u8], y: &mut [u8], cb: &mut [u8], cr: &mut [u8]) {
     }
 }
 
+/// The frame without its DHT segments (tests of frames from cameras that send none).
+#[cfg(test)]
+pub(super) fn strip_dht(jpeg: &[u8]) -> Vec<u8> {
+    let mut out = jpeg[..2].to_vec();
+    let mut pos = 2;
+    loop {
+        let (m, after) = next_marker(jpeg, pos).expect("marker");
+        if m == SOS {
+            out.extend_from_slice(&jpeg[pos..]);
+            return out;
+        }
+        let (_, end) = segment(jpeg, after).expect("segment");
+        if m != DHT {
+            out.extend_from_slice(&jpeg[pos..end]);
+        }
+        pos = end;
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::psnr;
     use super::*;
     use fast_image_resize::images::{CroppedImageMut, Image, ImageRef};
     use fast_image_resize::PixelType;
@@ -1226,24 +1230,6 @@ mod tests {
         })
     }
 
-    /// The frame without its DHT segments.
-    fn strip_dht(jpeg: &[u8]) -> Vec<u8> {
-        let mut out = jpeg[..2].to_vec();
-        let mut pos = 2;
-        loop {
-            let (m, after) = next_marker(jpeg, pos).expect("marker");
-            if m == SOS {
-                out.extend_from_slice(&jpeg[pos..]);
-                return out;
-            }
-            let (_, end) = segment(jpeg, after).expect("segment");
-            if m != DHT {
-                out.extend_from_slice(&jpeg[pos..end]);
-            }
-            pos = end;
-        }
-    }
-
     #[test]
     fn standard_dht_matches_the_tables() {
         assert_eq!(&STANDARD_DHT[..5], &[0xFF, 0xC4, 0x01, 0xA2, 0x00]);
@@ -1281,26 +1267,15 @@ mod tests {
             .resize(&src, &mut content, &options)
             .expect("resize");
         let mut out = Vec::new();
-        encode_rgb(
-            &mut Encoder::new(),
-            &canvas,
-            plan.out_w,
-            plan.out_h,
-            80,
-            false,
-            &mut out,
-        )
-        .expect("encode");
+        let settings = Settings {
+            quality: 80,
+            chroma: Chroma::H2V2,
+            restart_rows: false,
+        };
+        Encoder::new()
+            .encode_rgb(&canvas, plan.out_w, plan.out_h, settings, &mut out)
+            .expect("encode");
         (out, plan.out_w, plan.out_h)
-    }
-
-    fn psnr(a: &[u8], b: &[u8]) -> f64 {
-        let se: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-            .sum();
-        10.0 * (255.0f64.powi(2) / (se / a.len() as f64).max(1e-9)).log10()
     }
 
     #[test]

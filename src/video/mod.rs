@@ -300,3 +300,16 @@ pub fn snapshot(cfg: &VideoConfig, timeout: std::time::Duration) -> anyhow::Resu
         ),
     }
 }
+
+/// Peak signal-to-noise ratio of two 8-bit images of the same length, dB (the video tests'
+/// measure of "the same picture").
+#[cfg(test)]
+pub(crate) fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let se: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    10.0 * (255.0f64.powi(2) / (se / a.len() as f64).max(1e-9)).log10()
+}
